@@ -1,0 +1,3 @@
+module github.com/wardenlab/warden
+
+go 1.26.8
