@@ -30,7 +30,9 @@ type Error struct {
 	Details map[string]string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("warden error: code=%s message=%s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("warden error: code=%s message=%s", e.Code, e.Message)
+}
 
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
