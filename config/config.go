@@ -1,0 +1,157 @@
+// Package config reads Warden's configuration from environment variables.
+// Every setting has a safe default so that `warden dev` runs with no setup;
+// README lists them all.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of an API or worker process.
+type Config struct {
+	Addr        string // WARDEN_ADDR
+	PublicURL   string // WARDEN_PUBLIC_URL, used to build links in webhooks
+	DataDir     string // WARDEN_DATA_DIR
+	DatabaseURL string // WARDEN_DATABASE_URL; empty → SQLite file in DataDir
+	RedisURL    string // WARDEN_REDIS_URL
+	BlobDir     string // WARDEN_BLOB_DIR
+	LogLevel    string // WARDEN_LOG_LEVEL
+
+	MaxUploadBytes int64 // WARDEN_MAX_UPLOAD_BYTES
+
+	RateGeneral    float64 // WARDEN_RATE_GENERAL, requests/s per client IP
+	RateUpload     float64 // WARDEN_RATE_UPLOAD, uploads/s per client IP
+	RateCredential float64 // WARDEN_RATE_CREDENTIAL, requests/s per credential
+
+	OutboundAllow string // WARDEN_OUTBOUND_ALLOW, comma-separated CIDRs or host:port
+
+	C2PATrustAnchors   string // WARDEN_C2PA_TRUST_ANCHORS, path to a PEM bundle
+	SensorTrustAnchors string // WARDEN_SENSOR_TRUST_ANCHORS, path to a PEM bundle
+	AIThreshold        float64
+
+	WorkerConcurrency int            // WARDEN_WORKER_CONCURRENCY
+	WorkerQueues      map[string]int // WARDEN_WORKER_QUEUES, "critical=6,gpu=3,cpu=1"
+	ReconcileInterval time.Duration  // WARDEN_RECONCILE_INTERVAL
+	JobDeadline       time.Duration  // WARDEN_JOB_DEADLINE
+	ShutdownTimeout   time.Duration  // WARDEN_SHUTDOWN_TIMEOUT
+}
+
+// Load reads the environment. It fails on values that do not parse rather
+// than silently falling back to a default.
+func Load() (Config, error) {
+	e := &env{}
+	c := Config{
+		Addr:               e.str("WARDEN_ADDR", ":8000"),
+		DataDir:            e.str("WARDEN_DATA_DIR", "var"),
+		DatabaseURL:        e.str("WARDEN_DATABASE_URL", ""),
+		RedisURL:           e.str("WARDEN_REDIS_URL", "redis://127.0.0.1:6379/0"),
+		LogLevel:           e.str("WARDEN_LOG_LEVEL", "info"),
+		MaxUploadBytes:     e.int64("WARDEN_MAX_UPLOAD_BYTES", 100<<20),
+		RateGeneral:        e.float("WARDEN_RATE_GENERAL", 10),
+		RateUpload:         e.float("WARDEN_RATE_UPLOAD", 2),
+		RateCredential:     e.float("WARDEN_RATE_CREDENTIAL", 20),
+		OutboundAllow:      e.str("WARDEN_OUTBOUND_ALLOW", ""),
+		C2PATrustAnchors:   e.str("WARDEN_C2PA_TRUST_ANCHORS", ""),
+		SensorTrustAnchors: e.str("WARDEN_SENSOR_TRUST_ANCHORS", ""),
+		AIThreshold:        e.float("WARDEN_AI_THRESHOLD", 0.6),
+		WorkerConcurrency:  int(e.int64("WARDEN_WORKER_CONCURRENCY", 8)),
+		ReconcileInterval:  e.duration("WARDEN_RECONCILE_INTERVAL", 30*time.Second),
+		JobDeadline:        e.duration("WARDEN_JOB_DEADLINE", 30*time.Minute),
+		ShutdownTimeout:    e.duration("WARDEN_SHUTDOWN_TIMEOUT", 20*time.Second),
+	}
+	c.BlobDir = e.str("WARDEN_BLOB_DIR", filepath.Join(c.DataDir, "blobs"))
+	c.PublicURL = strings.TrimRight(e.str("WARDEN_PUBLIC_URL", "http://localhost"+portOf(c.Addr)), "/")
+	q, err := ParseQueues(e.str("WARDEN_WORKER_QUEUES", "critical=6,gpu=3,cpu=1"))
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("WARDEN_WORKER_QUEUES: %v", err))
+	}
+	c.WorkerQueues = q
+	if len(e.errs) > 0 {
+		return c, fmt.Errorf("config: %s", strings.Join(e.errs, "; "))
+	}
+	return c, nil
+}
+
+// ParseQueues parses "gpu=6,cpu=2" into queue priorities.
+func ParseQueues(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, prio, ok := strings.Cut(part, "=")
+		if !ok {
+			prio = "1"
+		}
+		n, err := strconv.Atoi(prio)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("queue %q: priority must be a positive integer", name)
+		}
+		out[strings.TrimSpace(name)] = n
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no queues")
+	}
+	return out, nil
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		return addr[i:]
+	}
+	return ""
+}
+
+type env struct{ errs []string }
+
+func (e *env) str(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *env) int64(key string, def int64) int64 {
+	v := e.str(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
+		return def
+	}
+	return n
+}
+
+func (e *env) float(key string, def float64) float64 {
+	v := e.str(key, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
+		return def
+	}
+	return f
+}
+
+func (e *env) duration(key string, def time.Duration) time.Duration {
+	v := e.str(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
+		return def
+	}
+	return d
+}

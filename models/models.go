@@ -1,0 +1,135 @@
+// Package models holds Warden's domain types as they are persisted with GORM.
+package models
+
+import "time"
+
+// Job statuses, shared by every job kind. Each API surface maps them to the
+// words of its own spec.
+const (
+	JobQueued     = "queued"
+	JobInProgress = "in_progress"
+	JobCompleted  = "completed"
+	JobFailed     = "failed"
+	JobCancelled  = "cancelled"
+)
+
+// Roles, from least to most privileged.
+const (
+	RoleViewer    = "viewer"
+	RoleDeveloper = "developer"
+	RoleAdmin     = "admin"
+)
+
+// RoleRank orders roles so that a check can ask "at least developer".
+func RoleRank(role string) int {
+	switch role {
+	case RoleViewer:
+		return 1
+	case RoleDeveloper:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Org owns every other row.
+type Org struct {
+	ID            string `gorm:"primaryKey;size:64"`
+	Name          string `gorm:"size:200;not null"`
+	WebhookSecret string `gorm:"size:128;not null"` // "whsec_" + base64; needed in clear to sign
+	CreatedAt     time.Time
+}
+
+// Credential kinds.
+const (
+	CredentialAPIKey = "api_key"
+	CredentialClient = "oauth_client"
+)
+
+// Credential is an API key or an OAuth2 client. Only a SHA-256 of the secret
+// is stored; secrets are 32 random bytes, so a slow hash adds nothing.
+type Credential struct {
+	ID         string `gorm:"primaryKey;size:64"` // API keys: key prefix; clients: client_id
+	OrgID      string `gorm:"size:64;not null;index"`
+	Kind       string `gorm:"size:32;not null"`
+	Role       string `gorm:"size:32;not null"`
+	SecretHash string `gorm:"size:64;not null"`
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+}
+
+// Job is one unit of background work. Its ID is also the asynq TaskID.
+type Job struct {
+	ID          string    `gorm:"primaryKey;size:64"`
+	OrgID       *string   `gorm:"size:64;index"` // nil for anonymous verification jobs
+	Kind        string    `gorm:"size:64;not null;index"`
+	Queue       string    `gorm:"size:32;not null"`
+	Status      string    `gorm:"size:32;not null;index"`
+	Progress    int       `gorm:"not null;default:0"`
+	Stage       string    `gorm:"size:128"`
+	Input       string    `gorm:"type:text"` // JSON payload as submitted (validated)
+	Error       string    `gorm:"type:text"`
+	CallbackURL string    `gorm:"size:2048"`
+	Attempts    int       `gorm:"not null;default:0"`
+	CreatedAt   time.Time `gorm:"index"`
+	UpdatedAt   time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+	Deadline    time.Time `gorm:"index"`
+}
+
+// Result is the output of a job; job_id is unique so that a retried handler
+// can never produce a second result.
+type Result struct {
+	ID         uint   `gorm:"primaryKey"`
+	JobID      string `gorm:"size:64;not null;uniqueIndex"`
+	Label      string `gorm:"size:64;index"` // verification label, attack outcome…
+	Data       string `gorm:"type:text"`     // JSON document, shape depends on job kind
+	DurationMS int64
+	CreatedAt  time.Time `gorm:"index"`
+}
+
+// Blob records a stored object that belongs to a job, so deleting the job
+// deletes every one of them.
+type Blob struct {
+	Key         string `gorm:"primaryKey;size:512"`
+	JobID       string `gorm:"size:64;not null;index"`
+	ContentType string `gorm:"size:128"`
+	Size        int64
+	CreatedAt   time.Time
+}
+
+// Webhook delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed" // gave up after the retry window
+)
+
+// WebhookDelivery is one event to POST to a job's callback_url.
+type WebhookDelivery struct {
+	ID          string `gorm:"primaryKey;size:64"` // also the webhook-id header
+	OrgID       string `gorm:"size:64;not null;index"`
+	JobID       string `gorm:"size:64;not null;index"`
+	EventType   string `gorm:"size:64;not null"`
+	URL         string `gorm:"size:2048;not null"`
+	Payload     string `gorm:"type:text;not null"`
+	Status      string `gorm:"size:32;not null;index"`
+	Attempts    int    `gorm:"not null;default:0"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeliveredAt *time.Time
+}
+
+// WebhookAttempt records one POST of a delivery.
+type WebhookAttempt struct {
+	ID           uint   `gorm:"primaryKey"`
+	DeliveryID   string `gorm:"size:64;not null;index"`
+	Attempt      int
+	StatusCode   int
+	Error        string `gorm:"type:text"`
+	ResponseBody string `gorm:"type:text"` // first 1 KiB
+	DurationMS   int64
+	CreatedAt    time.Time
+}

@@ -1,0 +1,114 @@
+// Package storage opens the database, migrates it and holds the
+// repositories and the blob store. It is the only package that talks SQL.
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// DB wraps the GORM handle with Warden's repositories.
+type DB struct {
+	gorm    *gorm.DB
+	dialect string // "postgres" or "sqlite"
+}
+
+// Open connects to PostgreSQL when url starts with postgres:// or
+// postgresql://, otherwise it opens (creating) an embedded SQLite file at
+// sqlitePath. The pure-Go SQLite driver keeps CGO_ENABLED=0 builds working.
+func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
+	cfg := &gorm.Config{
+		Logger:         logger.Discard,
+		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		TranslateError: true,
+	}
+	var (
+		g       *gorm.DB
+		err     error
+		dialect string
+	)
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		dialect = "postgres"
+		g, err = gorm.Open(postgres.Open(url), cfg)
+	case url == "" || strings.HasPrefix(url, "sqlite://"):
+		dialect = "sqlite"
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			path = sqlitePath
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+		g, err = gorm.Open(sqlite.Open(path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"), cfg)
+	default:
+		return nil, fmt.Errorf("WARDEN_DATABASE_URL: unsupported scheme in %q (want postgres:// or sqlite://)", redact(url))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, fmt.Errorf("database handle: %w", err)
+	}
+	if dialect == "sqlite" {
+		// One writer at a time; SQLite serialises writes anyway and this
+		// avoids SQLITE_BUSY under concurrent API and worker goroutines.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(10)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	db := &DB{gorm: g, dialect: dialect}
+	if err := db.Ping(ctx); err != nil {
+		slog.Warn("database not reachable yet; will retry on use", "err", err)
+	}
+	return db, nil
+}
+
+// Ping checks the connection; database/sql reconnects on its own after a
+// server restart, so a failing ping only reports the current state.
+func (db *DB) Ping(ctx context.Context) error {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return sqlDB.PingContext(ctx)
+}
+
+// Dialect reports "postgres" or "sqlite".
+func (db *DB) Dialect() string { return db.dialect }
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Gorm exposes the handle for tests that inspect rows directly.
+func (db *DB) Gorm() *gorm.DB { return db.gorm }
+
+func redact(url string) string {
+	if i := strings.Index(url, "@"); i >= 0 {
+		if j := strings.Index(url, "://"); j >= 0 && j < i {
+			return url[:j+3] + "***" + url[i:]
+		}
+	}
+	return url
+}

@@ -1,0 +1,80 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wardenlab/warden/models"
+	"gorm.io/gorm"
+)
+
+// migration is one schema version. Versions are applied in order, once; a
+// row in schema_migrations records each. Up must be safe to re-run after a
+// crash half-way (AutoMigrate and CREATE INDEX IF NOT EXISTS are).
+type migration struct {
+	Version int
+	Name    string
+	Up      func(tx *gorm.DB) error
+}
+
+var migrations = []migration{
+	{1, "core tables", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&models.Org{}, &models.Credential{}, &models.Job{},
+			&models.Result{}, &models.Blob{}, &models.WebhookDelivery{}, &models.WebhookAttempt{})
+	}},
+}
+
+type schemaMigration struct {
+	Version   int `gorm:"primaryKey"`
+	Name      string
+	AppliedAt time.Time
+}
+
+// Migrate applies every pending migration. Concurrent callers (API and
+// worker starting together) serialise on a PostgreSQL advisory lock.
+func (db *DB) Migrate(ctx context.Context) error {
+	return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		if db.dialect == "postgres" {
+			if err := conn.Exec("SELECT pg_advisory_lock(7224551)").Error; err != nil {
+				return fmt.Errorf("migration lock: %w", err)
+			}
+			defer conn.Exec("SELECT pg_advisory_unlock(7224551)")
+		}
+		if err := conn.AutoMigrate(&schemaMigration{}); err != nil {
+			return fmt.Errorf("schema_migrations: %w", err)
+		}
+		var applied []int
+		if err := conn.Model(&schemaMigration{}).Pluck("version", &applied).Error; err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		done := map[int]bool{}
+		for _, v := range applied {
+			done[v] = true
+		}
+		for _, m := range migrations {
+			if done[m.Version] {
+				continue
+			}
+			err := conn.Transaction(func(tx *gorm.DB) error {
+				if err := m.Up(tx); err != nil {
+					return err
+				}
+				return tx.Create(&schemaMigration{Version: m.Version, Name: m.Name, AppliedAt: time.Now().UTC()}).Error
+			})
+			if err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+			slog.Info("applied migration", "version", m.Version, "name", m.Name)
+		}
+		return nil
+	})
+}
+
+// SchemaVersion returns the highest applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.gorm.WithContext(ctx).Model(&schemaMigration{}).Select("COALESCE(MAX(version),0)").Scan(&v).Error
+	return v, err
+}

@@ -1,0 +1,154 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/models"
+	"gorm.io/gorm"
+)
+
+// NewOrgCredentials is what `warden org create` prints once; secrets are not
+// recoverable afterwards (only their hashes are stored).
+type NewOrgCredentials struct {
+	OrgID         string `json:"org_id"`
+	APIKey        string `json:"api_key"`
+	ClientID      string `json:"client_id"`
+	ClientSecret  string `json:"client_secret"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// CreateOrg creates an org with an admin API key, an admin OAuth2 client and
+// a webhook signing secret.
+func (db *DB) CreateOrg(ctx context.Context, name string) (NewOrgCredentials, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return NewOrgCredentials{}, warden.Errorf(warden.EINVALID, "org name must be 1-200 characters")
+	}
+	org := models.Org{ID: "org_" + compactUUID(), Name: name, WebhookSecret: "whsec_" + randomB64(32)}
+	keyID := "wk_" + randomHex(8)
+	apiKey := keyID + "." + randomB64URL(32)
+	clientID := "wc_" + randomHex(12)
+	clientSecret := randomB64URL(32)
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&org).Error; err != nil {
+			return err
+		}
+		return tx.Create([]models.Credential{
+			{ID: keyID, OrgID: org.ID, Kind: models.CredentialAPIKey, Role: models.RoleAdmin, SecretHash: hashSecret(apiKey)},
+			{ID: clientID, OrgID: org.ID, Kind: models.CredentialClient, Role: models.RoleAdmin, SecretHash: hashSecret(clientSecret)},
+		}).Error
+	})
+	if err != nil {
+		return NewOrgCredentials{}, fmt.Errorf("create org: %w", err)
+	}
+	return NewOrgCredentials{OrgID: org.ID, APIKey: apiKey, ClientID: clientID, ClientSecret: clientSecret, WebhookSecret: org.WebhookSecret}, nil
+}
+
+// CreateCredential adds a credential with the given role to an org and
+// returns its secret (shown once).
+func (db *DB) CreateCredential(ctx context.Context, orgID, kind, role string) (id, secret string, err error) {
+	if models.RoleRank(role) == 0 {
+		return "", "", warden.Errorf(warden.EINVALID, "unknown role %q", role)
+	}
+	switch kind {
+	case models.CredentialAPIKey:
+		id = "wk_" + randomHex(8)
+		secret = id + "." + randomB64URL(32)
+	case models.CredentialClient:
+		id = "wc_" + randomHex(12)
+		secret = randomB64URL(32)
+	default:
+		return "", "", warden.Errorf(warden.EINVALID, "unknown credential kind %q", kind)
+	}
+	c := models.Credential{ID: id, OrgID: orgID, Kind: kind, Role: role, SecretHash: hashSecret(secret)}
+	if err := db.gorm.WithContext(ctx).Create(&c).Error; err != nil {
+		return "", "", fmt.Errorf("create credential: %w", err)
+	}
+	return id, secret, nil
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	OrgID        string
+	CredentialID string
+	Role         string
+}
+
+// AuthenticateAPIKey checks an `x-api-key` + `Org-Id` pair.
+func (db *DB) AuthenticateAPIKey(ctx context.Context, orgID, apiKey string) (Principal, error) {
+	keyID, _, ok := strings.Cut(apiKey, ".")
+	if !ok {
+		return Principal{}, warden.Errorf(warden.EUNAUTHORIZED, "invalid API key")
+	}
+	return db.authenticate(ctx, models.CredentialAPIKey, keyID, orgID, apiKey)
+}
+
+// AuthenticateClient checks OAuth2 client credentials.
+func (db *DB) AuthenticateClient(ctx context.Context, clientID, secret string) (Principal, error) {
+	return db.authenticate(ctx, models.CredentialClient, clientID, "", secret)
+}
+
+func (db *DB) authenticate(ctx context.Context, kind, id, orgID, secret string) (Principal, error) {
+	var c models.Credential
+	err := db.gorm.WithContext(ctx).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, kind).First(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		hashSecret(secret) // same work whether or not the id exists
+		return Principal{}, warden.Errorf(warden.EUNAUTHORIZED, "invalid credentials")
+	} else if err != nil {
+		return Principal{}, fmt.Errorf("load credential: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(c.SecretHash)) != 1 ||
+		(orgID != "" && orgID != c.OrgID) {
+		return Principal{}, warden.Errorf(warden.EUNAUTHORIZED, "invalid credentials")
+	}
+	return Principal{OrgID: c.OrgID, CredentialID: c.ID, Role: c.Role}, nil
+}
+
+// GetOrg loads an org.
+func (db *DB) GetOrg(ctx context.Context, id string) (models.Org, error) {
+	var o models.Org
+	err := db.gorm.WithContext(ctx).First(&o, "id = ?", id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return o, warden.Errorf(warden.ENOTFOUND, "org not found")
+	}
+	return o, err
+}
+
+// FindOrgByName returns the first org with that name.
+func (db *DB) FindOrgByName(ctx context.Context, name string) (models.Org, error) {
+	var o models.Org
+	err := db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at").First(&o).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return o, warden.Errorf(warden.ENOTFOUND, "org not found")
+	}
+	return o, err
+}
+
+func hashSecret(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func compactUUID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // the OS RNG failing is unrecoverable
+	}
+	return b
+}
+
+func randomHex(n int) string    { return hex.EncodeToString(randomBytes(n)) }
+func randomB64(n int) string    { return base64.StdEncoding.EncodeToString(randomBytes(n)) }
+func randomB64URL(n int) string { return base64.RawURLEncoding.EncodeToString(randomBytes(n)) }
