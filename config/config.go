@@ -28,7 +28,9 @@ type Config struct {
 	RateUpload     float64 // WARDEN_RATE_UPLOAD, uploads/s per client IP
 	RateCredential float64 // WARDEN_RATE_CREDENTIAL, requests/s per credential
 
-	OutboundAllow string // WARDEN_OUTBOUND_ALLOW, comma-separated CIDRs or host:port
+	OutboundAllow     string // WARDEN_OUTBOUND_ALLOW, comma-separated CIDRs or host:port
+	TrustedProxies    string // WARDEN_TRUSTED_PROXIES, CIDRs whose X-Forwarded-For is believed
+	WorkerMetricsAddr string // WARDEN_WORKER_METRICS_ADDR, where `warden worker` serves /metrics
 
 	C2PATrustAnchors   string // WARDEN_C2PA_TRUST_ANCHORS, path to a PEM bundle
 	SensorTrustAnchors string // WARDEN_SENSOR_TRUST_ANCHORS, path to a PEM bundle
@@ -56,6 +58,8 @@ func Load() (Config, error) {
 		RateUpload:         e.float("WARDEN_RATE_UPLOAD", 2),
 		RateCredential:     e.float("WARDEN_RATE_CREDENTIAL", 20),
 		OutboundAllow:      e.str("WARDEN_OUTBOUND_ALLOW", ""),
+		TrustedProxies:     e.str("WARDEN_TRUSTED_PROXIES", ""),
+		WorkerMetricsAddr:  e.str("WARDEN_WORKER_METRICS_ADDR", ":9090"),
 		C2PATrustAnchors:   e.str("WARDEN_C2PA_TRUST_ANCHORS", ""),
 		SensorTrustAnchors: e.str("WARDEN_SENSOR_TRUST_ANCHORS", ""),
 		AIThreshold:        e.float("WARDEN_AI_THRESHOLD", 0.6),

@@ -1,0 +1,482 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/media"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/tasks"
+)
+
+// VerifyInput is the job input recorded for a verification job.
+type VerifyInput struct {
+	Source      string `json:"source"` // "upload" or "url"
+	Filename    string `json:"filename,omitempty"`
+	URL         string `json:"url,omitempty"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	BlobKey     string `json:"blob_key"`
+}
+
+// multipartOverhead is the room the multipart envelope and small form
+// fields get on top of the file size cap.
+const multipartOverhead = 64 << 10
+
+var errFileTooLarge = errors.New("file exceeds the size limit")
+
+func (s *Server) routesVerify() {
+	general := s.limit("ip", s.Config.RateGeneral)
+	upload := s.limit("upload", s.Config.RateUpload)
+	s.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, general, upload, s.authenticate)
+	s.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, general, upload, s.authenticate)
+	s.add(route{Method: "GET", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Get a verification result", Op: opVerifyGet}, s.getVerify, general, s.authenticate)
+	s.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, general, s.authenticate)
+	s.add(route{Method: "GET", Path: "/api/metrics", Tag: "verification", Summary: "Aggregated verification metrics", Op: opVerifyMetrics}, s.getVerifyMetrics, general)
+	s.add(route{Method: "GET", Path: "/health", Tag: "platform", Summary: "Service health", Op: opHealth}, s.getHealth)
+}
+
+func tooLarge(max int64) error {
+	return &warden.Error{Code: warden.ETOOLARGE, Message: "File exceeds 100MB limit",
+		Details: map[string]string{"limit_bytes": strconv.FormatInt(max, 10)}}
+}
+
+// postVerify streams a multipart upload straight into the blob store: the
+// body is never buffered whole, the cap is enforced while reading, and the
+// type is sniffed from the first bytes before anything is stored.
+func (s *Server) postVerify(c echo.Context) error {
+	req := c.Request()
+	max := s.Config.MaxUploadBytes
+	if req.ContentLength > max+multipartOverhead {
+		return tooLarge(max)
+	}
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, max+multipartOverhead)
+	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != "multipart/form-data" {
+		return invalid("file", "Content-Type must be multipart/form-data with a file field")
+	}
+	mr, err := req.MultipartReader()
+	if err != nil {
+		return invalid("file", "malformed multipart body")
+	}
+	ctx := req.Context()
+	jobID := uuid.NewString()
+	key := "jobs/" + jobID + "/input"
+	var (
+		in       *VerifyInput
+		callback string
+		ok       bool
+	)
+	defer func() {
+		if !ok && in != nil {
+			s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return bodyError(err, max)
+		}
+		switch part.FormName() {
+		case "file":
+			if in != nil {
+				return invalid("file", "exactly one file is accepted")
+			}
+			ct, n, err := s.storeSniffed(ctx, key, part, max)
+			if ct != "" && n > 0 {
+				in = &VerifyInput{Source: "upload", Filename: sanitizeName(part.FileName()), ContentType: ct, Size: n, BlobKey: key}
+			}
+			if err != nil {
+				return bodyError(err, max)
+			}
+		case "callback_url":
+			b, err := io.ReadAll(io.LimitReader(part, 2049))
+			if err != nil {
+				return bodyError(err, max)
+			}
+			if len(b) > 2048 {
+				return invalid("callback_url", "callback_url is longer than 2048 characters")
+			}
+			callback = strings.TrimSpace(string(b))
+		default:
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				return bodyError(err, max)
+			}
+		}
+	}
+	if in == nil {
+		return invalid("file", "the multipart field 'file' is required")
+	}
+	if err := s.checkCallback(c, callback); err != nil {
+		return err
+	}
+	if err := s.submitVerification(c, jobID, *in, callback); err != nil {
+		return err
+	}
+	ok = true
+	return c.JSON(http.StatusOK, map[string]string{"job_id": jobID, "status": "pending"})
+}
+
+// storeSniffed sniffs r's first bytes, refuses anything but image or video
+// before storing a byte, then streams the rest into the blob store up to max.
+func (s *Server) storeSniffed(ctx context.Context, key string, r io.Reader, max int64) (string, int64, error) {
+	br := bufio.NewReaderSize(r, media.SniffLen)
+	head, err := br.Peek(media.SniffLen)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return "", 0, err
+	}
+	if len(head) == 0 {
+		return "", 0, invalid("file", "the file is empty")
+	}
+	ct := media.Sniff(head)
+	if !media.IsImageOrVideo(ct) {
+		return "", 0, &warden.Error{Code: warden.EINVALID, Message: "Invalid file type",
+			Details: map[string]string{"file": "detected " + ct + "; only image and video files are accepted"}}
+	}
+	n, err := s.Blobs.Put(ctx, key, &capReader{r: br, left: max})
+	return ct, n, err
+}
+
+// capReader fails with errFileTooLarge once more than left bytes are read.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errFileTooLarge
+	}
+	return n, err
+}
+
+// bodyError maps body read failures to 413 or 400.
+func bodyError(err error, max int64) error {
+	var mbe *http.MaxBytesError
+	var we *warden.Error
+	switch {
+	case errors.Is(err, errFileTooLarge), errors.As(err, &mbe), errors.Is(err, outbound.ErrTooLarge):
+		return tooLarge(max)
+	case errors.As(err, &we):
+		return err
+	}
+	return invalid("file", "malformed multipart body: "+err.Error())
+}
+
+func sanitizeName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+			return -1
+		}
+		return r
+	}, name)
+	if len(name) > 255 {
+		name = name[:255]
+	}
+	return name
+}
+
+// checkCallback validates an optional callback_url. Webhooks are signed with
+// the org's secret, so anonymous callers cannot ask for one.
+func (s *Server) checkCallback(c echo.Context, callback string) error {
+	if callback == "" {
+		return nil
+	}
+	if principal(c) == nil {
+		return invalid("callback_url", "callback_url requires credentials (x-api-key and Org-Id): webhooks are signed with the org's secret")
+	}
+	if _, err := s.Outbound.ValidateURL(callback); err != nil {
+		return invalid("callback_url", err.Error())
+	}
+	return nil
+}
+
+// submitVerification writes the job row (with its blob) and enqueues it. If
+// Redis is unreachable the job is still accepted: the reconciler enqueues
+// queued jobs that have no task.
+func (s *Server) submitVerification(c echo.Context, jobID string, in VerifyInput, callback string) error {
+	input, _ := json.Marshal(in)
+	job := &models.Job{
+		ID: jobID, Kind: tasks.KindVerifyMedia, Queue: tasks.Kinds[tasks.KindVerifyMedia].Queue,
+		Input: string(input), CallbackURL: callback, Deadline: time.Now().UTC().Add(s.Config.JobDeadline),
+	}
+	if org := orgOf(c); org != "" {
+		job.OrgID = &org
+	}
+	ctx := context.WithoutCancel(c.Request().Context())
+	blob := models.Blob{Key: in.BlobKey, ContentType: in.ContentType, Size: in.Size}
+	if err := s.DB.CreateJob(ctx, job, []models.Blob{blob}); err != nil {
+		return fmt.Errorf("create verification job: %w", err)
+	}
+	if err := s.Client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
+		slog.Warn("enqueue failed; the reconciler will enqueue the job", "job_id", job.ID, "err", err)
+	}
+	return nil
+}
+
+type verifyURLRequest struct {
+	URL         string `json:"url"`
+	CallbackURL string `json:"callback_url,omitempty"`
+}
+
+// postVerifyURL downloads the file through the SSRF-guarded client, under
+// the same cap and sniffing rules as uploads.
+func (s *Server) postVerifyURL(c echo.Context) error {
+	var body verifyURLRequest
+	if err := decodeJSON(c, &body, 16<<10); err != nil {
+		return err
+	}
+	if strings.TrimSpace(body.URL) == "" {
+		return invalid("url", "url is required")
+	}
+	if _, err := s.Outbound.ValidateURL(body.URL); err != nil {
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": err.Error()}}
+	}
+	if err := s.checkCallback(c, body.CallbackURL); err != nil {
+		return err
+	}
+	max := s.Config.MaxUploadBytes
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Minute)
+	defer cancel()
+	jobID := uuid.NewString()
+	key := "jobs/" + jobID + "/input"
+	pr, pw := io.Pipe()
+	dl := make(chan error, 1)
+	go func() {
+		_, _, err := s.Outbound.Download(ctx, body.URL, pw, max)
+		pw.CloseWithError(err)
+		dl <- err
+	}()
+	ct, n, err := s.storeSniffed(ctx, key, pr, max)
+	pr.CloseWithError(errors.New("download aborted"))
+	derr := <-dl
+	if derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		return downloadError(err, max)
+	}
+	in := VerifyInput{Source: "url", URL: body.URL, ContentType: ct, Size: n, BlobKey: key}
+	if err := s.submitVerification(c, jobID, in, body.CallbackURL); err != nil {
+		s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"job_id": jobID, "status": "pending"})
+}
+
+func downloadError(err error, max int64) error {
+	var we *warden.Error
+	switch {
+	case errors.Is(err, errFileTooLarge), errors.Is(err, outbound.ErrTooLarge):
+		return tooLarge(max)
+	case errors.As(err, &we):
+		return err
+	case errors.Is(err, outbound.ErrForbiddenAddress):
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": err.Error()}}
+	}
+	return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": err.Error()}}
+}
+
+// decodeJSON reads a JSON body of at most max bytes, refusing unknown fields.
+func decodeJSON(c echo.Context, v any, max int64) error {
+	req := c.Request()
+	if req.ContentLength > max {
+		return &warden.Error{Code: warden.ETOOLARGE, Message: "Request body too large"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), req.Body, max))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &warden.Error{Code: warden.ETOOLARGE, Message: "Request body too large"}
+		}
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid JSON body", Details: map[string]string{"body": err.Error()}}
+	}
+	if dec.More() {
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid JSON body", Details: map[string]string{"body": "trailing data after the JSON object"}}
+	}
+	return nil
+}
+
+// verifyStatus maps job statuses to spec 003's VerificationStatus.
+func verifyStatus(s string) string {
+	switch s {
+	case models.JobQueued:
+		return "pending"
+	case models.JobInProgress:
+		return "processing"
+	case models.JobCompleted:
+		return "completed"
+	}
+	return "failed"
+}
+
+// VerifyResponse is GET /api/verify/{job_id}.
+type VerifyResponse struct {
+	JobID       string          `json:"job_id"`
+	Status      string          `json:"status"`
+	Label       string          `json:"label,omitempty"`
+	Confidence  *float64        `json:"confidence,omitempty"`
+	Reasons     []string        `json:"reasons"`
+	Details     json.RawMessage `json:"details,omitempty"`
+	Progress    int             `json:"progress_percentage"`
+	Stage       string          `json:"current_stage,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	CompletedAt *time.Time      `json:"completed_at,omitempty"`
+}
+
+// verifyReport is the part of the worker's result document the API reads.
+type verifyReport struct {
+	Label      string          `json:"label"`
+	Confidence float64         `json:"confidence"`
+	Reasons    []string        `json:"reasons"`
+	Details    json.RawMessage `json:"details"`
+}
+
+// loadVerifyJob loads a verification job the caller may see, else 404.
+func (s *Server) loadVerifyJob(c echo.Context) (models.Job, error) {
+	id := c.Param("job_id")
+	c.Set(jobIDKey, id)
+	if _, err := uuid.Parse(id); err != nil {
+		return models.Job{}, warden.Errorf(warden.ENOTFOUND, "Job not found")
+	}
+	j, err := s.DB.GetJob(c.Request().Context(), id)
+	if err != nil {
+		if warden.ErrorCode(err) == warden.ENOTFOUND {
+			return j, warden.Errorf(warden.ENOTFOUND, "Job not found")
+		}
+		return j, err
+	}
+	if j.Kind != tasks.KindVerifyMedia || !storage.VisibleTo(j, orgOf(c), true) {
+		return j, warden.Errorf(warden.ENOTFOUND, "Job not found")
+	}
+	return j, nil
+}
+
+func (s *Server) getVerify(c echo.Context) error {
+	j, err := s.loadVerifyJob(c)
+	if err != nil {
+		return err
+	}
+	resp := VerifyResponse{JobID: j.ID, Status: verifyStatus(j.Status), Reasons: []string{}, Progress: j.Progress,
+		Stage: j.Stage, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
+	switch j.Status {
+	case models.JobCompleted:
+		r, err := s.DB.GetResult(c.Request().Context(), j.ID)
+		if err != nil {
+			return err
+		}
+		var rep verifyReport
+		if err := json.Unmarshal([]byte(r.Data), &rep); err != nil {
+			return fmt.Errorf("decode verification result %s: %w", j.ID, err)
+		}
+		resp.Label, resp.Confidence, resp.Details = rep.Label, &rep.Confidence, rep.Details
+		if rep.Reasons != nil {
+			resp.Reasons = rep.Reasons
+		}
+	case models.JobFailed, models.JobCancelled:
+		resp.Label = "error"
+		resp.Error = j.Error
+		if j.Error != "" {
+			resp.Reasons = []string{j.Error}
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// deleteVerify cancels a running job, then removes its row and every blob.
+func (s *Server) deleteVerify(c echo.Context) error {
+	j, err := s.loadVerifyJob(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cancelAndDelete(c.Request().Context(), j); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"job_id": j.ID, "deleted": true, "message": "Job and associated data deleted successfully"})
+}
+
+// cancelAndDelete stops a job wherever it is (Redis queue or a worker) and
+// deletes its rows and blobs. A worker that finishes afterwards finds the
+// row gone and writes nothing.
+func (s *Server) cancelAndDelete(ctx context.Context, j models.Job) error {
+	ctx = context.WithoutCancel(ctx)
+	if j.Status == models.JobQueued || j.Status == models.JobInProgress {
+		if _, err := s.DB.CancelJob(ctx, j.ID, nil); err != nil {
+			return err
+		}
+		if err := s.inspector.CancelProcessing(j.ID); err != nil {
+			slog.Warn("cancel signal not sent", "job_id", j.ID, "err", err)
+		}
+		if err := s.inspector.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynqNotFound(err)) {
+			slog.Debug("task not deleted from queue", "job_id", j.ID, "err", err)
+		}
+	}
+	blobs, err := s.DB.DeleteJob(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	for _, b := range blobs {
+		if err := s.Blobs.Delete(ctx, b.Key); err != nil {
+			return fmt.Errorf("delete blob %s: %w", b.Key, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) getVerifyMetrics(c echo.Context) error {
+	days := 7
+	if v := c.QueryParam("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 3650 {
+			return invalid("days", "days must be an integer between 1 and 3650")
+		}
+		days = n
+	}
+	since := time.Now().UTC().AddDate(0, 0, -days)
+	rows, avg, err := s.DB.ResultStats(c.Request().Context(), tasks.KindVerifyMedia, since)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"total_verifications": int64(0), "authentic_camera": int64(0), "authentic_c2pa": int64(0),
+		"ai_generated": int64(0), "unknown": int64(0), "error": int64(0), "avg_processing_time": avg, "days": days}
+	var total int64
+	for _, r := range rows {
+		key := r.Label
+		if key == "likely_ai_generated" {
+			key = "ai_generated"
+		}
+		if _, ok := out[key]; ok {
+			out[key] = out[key].(int64) + r.Count
+		}
+		total += r.Count
+	}
+	out["total_verifications"] = total
+	return c.JSON(http.StatusOK, out)
+}

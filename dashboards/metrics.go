@@ -1,0 +1,109 @@
+// Package dashboards holds what operators look at: Prometheus metrics, the
+// asynqmon mount and the Grafana dashboard JSON.
+package dashboards
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/wardenlab/warden/storage"
+)
+
+// Metrics is one process's Prometheus registry.
+type Metrics struct {
+	reg         *prometheus.Registry
+	httpLatency *prometheus.HistogramVec
+	jobsTotal   *prometheus.CounterVec
+	jobDuration *prometheus.HistogramVec
+}
+
+// NewMetrics creates the registry with Go and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		httpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "warden_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
+		jobsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_jobs_finished_total", Help: "Jobs finished by this process, by kind and final status.",
+		}, []string{"kind", "status"}),
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "warden_job_duration_seconds", Help: "Job processing time by kind and final status.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12),
+		}, []string{"kind", "status"}),
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.httpLatency, m.jobsTotal, m.jobDuration)
+	return m
+}
+
+// ObserveHTTP records one request.
+func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpLatency.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// JobFinished records a job reaching a final status.
+func (m *Metrics) JobFinished(kind, status string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.jobsTotal.WithLabelValues(kind, status).Inc()
+	m.jobDuration.WithLabelValues(kind, status).Observe(d.Seconds())
+}
+
+// WatchQueues adds gauges read on each scrape: queue depth per asynq queue
+// and state, and jobs per kind and status from the database.
+func (m *Metrics) WatchQueues(insp *asynq.Inspector, db *storage.DB) {
+	m.reg.MustRegister(&stateCollector{insp: insp, db: db,
+		depth: prometheus.NewDesc("warden_queue_depth", "Tasks in each asynq queue by state.", []string{"queue", "state"}, nil),
+		jobs:  prometheus.NewDesc("warden_jobs", "Jobs in the database by kind and status.", []string{"kind", "status"}, nil),
+	})
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+type stateCollector struct {
+	insp        *asynq.Inspector
+	db          *storage.DB
+	depth, jobs *prometheus.Desc
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth; ch <- c.jobs }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	if queues, err := c.insp.Queues(); err == nil {
+		for _, q := range queues {
+			info, err := c.insp.GetQueueInfo(q)
+			if err != nil {
+				continue
+			}
+			for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+				"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), q, state)
+			}
+		}
+	} else {
+		slog.Debug("queue depth unavailable", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if counts, err := c.db.CountJobs(ctx); err == nil {
+		for k, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), k[0], k[1])
+		}
+	}
+}

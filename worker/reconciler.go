@@ -1,0 +1,116 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/tasks"
+)
+
+const reconcileLockKey = "warden:reconciler:lock"
+
+func (w *Worker) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(w.Config.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !w.lock(ctx) {
+			continue // another worker reconciles this round
+		}
+		if err := w.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("reconcile failed", "err", err)
+		}
+	}
+}
+
+// lock takes the cluster-wide reconciler lock for one interval.
+func (w *Worker) lock(ctx context.Context) bool {
+	if w.rdb == nil {
+		return true
+	}
+	ok, err := w.rdb.SetNX(ctx, reconcileLockKey, "1", w.Config.ReconcileInterval*9/10).Result()
+	return err == nil && ok
+}
+
+// Reconcile makes Redis agree with PostgreSQL, the system of record: it
+// fails unfinished jobs past their deadline, re-enqueues queued and
+// in_progress jobs that have no task in Redis (Redis flushed or lost, or the
+// API could not enqueue), and re-enqueues pending webhook deliveries whose
+// task vanished. Every step is idempotent, so running it twice is harmless.
+func (w *Worker) Reconcile(ctx context.Context) error {
+	now := time.Now().UTC()
+	expired, err := w.DB.ExpiredJobs(ctx, now, 500)
+	if err != nil {
+		return err
+	}
+	for _, j := range expired {
+		w.inspector.CancelProcessing(j.ID)
+		d := w.delivery(j, models.JobFailed, map[string]any{"error": "deadline exceeded"})
+		if done, err := w.DB.FailJob(ctx, j.ID, "deadline exceeded", d); err == nil && done {
+			w.Metrics.JobFinished(j.Kind, models.JobFailed, now.Sub(j.CreatedAt))
+			w.enqueueDelivery(ctx, d)
+			slog.Warn("job failed: deadline exceeded", "job_id", j.ID)
+		}
+	}
+	grace := now.Add(-w.Config.ReconcileInterval)
+	jobs, err := w.DB.UnfinishedJobs(ctx, grace, 1000)
+	if err != nil {
+		return err
+	}
+	requeued := 0
+	for _, j := range jobs {
+		k, ok := tasks.Kinds[j.Kind]
+		if !ok {
+			continue
+		}
+		info, err := w.inspector.GetTaskInfo(k.Queue, j.ID)
+		switch {
+		case err == nil && info.State == asynq.TaskStateArchived:
+			// Retries exhausted without the job row being updated
+			// (crash between the two): record the failure now.
+			d := w.delivery(j, models.JobFailed, map[string]any{"error": info.LastErr})
+			if done, _ := w.DB.FailJob(ctx, j.ID, "failed after retries: "+info.LastErr, d); done {
+				w.enqueueDelivery(ctx, d)
+			}
+		case err == nil:
+			continue // the task exists; asynq owns it
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			if j.Status == models.JobInProgress {
+				if err := w.DB.RequeueJob(ctx, j.ID); err != nil {
+					return err
+				}
+			}
+			if err := w.Client.EnqueueJob(ctx, j.ID, j.Kind); err != nil {
+				return err
+			}
+			requeued++
+		default:
+			return err
+		}
+	}
+	deliveries, err := w.DB.PendingDeliveries(ctx, grace, 1000)
+	if err != nil {
+		return err
+	}
+	for _, d := range deliveries {
+		_, err := w.inspector.GetTaskInfo(tasks.QueueCritical, d.ID)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			if err := w.Client.EnqueueWebhook(ctx, d.ID, d.ID); err != nil {
+				return err
+			}
+			requeued++
+		}
+	}
+	if requeued > 0 || len(expired) > 0 {
+		slog.Info("reconciled", "requeued", requeued, "expired", len(expired))
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/webhook"
+)
+
+// eventNames maps a job kind to the prefix of its webhook event types; the
+// adversarial surface (spec 002) names its event "attack_completed".
+var eventNames = map[string]string{
+	tasks.KindVerifyMedia: "verification",
+	tasks.KindProbe:       "probe",
+}
+
+// resultPaths maps a job kind to where its result can be read.
+var resultPaths = map[string]string{
+	tasks.KindVerifyMedia: "/api/verify/%s",
+}
+
+// delivery builds the webhook delivery for a job that reached status, or
+// nil when the job has no callback_url (or no org whose secret signs it).
+func (w *Worker) delivery(job models.Job, status string, extra map[string]any) *models.WebhookDelivery {
+	if job.CallbackURL == "" || job.OrgID == nil {
+		return nil
+	}
+	prefix := eventNames[job.Kind]
+	if prefix == "" {
+		prefix = job.Kind
+	}
+	event := map[string]any{
+		"event_type": prefix + "_" + status,
+		"job_id":     job.ID,
+		"status":     status,
+		"timestamp":  time.Now().UTC().Format(time.RFC3339),
+	}
+	if p, ok := resultPaths[job.Kind]; ok {
+		event["result_url"] = w.Config.PublicURL + fmt.Sprintf(p, job.ID)
+	}
+	for k, v := range extra {
+		event[k] = v
+	}
+	body, _ := json.Marshal(event)
+	return &models.WebhookDelivery{
+		ID:        "msg_" + uuid.NewString(),
+		OrgID:     *job.OrgID,
+		EventType: event["event_type"].(string),
+		URL:       job.CallbackURL,
+		Payload:   string(body),
+	}
+}
+
+// enqueueDelivery queues a freshly committed delivery; if Redis is down the
+// reconciler enqueues it later, since the row is already pending.
+func (w *Worker) enqueueDelivery(ctx context.Context, d *models.WebhookDelivery) {
+	if d == nil {
+		return
+	}
+	if err := w.Client.EnqueueWebhook(context.WithoutCancel(ctx), d.ID, d.ID); err != nil {
+		slog.Warn("webhook enqueue failed; reconciler will retry", "delivery_id", d.ID, "err", err)
+	}
+}
+
+func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
+	var p tasks.WebhookPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("bad webhook payload: %v: %w", err, asynq.SkipRetry)
+	}
+	d, err := w.DB.GetDelivery(ctx, "", p.DeliveryID)
+	if err != nil {
+		return fmt.Errorf("load delivery: %w", err)
+	}
+	if d.Status != models.DeliveryPending {
+		return nil // delivered already, or given up and not redelivered
+	}
+	org, err := w.DB.GetOrg(ctx, d.OrgID)
+	if err != nil {
+		return fmt.Errorf("load org: %w", err)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	attempt := models.WebhookAttempt{DeliveryID: d.ID, Attempt: d.Attempts + 1}
+	start := time.Now()
+	code, body, postErr := w.post(ctx, org.WebhookSecret, d)
+	attempt.DurationMS = time.Since(start).Milliseconds()
+	attempt.StatusCode, attempt.ResponseBody = code, body
+	delivered := postErr == nil && code >= 200 && code < 300
+	if postErr != nil {
+		attempt.Error = postErr.Error()
+	} else if !delivered {
+		attempt.Error = fmt.Sprintf("receiver answered %d", code)
+	}
+	giveUp := !delivered && retried >= maxRetry
+	if err := w.DB.RecordAttempt(context.WithoutCancel(ctx), attempt, delivered, giveUp); err != nil {
+		return fmt.Errorf("record attempt: %w", err)
+	}
+	log := slog.With("delivery_id", d.ID, "job_id", d.JobID, "attempt", attempt.Attempt)
+	if delivered {
+		log.Info("webhook delivered", "status", code)
+		return nil
+	}
+	log.Warn("webhook attempt failed", "status", code, "err", attempt.Error, "gave_up", giveUp)
+	if giveUp {
+		return fmt.Errorf("webhook gave up: %s: %w", attempt.Error, asynq.SkipRetry)
+	}
+	return fmt.Errorf("webhook attempt %d: %s", attempt.Attempt, attempt.Error)
+}
+
+// post sends one signed POST. The body is signed fresh each attempt, with a
+// current timestamp, so receivers' replay windows accept retries.
+func (w *Worker) post(ctx context.Context, secret string, d models.WebhookDelivery) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader([]byte(d.Payload)))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Warden-Webhooks/1")
+	if err := webhook.SetHeaders(req.Header, secret, d.ID, time.Now(), []byte(d.Payload)); err != nil {
+		return 0, "", err
+	}
+	resp, err := w.Outbound.HTTP().Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(b), nil
+}
