@@ -77,8 +77,8 @@ type Client struct {
 	hc           *http.Client
 
 	// onDial, if set (tests only), is called with the checked IP:port just
-	// before each connection attempt.
-	onDial func(addr string)
+	// before each connection attempt; an error aborts the attempt.
+	onDial func(addr string) error
 	// wrapBody, if set (tests only), wraps each Download response body.
 	wrapBody func(io.Reader) io.Reader
 }
@@ -301,19 +301,15 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 
 	d := &net.Dialer{Timeout: dialTimeout}
 	if !trusted {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("outbound: unexpected socket address %q", address)
-			}
-			return c.checkIP(host, ap.Addr(), strconv.Itoa(int(ap.Port())))
-		}
+		d.Control = c.control(host)
 	}
 	var errs []error
 	for _, ip := range ips {
 		target := net.JoinHostPort(ip.Unmap().String(), port)
 		if c.onDial != nil {
-			c.onDial(target)
+			if err := c.onDial(target); err != nil {
+				return nil, err
+			}
 		}
 		conn, err := d.DialContext(ctx, network, target)
 		if err == nil {
@@ -325,4 +321,17 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// control returns a net.Dialer Control hook that checks the socket's remote
+// address, just before connect, as a second line of defence behind the
+// checks in dialContext. host is only used in the error text.
+func (c *Client) control(host string) func(network, address string, _ syscall.RawConn) error {
+	return func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("outbound: unexpected socket address %q", address)
+		}
+		return c.checkIP(host, ap.Addr(), strconv.Itoa(int(ap.Port())))
+	}
 }
