@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // sniffLen is how many leading bytes http.DetectContentType looks at.
@@ -46,6 +47,10 @@ func (c *Client) Download(ctx context.Context, rawURL string, w io.Writer, maxBy
 	hc.Timeout = 0 // the context deadline above covers the transfer
 	resp, err := hc.Do(req)
 	if err != nil {
+		var ue *url.Error // repeats method and URL; keep only the cause
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return 0, "", fmt.Errorf("outbound: GET %s: %w", u.Redacted(), err)
 	}
 	defer resp.Body.Close()

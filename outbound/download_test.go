@@ -208,3 +208,21 @@ func TestDownloadHonoursContext(t *testing.T) {
 		})
 	}
 }
+
+func TestErrorsDoNotLeakUserinfo(t *testing.T) {
+	srv := newServer(t, func(_ *testServer, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "http://10.0.0.1/", http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	})
+	c, _ := newTestClient(t, Config{Allow: []string{srv.addr}}, nil)
+	authed := "http://user:secret@" + srv.addr
+	for _, url := range []string{authed + "/missing", authed + "/redirect", "http://user:secret@10.0.0.1/", "ftp://user:secret@x/"} {
+		_, _, err := c.Download(context.Background(), url, io.Discard, 100)
+		if err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Download(%s) error = %v; want an error without the password", url, err)
+		}
+	}
+}
