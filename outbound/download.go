@@ -79,21 +79,20 @@ func copyCapped(w io.Writer, r io.Reader, max int64) (n int64, contentType strin
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return 0, "", fmt.Errorf("outbound: reading body: %w", err)
 	}
-	if m > 0 {
-		contentType = http.DetectContentType(head)
+	if m == 0 {
+		return 0, "", nil // empty body
 	}
-	if m > 0 {
-		k, err := w.Write(head)
-		n += int64(k)
-		if err != nil {
-			return n, contentType, fmt.Errorf("outbound: writing body: %w", err)
-		}
+	contentType = http.DetectContentType(head)
+	k, err := w.Write(head)
+	n += int64(k)
+	if err != nil {
+		return n, contentType, fmt.Errorf("outbound: writing body: %w", err)
 	}
-	if int64(m) < int64(len(head)) || m == 0 {
+	if m < cap(head) {
 		return n, contentType, nil // body ended inside the sniff window
 	}
-	k, err := io.Copy(w, io.LimitReader(r, max-n))
-	n += k
+	copied, err := io.Copy(w, io.LimitReader(r, max-n))
+	n += copied
 	if err != nil {
 		return n, contentType, fmt.Errorf("outbound: copying body: %w", err)
 	}
