@@ -167,6 +167,9 @@ func (t *tiff) value(entry uint64, typ uint16, count uint32) ([]byte, bool) {
 // rationals as "n/d" (FNumber and FocalLength as decimals), GPS
 // coordinates as signed decimal degrees.
 func (t *tiff) format(name string, typ uint16, v []byte) string {
+	if len(v) == 0 { // count 0; value() guarantees one full value otherwise
+		return ""
+	}
 	switch typ {
 	case 2, 7: // ASCII, UNDEFINED
 		if name == "UserComment" && len(v) >= 8 {
