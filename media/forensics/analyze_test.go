@@ -1,10 +1,13 @@
 package forensics
 
 import (
+	"bytes"
+
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"golang.org/x/image/bmp"
 	"hash/crc32"
 	"os"
 	"strings"
@@ -324,5 +327,18 @@ func TestResultJSON(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON %s lacks %s", b, want)
 		}
+	}
+}
+
+// TestDecodesOtherFormats checks the golang.org/x/image decoders are wired:
+// a BMP is analysed like any other lossless file.
+func TestDecodesOtherFormats(t *testing.T) {
+	var buf bytes.Buffer
+	if err := bmp.Encode(&buf, toImage(gaussianNoise(96, 80, 6, 9))); err != nil {
+		t.Fatal(err)
+	}
+	res := analyze(t, buf.Bytes())
+	if res.Width != 96 || res.Height != 80 || res.JPEGScore != nil || res.PRNUScore > 0.1 {
+		t.Errorf("bmp result %+v", res)
 	}
 }

@@ -8,6 +8,10 @@ import (
 	_ "image/gif" // register decoders
 	_ "image/jpeg"
 	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
 )
 
 // Decode limits.
