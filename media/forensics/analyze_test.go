@@ -2,16 +2,16 @@ package forensics
 
 import (
 	"bytes"
-
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"golang.org/x/image/bmp"
 	"hash/crc32"
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/image/bmp"
 
 	"github.com/wardenlab/warden/media/exif"
 	"github.com/wardenlab/warden/media/internal/testimg"
