@@ -113,10 +113,10 @@ type actionsAssertion struct {
 }
 
 // ingredientAssertion is the subset of c2pa.ingredient (v1-v3) used here.
+// The ingredient's own manifest reference (c2pa_manifest/activeManifest)
+// is not followed: ingredient manifests are not validated.
 type ingredientAssertion struct {
-	Title         string     `cbor:"dc:title,omitempty"`
-	C2PAManifest  *HashedURI `cbor:"c2pa_manifest,omitempty"`
-	ActiveManifst *HashedURI `cbor:"activeManifest,omitempty"`
+	Title string `cbor:"dc:title,omitempty"`
 }
 
 // dataHashAssertion is the c2pa.hash.data assertion.

@@ -24,6 +24,8 @@ type Options struct {
 	// nil means no chain can be trusted (TrustChainValid=false with a reason).
 	TrustAnchors *x509.CertPool
 	// Now is the clock used for certificate validity; nil means time.Now.
+	// The sigTst timestamp is reported as Result.SigningTime but, since its
+	// TSA signature is not verified, it is never used as validation time.
 	Now func() time.Time
 }
 
