@@ -151,8 +151,11 @@ func verifySignature(msg *cose.Sign1Message, alg cose.Algorithm, leaf *x509.Cert
 	return nil
 }
 
-// Extended key usages the C2PA certificate profile accepts for claim
-// signers. Go names only some of them, so unknown OIDs are compared too.
+// Extended key usages accepted for claim signers: id-kp-emailProtection
+// (named by Go) and, compared as OIDs because Go does not name them,
+// id-kp-documentSigning, the C2PA claim-signing OID and Microsoft's C2PA
+// signing OID. This is deliberately narrower than some trust-list
+// configurations (which may also admit timeStamping/OCSPSigning).
 var (
 	oidEKUDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 	oidEKUC2PAClaimSign   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 62558, 2, 1}
@@ -206,7 +209,7 @@ func checkSignerProfile(leaf *x509.Certificate) error {
 		switch u {
 		case x509.ExtKeyUsageAny:
 			return errors.New("signer certificate has anyExtendedKeyUsage")
-		case x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageTimeStamping, x509.ExtKeyUsageOCSPSigning:
+		case x509.ExtKeyUsageEmailProtection:
 			ok = true
 		}
 	}

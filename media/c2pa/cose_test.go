@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/pem"
 	"testing"
@@ -177,6 +178,17 @@ func TestSignerProfile(t *testing.T) {
 	anyEKU.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
 	if err := checkSignerProfile(&anyEKU); err == nil {
 		t.Fatal("anyExtendedKeyUsage accepted")
+	}
+	docSign := *leaf
+	docSign.ExtKeyUsage = nil
+	docSign.UnknownExtKeyUsage = []asn1.ObjectIdentifier{oidEKUDocumentSigning}
+	if err := checkSignerProfile(&docSign); err != nil {
+		t.Fatalf("documentSigning signer rejected: %v", err)
+	}
+	noEKU := docSign
+	noEKU.UnknownExtKeyUsage = nil
+	if err := checkSignerProfile(&noEKU); err == nil {
+		t.Fatal("signer without EKU accepted")
 	}
 	server := *leaf
 	server.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // testClock is a fixed time inside the validity of the c2pa-rs test
@@ -309,4 +311,32 @@ func truncationPoints(n int) []int {
 		pts = append(pts, i)
 	}
 	return append(pts, n-1)
+}
+
+func TestVerifyUnsupportedHardBinding(t *testing.T) {
+	bmff := testBox("jumb", testDesc("c2pa.hash.bmff.v2"), testBox("cbor", []byte{0xa0}))
+	sum, _ := hashBytes("sha256", bmff[8:])
+	claim, err := cbor.Marshal(map[string]any{
+		"claim_generator": "warden-test/1",
+		"signature":       "self#jumbf=c2pa.signature",
+		"alg":             "sha256",
+		"assertions": []map[string]any{
+			{"url": "self#jumbf=c2pa.assertions/c2pa.hash.bmff.v2", "hash": sum},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := testBox("jumb", testDesc("c2pa"),
+		testBox("jumb", testDesc("urn:uuid:test"),
+			testBox("jumb", testDesc("c2pa.assertions"), bmff),
+			testBox("jumb", testDesc("c2pa.claim"), testBox("cbor", claim))))
+	r := Verify(store, testOptions(t))
+	if !r.Found || r.Valid || r.ClaimGenerator != "warden-test/1" {
+		t.Fatalf("got %+v", r)
+	}
+	want := []string{"manifest has no claim signature", "hard binding c2pa.hash.bmff.v2 is not supported"}
+	if strings.Join(r.Failures, "|") != strings.Join(want, "|") {
+		t.Fatalf("failures %q, want %q", r.Failures, want)
+	}
 }
