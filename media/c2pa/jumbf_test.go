@@ -103,3 +103,14 @@ func TestDataHashExclusions(t *testing.T) {
 		t.Error("md5 accepted")
 	}
 }
+
+func TestRawStoreNeedsC2PALabel(t *testing.T) {
+	other := testBox("jumb", testDesc("not-c2pa"), testBox("cbor", []byte{0xa0}))
+	if _, _, err := FindManifestStore(other); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	r := Verify(other, Options{})
+	if r.Found || r.Error != NotFoundError {
+		t.Fatalf("got %+v", r)
+	}
+}

@@ -1,9 +1,6 @@
 package c2pa
 
-import (
-	"encoding/binary"
-	"errors"
-)
+import "errors"
 
 // ErrNotFound is returned by FindManifestStore when the data holds no C2PA
 // manifest store, including when the container format is not recognised.
@@ -47,9 +44,8 @@ func findManifestStore(data []byte) ([]byte, []Range, string, error) {
 	return nil, nil, "", ErrNotFound
 }
 
-// isRawStore reports whether data starts with a JUMBF superbox, as a
-// sidecar ".c2pa" manifest store does.
+// isRawStore reports whether data starts with a JUMBF superbox labelled
+// "c2pa", as a sidecar ".c2pa" manifest store does.
 func isRawStore(data []byte) bool {
-	return len(data) >= 16 && string(data[4:8]) == "jumb" && string(data[12:16]) == "jumd" &&
-		binary.BigEndian.Uint32(data) != 1
+	return isC2PAStore(data)
 }
