@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/media"
@@ -232,7 +233,7 @@ func (s *Server) submitVerification(c echo.Context, jobID string, in VerifyInput
 		return fmt.Errorf("create verification job: %w", err)
 	}
 	if err := s.Client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
-		slog.Warn("enqueue failed; the reconciler will enqueue the job", "job_id", job.ID, "err", err)
+		logEnqueueFailure(job.ID, err)
 	}
 	return nil
 }
@@ -434,7 +435,7 @@ func (s *Server) cancelAndDelete(ctx context.Context, j models.Job) error {
 		if err := s.inspector.CancelProcessing(j.ID); err != nil {
 			slog.Warn("cancel signal not sent", "job_id", j.ID, "err", err)
 		}
-		if err := s.inspector.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynqNotFound(err)) {
+		if err := s.inspector.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 			slog.Debug("task not deleted from queue", "job_id", j.ID, "err", err)
 		}
 	}
@@ -479,4 +480,8 @@ func (s *Server) getVerifyMetrics(c echo.Context) error {
 	}
 	out["total_verifications"] = total
 	return c.JSON(http.StatusOK, out)
+}
+
+func logEnqueueFailure(jobID string, err error) {
+	slog.Warn("enqueue failed; the reconciler will enqueue the job", "job_id", jobID, "err", err)
 }

@@ -40,6 +40,7 @@ type Deps struct {
 	Client   *tasks.Client
 	Outbound *outbound.Client
 	Metrics  *dashboards.Metrics
+	Trust    TrustStores
 }
 
 // Worker is an asynq server plus the reconciler.

@@ -67,8 +67,12 @@ type Verdict struct {
 	Reasons    []string
 }
 
-// aiSourceTypes are IPTC digital source types that declare AI generation.
-var aiSourceTypes = []string{"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"}
+// aiSourceTypes are IPTC digital source types that declare generation by a
+// trained model. "algorithmicMedia" is deliberately absent: IPTC defines it
+// as media made by an algorithm "not based on any sampled training data"
+// (procedural graphics, the c2pa-rs test fixtures), which is synthetic but
+// not AI-generated; Decide still reports it as a reason.
+var aiSourceTypes = []string{"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"}
 
 // generatorNames appear in C2PA claim generators of AI image services.
 var generatorNames = []string{"dall-e", "dall·e", "openai", "chatgpt", "firefly", "midjourney", "stable diffusion", "imagen", "bing image creator"}
@@ -98,6 +102,8 @@ func Decide(e Evidence, aiThreshold float64) Verdict {
 			say("C2PA manifest verified (%s)", join(prefix("signed by ", e.C2PA.Issuer), prefix("claim generator ", e.C2PA.ClaimGenerator)))
 			if aiDecl != "" {
 				say("C2PA manifest declares AI generation: %s", aiDecl)
+			} else if hasSourceType(e.C2PA.DigitalSourceTypes, "algorithmicMedia") {
+				say("C2PA manifest declares computer-generated content (digital source type algorithmicMedia, not a trained model)")
 			}
 		} else {
 			say("C2PA manifest present but invalid: %s", orDefault(e.C2PA.Error, "validation failed"))
@@ -255,4 +261,14 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// hasSourceType reports whether any declared IPTC source type URI ends in name.
+func hasSourceType(types []string, name string) bool {
+	for _, t := range types {
+		if t == name || strings.HasSuffix(t, "/"+name) {
+			return true
+		}
+	}
+	return false
 }

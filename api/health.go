@@ -1,0 +1,43 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/wardenlab/warden/tasks"
+)
+
+// getHealth answers spec 003's health check. ml_models_loaded is true when
+// at least one live worker serves the cpu queue, i.e. the verification
+// detectors are loaded somewhere and jobs will run; 503 when the database or
+// Redis is down.
+func (s *Server) getHealth(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	resp := map[string]any{"status": "healthy", "version": Version, "timestamp": time.Now().UTC().Format(time.RFC3339),
+		"database": "connected", "redis": "connected", "ml_models_loaded": false, "workers": 0}
+	status := http.StatusOK
+	if err := s.DB.Ping(ctx); err != nil {
+		slog.Warn("health: database down", "err", err)
+		resp["database"], resp["status"], status = "disconnected", "unhealthy", http.StatusServiceUnavailable
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		slog.Warn("health: redis down", "err", err)
+		resp["redis"], resp["status"], status = "disconnected", "unhealthy", http.StatusServiceUnavailable
+	} else if servers, err := s.inspector.Servers(); err == nil {
+		n, cpu := 0, false
+		for _, sv := range servers {
+			if sv.Status == "active" {
+				n++
+				if _, ok := sv.Queues[tasks.QueueCPU]; ok {
+					cpu = true
+				}
+			}
+		}
+		resp["workers"], resp["ml_models_loaded"] = n, cpu
+	}
+	return c.JSON(status, resp)
+}

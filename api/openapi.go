@@ -1,0 +1,200 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// route is a registered endpoint and what the OpenAPI document says of it.
+type route struct {
+	Method, Path, Tag, Summary string
+	Role                       string // least role required; "" = anonymous allowed
+	Op                         op
+}
+
+type op struct {
+	Params    []param
+	Body      map[string]any // content type → schema
+	Responses map[string]resp
+}
+
+type param struct {
+	Name, In, Type, Description string
+	Required                    bool
+}
+
+type resp struct {
+	Description string
+	Schema      any // nil for no body
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func obj(props map[string]any, required ...string) map[string]any {
+	m := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		m["required"] = required
+	}
+	return m
+}
+
+var (
+	str     = map[string]any{"type": "string"}
+	num     = map[string]any{"type": "number"}
+	integ   = map[string]any{"type": "integer"}
+	boolean = map[string]any{"type": "boolean"}
+	dt      = map[string]any{"type": "string", "format": "date-time"}
+	anyObj  = map[string]any{"type": "object", "additionalProperties": true}
+)
+
+var verifyErrors = map[string]resp{
+	"400": {"Invalid request", ref("VerifyError")},
+	"429": {"Rate limit exceeded (see Retry-After)", ref("VerifyError")},
+	"500": {"Server error", ref("VerifyError")},
+}
+
+var v1Errors = map[string]resp{
+	"400": {"Invalid input", ref("Error")},
+	"401": {"Missing or invalid credentials", ref("Error")},
+	"403": {"Insufficient role", ref("Error")},
+	"404": {"Not found (or owned by another org)", ref("Error")},
+	"429": {"Rate limit exceeded", ref("Error")},
+}
+
+func with(base map[string]resp, extra map[string]resp) map[string]resp {
+	out := map[string]resp{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+var jobIDParam = param{Name: "job_id", In: "path", Type: "string", Required: true, Description: "Job identifier"}
+
+var (
+	opVerifyUpload = op{
+		Body: map[string]any{"multipart/form-data": obj(map[string]any{
+			"file":         map[string]any{"type": "string", "format": "binary", "description": "Image or video, at most 100 MB; type is sniffed from the bytes"},
+			"callback_url": map[string]any{"type": "string", "format": "uri", "description": "Optional; needs credentials. Receives a signed webhook when the job ends"},
+		}, "file")},
+		Responses: with(verifyErrors, map[string]resp{"200": {"File accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit", ref("VerifyError")}}),
+	}
+	opVerifyURL = op{
+		Body: map[string]any{"application/json": obj(map[string]any{"url": map[string]any{"type": "string", "format": "uri"},
+			"callback_url": map[string]any{"type": "string", "format": "uri"}}, "url")},
+		Responses: with(verifyErrors, map[string]resp{"200": {"URL accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit", ref("VerifyError")}}),
+	}
+	opVerifyGet = op{Params: []param{jobIDParam},
+		Responses: with(verifyErrors, map[string]resp{"200": {"Result", ref("VerifyResult")}, "404": {"Job not found", ref("VerifyError")}})}
+	opVerifyDelete = op{Params: []param{jobIDParam},
+		Responses: with(verifyErrors, map[string]resp{"200": {"Deleted", obj(map[string]any{"job_id": str, "deleted": boolean, "message": str})}, "404": {"Job not found", ref("VerifyError")}})}
+	opVerifyMetrics = op{Params: []param{{Name: "days", In: "query", Type: "integer", Description: "Days to aggregate (default 7)"}},
+		Responses: with(verifyErrors, map[string]resp{"200": {"Metrics", obj(map[string]any{"total_verifications": integ, "authentic_camera": integ,
+			"authentic_c2pa": integ, "ai_generated": integ, "unknown": integ, "error": integ, "avg_processing_time": num})}})}
+	opHealth = op{Responses: map[string]resp{
+		"200": {"Healthy", ref("Health")}, "503": {"A dependency is down", ref("Health")}}}
+	opJobGet = op{Params: []param{jobIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Job", ref("Job")}})}
+	opProbe  = op{Body: map[string]any{"application/json": obj(map[string]any{"hold_ms": integ, "callback_url": str})},
+		Responses: with(v1Errors, map[string]resp{"202": {"Enqueued", obj(map[string]any{"job_id": str, "status": str})}})}
+	opDeliveries = op{Params: []param{{Name: "job_id", In: "query", Type: "string"}, {Name: "limit", In: "query", Type: "integer"}, {Name: "offset", In: "query", Type: "integer"}},
+		Responses: with(v1Errors, map[string]resp{"200": {"Deliveries", obj(map[string]any{"total": integ, "limit": integ, "offset": integ,
+			"data": map[string]any{"type": "array", "items": ref("Delivery")}})}})}
+	opDelivery  = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"200": {"Delivery with attempts", ref("Delivery")}})}
+	opRedeliver = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"202": {"Queued again", ref("Delivery")}})}
+)
+
+var schemas = map[string]any{
+	"VerifyAccepted": obj(map[string]any{"job_id": str, "status": map[string]any{"type": "string", "enum": []string{"pending"}}}, "job_id", "status"),
+	"VerifyError":    obj(map[string]any{"error": str, "detail": str, "job_id": str}, "error"),
+	"Error":          obj(map[string]any{"code": str, "message": str, "details": map[string]any{"type": "object", "additionalProperties": str}}, "code", "message"),
+	"VerifyResult": obj(map[string]any{
+		"job_id": str, "status": map[string]any{"type": "string", "enum": []string{"pending", "processing", "completed", "failed"}},
+		"label":      map[string]any{"type": "string", "enum": []string{"authentic_camera", "authentic_c2pa", "likely_ai_generated", "unknown", "error"}},
+		"confidence": map[string]any{"type": "number", "minimum": 0, "maximum": 1},
+		"reasons":    map[string]any{"type": "array", "items": str},
+		"details": obj(map[string]any{
+			"c2pa": obj(map[string]any{"found": boolean, "valid": boolean, "error": str, "issuer": str, "signer": str, "trust_chain_valid": boolean,
+				"signature_valid": boolean, "data_hash_valid": boolean, "claim_generator": str, "signature_algorithm": str, "signing_time": dt,
+				"actions": map[string]any{"type": "array", "items": str}}),
+			"sensor_pki": obj(map[string]any{"valid": boolean, "error": str, "manufacturer": str, "camera_model": str, "sensor_id": str, "signature_algorithm": str}),
+			"ml_detection": map[string]any{"nullable": true, "allOf": []any{obj(map[string]any{"ai_probability": num, "cnn_score": map[string]any{"type": "number", "nullable": true},
+				"prnu_score": num, "metadata_anomaly_score": num, "ensemble_confidence": num, "detected_generator": map[string]any{"type": "string", "nullable": true},
+				"artifacts_found": map[string]any{"type": "array", "items": str}})}},
+		}),
+		"progress_percentage": integ, "current_stage": str, "error": str,
+		"created_at": dt, "updated_at": dt, "completed_at": dt,
+	}, "job_id", "status", "reasons", "created_at", "updated_at"),
+	"Health": obj(map[string]any{"status": str, "version": str, "timestamp": dt, "database": str, "redis": str, "ml_models_loaded": boolean, "workers": integ}),
+	"Job": obj(map[string]any{"job_id": str, "kind": str, "status": str, "progress_percentage": integ, "current_stage": str, "attempts": integ,
+		"error": map[string]any{"type": "string", "nullable": true}, "result": anyObj, "created_at": dt, "started_at": dt, "updated_at": dt, "completed_at": dt}),
+	"Delivery": obj(map[string]any{"id": str, "job_id": str, "event_type": str, "url": str, "status": map[string]any{"type": "string", "enum": []string{"pending", "delivered", "failed"}},
+		"attempts": integ, "payload": anyObj, "created_at": dt, "updated_at": dt, "delivered_at": dt,
+		"attempt_history": map[string]any{"type": "array", "items": obj(map[string]any{"attempt": integ, "status_code": integ, "error": str, "response_body": str, "duration_ms": integ, "at": dt})}}),
+}
+
+var pathParam = regexp.MustCompile(`:([a-z_]+)`)
+
+// OpenAPI builds the OpenAPI 3 document of every registered route.
+func (s *Server) OpenAPI() map[string]any {
+	paths := map[string]any{}
+	for _, r := range s.routes {
+		p := pathParam.ReplaceAllString(r.Path, "{$1}")
+		item, _ := paths[p].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[p] = item
+		}
+		o := map[string]any{"summary": r.Summary, "tags": []string{r.Tag}, "operationId": strings.ToLower(r.Method) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_").Replace(p)}
+		var params []any
+		for _, pa := range r.Op.Params {
+			params = append(params, map[string]any{"name": pa.Name, "in": pa.In, "required": pa.Required || pa.In == "path",
+				"description": pa.Description, "schema": map[string]any{"type": pa.Type}})
+		}
+		if params != nil {
+			o["parameters"] = params
+		}
+		if r.Op.Body != nil {
+			content := map[string]any{}
+			for ct, sc := range r.Op.Body {
+				content[ct] = map[string]any{"schema": sc}
+			}
+			o["requestBody"] = map[string]any{"required": true, "content": content}
+		}
+		responses := map[string]any{}
+		for code, rs := range r.Op.Responses {
+			x := map[string]any{"description": rs.Description}
+			if rs.Schema != nil {
+				x["content"] = map[string]any{"application/json": map[string]any{"schema": rs.Schema}}
+			}
+			responses[code] = x
+		}
+		o["responses"] = responses
+		if r.Role != "" {
+			o["security"] = []any{map[string]any{"apiKey": []string{}, "orgId": []string{}}}
+			o["description"] = "Requires role " + r.Role + " or higher."
+		}
+		item[strings.ToLower(r.Method)] = o
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{"title": "Warden API", "version": Version,
+			"description": "Self-hosted AI model security lab: media verification (spec 003), adversarial sandbox (/v1) and platform endpoints."},
+		"servers": []any{map[string]any{"url": s.Config.PublicURL}},
+		"paths":   paths,
+		"components": map[string]any{
+			"schemas": schemas,
+			"securitySchemes": map[string]any{
+				"apiKey": map[string]any{"type": "apiKey", "in": "header", "name": "x-api-key"},
+				"orgId":  map[string]any{"type": "apiKey", "in": "header", "name": "Org-Id"},
+			},
+		},
+	}
+}
+
+func (s *Server) getOpenAPI(c echo.Context) error { return c.JSON(http.StatusOK, s.OpenAPI()) }

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/dashboards"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/tasks"
+)
+
+func (s *Server) routesPlatform() {
+	general := s.limit("ip", s.Config.RateGeneral)
+	s.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: models.RoleViewer, Op: opJobGet}, s.getJob, general, s.authenticate, require(models.RoleViewer))
+	s.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: models.RoleDeveloper, Op: opProbe}, s.postProbe, general, s.authenticate, require(models.RoleDeveloper))
+	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: models.RoleViewer, Op: opDeliveries}, s.listDeliveries, general, s.authenticate, require(models.RoleViewer))
+	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: models.RoleViewer, Op: opDelivery}, s.getDelivery, general, s.authenticate, require(models.RoleViewer))
+	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: models.RoleDeveloper, Op: opRedeliver}, s.redeliver, general, s.authenticate, require(models.RoleDeveloper))
+
+	s.e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
+	mon := dashboards.Asynqmon(s.Redis, "/monitoring")
+	s.e.Any("/monitoring", echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
+	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
+	s.e.GET("/openapi.json", s.getOpenAPI)
+	s.e.GET("/docs", s.getDocs)
+	s.e.GET("/redoc", s.getRedoc)
+	s.e.GET("/docs/assets/*", s.getDocsAsset)
+}
+
+// JobResponse is the generic job status.
+type JobResponse struct {
+	JobID       string          `json:"job_id"`
+	Kind        string          `json:"kind"`
+	Status      string          `json:"status"`
+	Progress    int             `json:"progress_percentage"`
+	Stage       string          `json:"current_stage"`
+	Attempts    int             `json:"attempts"`
+	Error       *string         `json:"error"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	StartedAt   *time.Time      `json:"started_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	ctx := c.Request().Context()
+	j, err := s.DB.GetJob(ctx, c.Param("job_id"))
+	if err != nil || !storage.VisibleTo(j, orgOf(c), false) {
+		if err != nil && warden.ErrorCode(err) != warden.ENOTFOUND {
+			return err
+		}
+		return warden.Errorf(warden.ENOTFOUND, "job not found")
+	}
+	resp := JobResponse{JobID: j.ID, Kind: j.Kind, Status: j.Status, Progress: j.Progress, Stage: j.Stage, Attempts: j.Attempts,
+		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
+	if j.Error != "" {
+		resp.Error = &j.Error
+	}
+	if j.Status == models.JobCompleted {
+		if r, err := s.DB.GetResult(ctx, j.ID); err == nil {
+			resp.Result = json.RawMessage(r.Data)
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+type probeRequest struct {
+	HoldMS      int    `json:"hold_ms"`
+	CallbackURL string `json:"callback_url,omitempty"`
+}
+
+// postProbe enqueues a canary job: it runs through queue, worker, result and
+// webhook like any other, doing no work beyond holding for hold_ms.
+func (s *Server) postProbe(c echo.Context) error {
+	var body probeRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &body, 4<<10); err != nil {
+			return err
+		}
+	}
+	if body.HoldMS < 0 || body.HoldMS > 60000 {
+		return invalid("hold_ms", "hold_ms must be between 0 and 60000")
+	}
+	if err := s.checkCallback(c, body.CallbackURL); err != nil {
+		return err
+	}
+	org := orgOf(c)
+	in, _ := json.Marshal(map[string]int{"hold_ms": body.HoldMS})
+	job := &models.Job{ID: uuid.NewString(), OrgID: &org, Kind: tasks.KindProbe, Queue: tasks.Kinds[tasks.KindProbe].Queue,
+		Input: string(in), CallbackURL: body.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
+	if err := s.enqueueNew(c.Request().Context(), job); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"job_id": job.ID, "status": job.Status})
+}
+
+// enqueueNew writes a job and enqueues it; see submitVerification for why an
+// enqueue failure does not fail the request.
+func (s *Server) enqueueNew(ctx context.Context, job *models.Job) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.DB.CreateJob(ctx, job, nil); err != nil {
+		return err
+	}
+	if err := s.Client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
+		logEnqueueFailure(job.ID, err)
+	}
+	return nil
+}
+
+// DeliveryResponse is a webhook delivery as the API shows it.
+type DeliveryResponse struct {
+	ID          string            `json:"id"`
+	JobID       string            `json:"job_id"`
+	EventType   string            `json:"event_type"`
+	URL         string            `json:"url"`
+	Status      string            `json:"status"`
+	Attempts    int               `json:"attempts"`
+	Payload     json.RawMessage   `json:"payload"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	DeliveredAt *time.Time        `json:"delivered_at"`
+	History     []AttemptResponse `json:"attempt_history,omitempty"`
+}
+
+// AttemptResponse is one recorded POST.
+type AttemptResponse struct {
+	Attempt      int       `json:"attempt"`
+	StatusCode   int       `json:"status_code"`
+	Error        string    `json:"error,omitempty"`
+	ResponseBody string    `json:"response_body,omitempty"`
+	DurationMS   int64     `json:"duration_ms"`
+	At           time.Time `json:"at"`
+}
+
+func deliveryResponse(d models.WebhookDelivery) DeliveryResponse {
+	return DeliveryResponse{ID: d.ID, JobID: d.JobID, EventType: d.EventType, URL: d.URL, Status: d.Status, Attempts: d.Attempts,
+		Payload: json.RawMessage(d.Payload), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, DeliveredAt: d.DeliveredAt}
+}
+
+// pagination reads limit (1-1000, default 100) and offset.
+func pagination(c echo.Context) (int, int, error) {
+	limit, offset := 100, 0
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, 0, invalid("limit", "limit must be an integer between 1 and 1000")
+		}
+		limit = n
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, invalid("offset", "offset must be a non-negative integer")
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+func (s *Server) listDeliveries(c echo.Context) error {
+	limit, offset, err := pagination(c)
+	if err != nil {
+		return err
+	}
+	ds, total, err := s.DB.ListDeliveries(c.Request().Context(), orgOf(c), c.QueryParam("job_id"), limit, offset)
+	if err != nil {
+		return err
+	}
+	data := make([]DeliveryResponse, 0, len(ds))
+	for _, d := range ds {
+		data = append(data, deliveryResponse(d))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"total": total, "limit": limit, "offset": offset, "data": data})
+}
+
+func (s *Server) getDelivery(c echo.Context) error {
+	ctx := c.Request().Context()
+	d, err := s.DB.GetDelivery(ctx, orgOf(c), c.Param("delivery_id"))
+	if err != nil {
+		return err
+	}
+	as, err := s.DB.DeliveryAttempts(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	resp := deliveryResponse(d)
+	for _, a := range as {
+		resp.History = append(resp.History, AttemptResponse{Attempt: a.Attempt, StatusCode: a.StatusCode, Error: a.Error,
+			ResponseBody: a.ResponseBody, DurationMS: a.DurationMS, At: a.CreatedAt})
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// redeliver resets a delivery to pending and queues a fresh task for it (a
+// new task id, since the original may still sit in the retry set).
+func (s *Server) redeliver(c echo.Context) error {
+	ctx := c.Request().Context()
+	d, err := s.DB.ResetDelivery(ctx, orgOf(c), c.Param("delivery_id"))
+	if err != nil {
+		return err
+	}
+	if err := s.Client.EnqueueWebhook(ctx, d.ID, d.ID+":redeliver:"+uuid.NewString()[:8]); err != nil {
+		return &warden.Error{Code: warden.EUNAVAILABLE, Message: "queue unavailable; try again"}
+	}
+	return c.JSON(http.StatusAccepted, deliveryResponse(d))
+}

@@ -1,0 +1,280 @@
+// Command warden is Warden's single binary: `warden api`, `warden worker`,
+// `warden migrate`, `warden dev` (API and worker in one process) and CLI
+// verbs such as `warden org create`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/api"
+	"github.com/wardenlab/warden/config"
+	"github.com/wardenlab/warden/dashboards"
+	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/worker"
+)
+
+const usage = `usage: warden <command> [flags]
+
+commands:
+  api                       serve the HTTP API
+  worker [--queues gpu=6,cpu=2] [--concurrency N]
+                            run a worker serving the given queues
+  dev                       API and worker in one process; creates a demo org
+  migrate                   apply database migrations and exit
+  org create --name N [--json]
+                            create an org and print its credentials (once)
+  version                   print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1], os.Args[2:], os.Stdout); err != nil {
+		slog.Error("warden failed", "command", os.Args[1], "err", err)
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	setupLogging(cfg.LogLevel)
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintln(stdout, api.Version)
+		return nil
+	case "migrate":
+		db, err := openDB(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		v, err := db.SchemaVersion(ctx)
+		if err == nil {
+			fmt.Fprintf(stdout, "database at schema version %d\n", v)
+		}
+		return err
+	case "org":
+		return orgCommand(ctx, cfg, args, stdout)
+	case "api":
+		return serve(ctx, cfg, true, false, stdout)
+	case "worker":
+		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+		queues := fs.String("queues", "", "queue priorities, e.g. gpu=6,cpu=2 (default WARDEN_WORKER_QUEUES)")
+		conc := fs.Int("concurrency", 0, "tasks processed at once (default WARDEN_WORKER_CONCURRENCY)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if *queues != "" {
+			if cfg.WorkerQueues, err = config.ParseQueues(*queues); err != nil {
+				return fmt.Errorf("--queues: %w", err)
+			}
+		}
+		if *conc > 0 {
+			cfg.WorkerConcurrency = *conc
+		}
+		return serve(ctx, cfg, false, true, stdout)
+	case "dev":
+		return serve(ctx, cfg, true, true, stdout)
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func setupLogging(level string) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+}
+
+// openDB opens and migrates the database.
+func openDB(ctx context.Context, cfg config.Config) (*storage.DB, error) {
+	db, err := storage.Open(ctx, cfg.DatabaseURL, filepath.Join(cfg.DataDir, "warden.db"))
+	if err != nil {
+		return nil, err
+	}
+	// Retry migrations while the database starts (compose, systemd order).
+	for attempt := 1; ; attempt++ {
+		err = db.Migrate(ctx)
+		if err == nil || attempt == 30 || ctx.Err() != nil {
+			break
+		}
+		slog.Warn("database not ready; retrying migrations", "attempt", attempt, "err", err)
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func orgCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: warden org create --name N [--json]")
+	}
+	fs := flag.NewFlagSet("org create", flag.ContinueOnError)
+	name := fs.String("name", "", "org name")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	creds, err := db.CreateOrg(ctx, *name)
+	if err != nil {
+		return err
+	}
+	return printCreds(stdout, creds, *asJSON)
+}
+
+func printCreds(w io.Writer, c storage.NewOrgCredentials, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(c)
+	}
+	_, err := fmt.Fprintf(w, "org_id:         %s\napi_key:        %s\nclient_id:      %s\nclient_secret:  %s\nwebhook_secret: %s\n",
+		c.OrgID, c.APIKey, c.ClientID, c.ClientSecret, c.WebhookSecret)
+	return err
+}
+
+// serve runs the API, the worker, or both until ctx ends.
+func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, stdout io.Writer) error {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	blobs, err := storage.NewLocalBlobs(cfg.BlobDir)
+	if err != nil {
+		return err
+	}
+	redisOpt, err := tasks.RedisOpt(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
+	if err != nil {
+		return fmt.Errorf("WARDEN_OUTBOUND_ALLOW: %w", err)
+	}
+	out, err := outbound.New(outbound.Config{Allow: allow})
+	if err != nil {
+		return err
+	}
+	client := tasks.NewClient(redisOpt)
+	defer client.Close()
+	metrics := dashboards.NewMetrics()
+	insp := asynq.NewInspector(redisOpt)
+	defer insp.Close()
+	metrics.WatchQueues(insp, db)
+
+	if withAPI && withWorker {
+		if err := demoOrg(ctx, cfg, db, stdout); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 2)
+	n := 0
+	if withWorker {
+		trust, err := worker.LoadTrustStores(cfg.C2PATrustAnchors, cfg.SensorTrustAnchors)
+		if err != nil {
+			return err
+		}
+		w := worker.New(worker.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Client: client, Outbound: out, Metrics: metrics, Trust: trust})
+		n++
+		go func() { errc <- w.Run(ctx) }()
+		if !withAPI && cfg.WorkerMetricsAddr != "" {
+			go serveWorkerMetrics(ctx, cfg.WorkerMetricsAddr, metrics)
+		}
+	}
+	if withAPI {
+		srv, err := api.New(api.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Client: client, Outbound: out, Metrics: metrics})
+		if err != nil {
+			return err
+		}
+		n++
+		go func() { errc <- srv.Run(ctx) }()
+	}
+	var first error
+	for i := 0; i < n; i++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func serveWorkerMetrics(ctx context.Context, addr string, m *dashboards.Metrics) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		slog.Warn("worker metrics server stopped", "addr", addr, "err", err)
+	}
+}
+
+// demoOrg creates the "demo" org on first start and prints its credentials;
+// they are kept (mode 0600) in the data directory so later starts can print
+// them again. Development convenience only: production creates orgs with
+// `warden org create`.
+func demoOrg(ctx context.Context, cfg config.Config, db *storage.DB, stdout io.Writer) error {
+	path := filepath.Join(cfg.DataDir, "demo-credentials.json")
+	if b, err := os.ReadFile(path); err == nil {
+		var c storage.NewOrgCredentials
+		if json.Unmarshal(b, &c) == nil {
+			if _, err := db.GetOrg(ctx, c.OrgID); err == nil {
+				fmt.Fprintln(stdout, "Demo org credentials ("+path+"):")
+				return printCreds(stdout, c, false)
+			}
+		}
+	}
+	if _, err := db.FindOrgByName(ctx, "demo"); err == nil {
+		fmt.Fprintln(stdout, "Demo org exists but its credentials file is gone; create another with `warden org create --name N`.")
+		return nil
+	} else if warden.ErrorCode(err) != warden.ENOTFOUND {
+		return err
+	}
+	c, err := db.CreateOrg(ctx, "demo")
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Created demo org; credentials saved to "+path+":")
+	return printCreds(stdout, c, false)
+}

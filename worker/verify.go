@@ -1,0 +1,137 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/media/c2pa"
+	"github.com/wardenlab/warden/media/exif"
+	"github.com/wardenlab/warden/media/forensics"
+	"github.com/wardenlab/warden/media/sensor"
+	"github.com/wardenlab/warden/media/verdict"
+)
+
+// verifyInput is the part of the API's job input the worker needs.
+type verifyInput struct {
+	BlobKey     string `json:"blob_key"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+}
+
+// VerificationReport is the result document of a verification job; the API
+// renders it as spec 003's completed response.
+type VerificationReport struct {
+	Label      string   `json:"label"`
+	Confidence float64  `json:"confidence"`
+	Reasons    []string `json:"reasons"`
+	Details    struct {
+		C2PA        c2pa.Result       `json:"c2pa"`
+		SensorPKI   sensor.Result     `json:"sensor_pki"`
+		MLDetection *forensics.Result `json:"ml_detection"`
+	} `json:"details"`
+	File struct {
+		ContentType string `json:"content_type"`
+		Size        int64  `json:"size"`
+		SHA256      string `json:"sha256"`
+	} `json:"file"`
+	MLError string `json:"ml_error,omitempty"`
+}
+
+// TrustStores are the PEM bundles verification checks signatures against.
+type TrustStores struct {
+	C2PA   *x509.CertPool
+	Sensor *x509.CertPool
+}
+
+// LoadTrustStores reads WARDEN_C2PA_TRUST_ANCHORS and
+// WARDEN_SENSOR_TRUST_ANCHORS; an unset path leaves that store empty, so
+// nothing verifies against it (reported as such, never assumed trusted).
+func LoadTrustStores(c2paPath, sensorPath string) (TrustStores, error) {
+	var ts TrustStores
+	if c2paPath != "" {
+		b, err := os.ReadFile(c2paPath)
+		if err != nil {
+			return ts, fmt.Errorf("WARDEN_C2PA_TRUST_ANCHORS: %w", err)
+		}
+		if ts.C2PA, err = c2pa.LoadTrustAnchors(b); err != nil {
+			return ts, fmt.Errorf("WARDEN_C2PA_TRUST_ANCHORS: %w", err)
+		}
+	}
+	if sensorPath != "" {
+		b, err := os.ReadFile(sensorPath)
+		if err != nil {
+			return ts, fmt.Errorf("WARDEN_SENSOR_TRUST_ANCHORS: %w", err)
+		}
+		ts.Sensor = x509.NewCertPool()
+		if !ts.Sensor.AppendCertsFromPEM(b) {
+			return ts, fmt.Errorf("WARDEN_SENSOR_TRUST_ANCHORS: no certificates in %s", sensorPath)
+		}
+	}
+	return ts, nil
+}
+
+// verifyMedia gathers the three kinds of evidence (C2PA provenance,
+// sensor-PKI signature, signal-level forensics) and decides the label.
+func (w *Worker) verifyMedia(ctx context.Context, r *Run) (Output, error) {
+	var in verifyInput
+	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
+		return Output{}, Permanent("invalid verification input: %v", err)
+	}
+	r.Progress(ctx, 5, "reading_file")
+	rc, err := w.Blobs.Open(ctx, in.BlobKey)
+	if err != nil {
+		if warden.ErrorCode(err) == warden.ENOTFOUND {
+			return Output{}, Permanent("the uploaded file is no longer stored")
+		}
+		return Output{}, fmt.Errorf("open blob: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, w.Config.MaxUploadBytes+1))
+	rc.Close()
+	if err != nil {
+		return Output{}, fmt.Errorf("read blob: %w", err)
+	}
+	var rep VerificationReport
+	sum := sha256.Sum256(data)
+	rep.File.ContentType, rep.File.Size, rep.File.SHA256 = in.ContentType, int64(len(data)), hex.EncodeToString(sum[:])
+
+	r.Progress(ctx, 15, "c2pa")
+	rep.Details.C2PA = c2pa.Verify(data, c2pa.Options{TrustAnchors: w.Trust.C2PA})
+	if err := ctx.Err(); err != nil {
+		return Output{}, err
+	}
+	r.Progress(ctx, 35, "sensor_pki")
+	md := exif.Parse(data)
+	rep.Details.SensorPKI = sensor.Verify(data, md, w.Trust.Sensor)
+
+	r.Progress(ctx, 50, "ml_detection")
+	ml, err := forensics.Analyze(ctx, data, md)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Output{}, ctx.Err()
+		}
+		rep.MLError = err.Error()
+	} else {
+		rep.Details.MLDetection = &ml
+	}
+
+	r.Progress(ctx, 90, "verdict")
+	c := rep.Details.C2PA
+	v := verdict.Decide(verdict.Evidence{
+		C2PA: verdict.C2PAEvidence{Found: c.Found, Valid: c.Valid, Issuer: c.Issuer, ClaimGenerator: c.ClaimGenerator,
+			Error: c.Error, DigitalSourceTypes: c.DigitalSourceTypes, Actions: c.Actions},
+		Sensor: rep.Details.SensorPKI,
+		ML:     rep.Details.MLDetection,
+	}, w.Config.AIThreshold)
+	rep.Label, rep.Confidence, rep.Reasons = v.Label, v.Confidence, v.Reasons
+	if rep.MLError != "" {
+		rep.Reasons = append(rep.Reasons, "Pixel analysis failed: "+rep.MLError)
+	}
+	return Output{Label: rep.Label, Data: rep, Event: map[string]any{"label": rep.Label, "confidence": rep.Confidence}}, nil
+}
