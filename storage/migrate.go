@@ -35,7 +35,10 @@ type schemaMigration struct {
 // Migrate applies every pending migration. Concurrent callers (API and
 // worker starting together) serialise on a PostgreSQL advisory lock.
 func (db *DB) Migrate(ctx context.Context) error {
-	return db.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+	return db.gorm.WithContext(ctx).Connection(func(pinned *gorm.DB) error {
+		// A fresh session per statement: chaining on the pinned handle
+		// itself would carry one statement's model into the next.
+		conn := pinned.Session(&gorm.Session{NewDB: true})
 		if db.dialect == "postgres" {
 			if err := conn.Exec("SELECT pg_advisory_lock(7224551)").Error; err != nil {
 				return fmt.Errorf("migration lock: %w", err)
