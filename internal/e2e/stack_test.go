@@ -1,0 +1,216 @@
+// Package e2e tests Warden across its processes: the API over real HTTP,
+// workers on real Redis, PostgreSQL as the system of record.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden/api"
+	"github.com/wardenlab/warden/config"
+	"github.com/wardenlab/warden/dashboards"
+	"github.com/wardenlab/warden/internal/testenv"
+	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/worker"
+)
+
+// stack is one API server plus (optionally) one in-process worker.
+type stack struct {
+	t       *testing.T
+	cfg     config.Config
+	db      *storage.DB
+	dbURL   string
+	blobs   *storage.LocalBlobs
+	redis   asynq.RedisConnOpt
+	client  *tasks.Client
+	api     *api.Server
+	srv     *httptest.Server
+	worker  *worker.Worker
+	stopW   context.CancelFunc
+	workerD chan struct{}
+}
+
+type stackOpt func(*config.Config)
+
+func newStack(t *testing.T, withWorker bool, opts ...stackOpt) *stack {
+	t.Helper()
+	db, dbURL := testenv.Postgres(t)
+	redisURL := testenv.Redis(t)
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DatabaseURL = dbURL
+	cfg.RedisURL = redisURL
+	cfg.DataDir = t.TempDir()
+	cfg.BlobDir = filepath.Join(cfg.DataDir, "blobs")
+	cfg.RateGeneral, cfg.RateUpload, cfg.RateCredential = 10000, 10000, 10000
+	cfg.OutboundAllow = "127.0.0.0/8"
+	cfg.C2PATrustAnchors = filepath.Join(testenv.RepoRoot(), "media", "c2pa", "testdata", "certs", "test_cert_root_bundle.pem")
+	cfg.WorkerConcurrency = 4
+	cfg.WorkerQueues = map[string]int{tasks.QueueCritical: 6, tasks.QueueGPU: 3, tasks.QueueCPU: 2}
+	cfg.ReconcileInterval = time.Second
+	cfg.ShutdownTimeout = 5 * time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &stack{t: t, cfg: cfg, db: db, dbURL: dbURL}
+	if s.blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
+		t.Fatal(err)
+	}
+	if s.redis, err = tasks.RedisOpt(cfg.RedisURL); err != nil {
+		t.Fatal(err)
+	}
+	s.client = tasks.NewClient(s.redis)
+	t.Cleanup(func() { s.client.Close() })
+	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := outbound.New(outbound.Config{Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api, err = api.New(api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: dashboards.NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv = httptest.NewServer(s.api.Handler())
+	t.Cleanup(func() { s.srv.Close(); s.api.Close() })
+	if withWorker {
+		trust, err := worker.LoadTrustStores(cfg.C2PATrustAnchors, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.worker = worker.New(worker.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: dashboards.NewMetrics(), Trust: trust})
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopW, s.workerD = cancel, make(chan struct{})
+		go func() { defer close(s.workerD); s.worker.Run(ctx) }()
+		t.Cleanup(s.stopWorker)
+	}
+	return s
+}
+
+func (s *stack) stopWorker() {
+	if s.stopW != nil {
+		s.stopW()
+		<-s.workerD
+		s.stopW = nil
+	}
+}
+
+// org creates an org and returns its credentials.
+func (s *stack) org(name string) storage.NewOrgCredentials {
+	c, err := s.db.CreateOrg(context.Background(), name)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+type reqOpt func(*http.Request)
+
+func withKey(c storage.NewOrgCredentials) reqOpt {
+	return func(r *http.Request) { r.Header.Set("x-api-key", c.APIKey); r.Header.Set("Org-Id", c.OrgID) }
+}
+
+func header(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
+
+// do sends a request and decodes a JSON answer into a map.
+func (s *stack) do(method, path string, body io.Reader, contentType string, opts ...reqOpt) (int, map[string]any, http.Header) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.srv.URL+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(b) > 0 && b[0] == '{' {
+		if err := json.Unmarshal(b, &m); err != nil {
+			s.t.Fatalf("%s %s: bad JSON %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode, m, resp.Header
+}
+
+func (s *stack) getJSON(path string, opts ...reqOpt) (int, map[string]any) {
+	s.t.Helper()
+	code, m, _ := s.do("GET", path, nil, "", opts...)
+	return code, m
+}
+
+func (s *stack) postJSON(path string, v any, opts ...reqOpt) (int, map[string]any) {
+	s.t.Helper()
+	b, _ := json.Marshal(v)
+	code, m, _ := s.do("POST", path, bytes.NewReader(b), "application/json", opts...)
+	return code, m
+}
+
+// multipartBody builds a multipart body with a file field and extra fields.
+func multipartBody(t testing.TB, filename string, data []byte, fields map[string]string) (*bytes.Buffer, string) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		w.WriteField(k, v)
+	}
+	if data != nil {
+		fw, err := w.CreateFormFile("file", filename)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(data)
+	}
+	w.Close()
+	return &buf, w.FormDataContentType()
+}
+
+// upload posts a file to /api/verify.
+func (s *stack) upload(filename string, data []byte, fields map[string]string, opts ...reqOpt) (int, map[string]any) {
+	s.t.Helper()
+	body, ct := multipartBody(s.t, filename, data, fields)
+	code, m, _ := s.do("POST", "/api/verify", body, ct, opts...)
+	return code, m
+}
+
+// waitVerify polls a verification until it ends.
+func (s *stack) waitVerify(id string, opts ...reqOpt) map[string]any {
+	s.t.Helper()
+	var m map[string]any
+	testenv.Eventually(s.t, 60*time.Second, "verification "+id+" to end", func() bool {
+		_, m = s.getJSON("/api/verify/"+id, opts...)
+		return m["status"] == "completed" || m["status"] == "failed"
+	})
+	return m
+}
+
+func fixture(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
