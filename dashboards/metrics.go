@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -63,9 +64,10 @@ func (m *Metrics) JobFinished(kind, status string, d time.Duration) {
 }
 
 // WatchQueues adds gauges read on each scrape: queue depth per asynq queue
-// and state, and jobs per kind and status from the database.
-func (m *Metrics) WatchQueues(insp *asynq.Inspector, db *storage.DB) {
-	m.reg.MustRegister(&stateCollector{insp: insp, db: db,
+// and state (the named queues always, at zero before first use, plus any
+// other queue Redis knows), and jobs per kind and status from the database.
+func (m *Metrics) WatchQueues(insp *asynq.Inspector, db *storage.DB, queues []string) {
+	m.reg.MustRegister(&stateCollector{insp: insp, db: db, queues: queues,
 		depth: prometheus.NewDesc("warden_queue_depth", "Tasks in each asynq queue by state.", []string{"queue", "state"}, nil),
 		jobs:  prometheus.NewDesc("warden_jobs", "Jobs in the database by kind and status.", []string{"kind", "status"}, nil),
 	})
@@ -79,25 +81,35 @@ func (m *Metrics) Handler() http.Handler {
 type stateCollector struct {
 	insp        *asynq.Inspector
 	db          *storage.DB
+	queues      []string
 	depth, jobs *prometheus.Desc
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth; ch <- c.jobs }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	if queues, err := c.insp.Queues(); err == nil {
-		for _, q := range queues {
-			info, err := c.insp.GetQueueInfo(q)
-			if err != nil {
+	known, err := c.insp.Queues()
+	if err != nil {
+		slog.Debug("queue list unavailable", "err", err)
+		return
+	}
+	queues := append([]string(nil), c.queues...)
+	for _, q := range known {
+		if !slices.Contains(queues, q) {
+			queues = append(queues, q)
+		}
+	}
+	for _, q := range queues {
+		info := &asynq.QueueInfo{} // a queue Redis has not seen yet is empty
+		if slices.Contains(known, q) {
+			if info, err = c.insp.GetQueueInfo(q); err != nil {
 				continue
 			}
-			for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
-				"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
-				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), q, state)
-			}
 		}
-	} else {
-		slog.Debug("queue depth unavailable", "err", err)
+		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), q, state)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -192,7 +192,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(redisOpt)
 	defer insp.Close()
-	metrics.WatchQueues(insp, db)
+	metrics.WatchQueues(insp, db, []string{tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU})
 
 	if withAPI && withWorker {
 		if err := demoOrg(ctx, cfg, db, stdout); err != nil {

@@ -83,7 +83,11 @@ func newStack(t *testing.T, withWorker bool, opts ...stackOpt) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.api, err = api.New(api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: dashboards.NewMetrics()})
+	metrics := dashboards.NewMetrics()
+	insp := asynq.NewInspector(s.redis)
+	t.Cleanup(func() { insp.Close() })
+	metrics.WatchQueues(insp, db, []string{tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU})
+	s.api, err = api.New(api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
