@@ -1,0 +1,190 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/internal/testenv"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/storage"
+)
+
+// dialects runs a test against PostgreSQL and the embedded SQLite.
+func dialects(t *testing.T, fn func(t *testing.T, db *storage.DB)) {
+	t.Run("postgres", func(t *testing.T) { db, _ := testenv.Postgres(t); fn(t, db) })
+	t.Run("sqlite", func(t *testing.T) { fn(t, testenv.SQLite(t)) })
+}
+
+func TestMigrateTwice(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+		v, err := db.SchemaVersion(ctx)
+		if err != nil || v < 1 {
+			t.Fatalf("schema version %d %v", v, err)
+		}
+	})
+}
+
+func newJob(db *storage.DB, t *testing.T, org *string) models.Job {
+	j := models.Job{ID: "job-" + strings.ReplaceAll(t.Name(), "/", "-"), OrgID: org, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
+	if err := db.CreateJob(context.Background(), &j, []models.Blob{{Key: "jobs/" + j.ID + "/input", Size: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// TestJobLifecycleIsIdempotent: a retried handler can never produce a
+// second result, and a finished or deleted job cannot be restarted.
+func TestJobLifecycleIsIdempotent(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		j := newJob(db, t, nil)
+		for attempt := 1; attempt <= 2; attempt++ { // a crash after start: asynq retries
+			got, ok, err := db.StartJob(ctx, j.ID)
+			if err != nil || !ok || got.Status != models.JobInProgress || got.Attempts != attempt {
+				t.Fatalf("start %d: %+v %v %v", attempt, got, ok, err)
+			}
+		}
+		done, err := db.CompleteJob(ctx, j.ID, models.Result{Label: "ok", Data: "{}"}, nil)
+		if err != nil || !done {
+			t.Fatalf("complete: %v %v", done, err)
+		}
+		done, err = db.CompleteJob(ctx, j.ID, models.Result{Label: "again", Data: "{}"}, nil)
+		if err != nil || done {
+			t.Fatalf("second complete: %v %v", done, err)
+		}
+		if done, _ := db.FailJob(ctx, j.ID, "late failure", nil); done {
+			t.Fatal("a completed job was failed")
+		}
+		if _, ok, _ := db.StartJob(ctx, j.ID); ok {
+			t.Fatal("a completed job was restarted")
+		}
+		var n int64
+		db.Gorm().Model(&models.Result{}).Where("job_id = ?", j.ID).Count(&n)
+		r, err := db.GetResult(ctx, j.ID)
+		if n != 1 || err != nil || r.Label != "ok" {
+			t.Fatalf("results: %d, %+v %v", n, r, err)
+		}
+		blobs, err := db.DeleteJob(ctx, j.ID)
+		if err != nil || len(blobs) != 1 {
+			t.Fatalf("delete: %v %v", blobs, err)
+		}
+		if _, err := db.GetResult(ctx, j.ID); warden.ErrorCode(err) != warden.ENOTFOUND {
+			t.Fatalf("result survives its job: %v", err)
+		}
+		if _, err := db.DeleteJob(ctx, j.ID); warden.ErrorCode(err) != warden.ENOTFOUND {
+			t.Fatalf("second delete: %v", err)
+		}
+		if _, ok, _ := db.StartJob(ctx, j.ID); ok {
+			t.Fatal("a deleted job was started")
+		}
+	})
+}
+
+func TestCancelledJobIsNotCompleted(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		j := newJob(db, t, nil)
+		db.StartJob(ctx, j.ID)
+		if done, err := db.CancelJob(ctx, j.ID, nil); !done || err != nil {
+			t.Fatalf("cancel %v %v", done, err)
+		}
+		if done, _ := db.CompleteJob(ctx, j.ID, models.Result{Data: "{}"}, nil); done {
+			t.Fatal("a cancelled job was completed")
+		}
+	})
+}
+
+func TestCredentialsAndTenancy(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		a, err := db.CreateOrg(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := db.CreateOrg(ctx, "b")
+		if _, err := db.CreateOrg(ctx, "  "); warden.ErrorCode(err) != warden.EINVALID {
+			t.Errorf("blank org name: %v", err)
+		}
+		p, err := db.AuthenticateAPIKey(ctx, a.OrgID, a.APIKey)
+		if err != nil || p.OrgID != a.OrgID || p.Role != models.RoleAdmin {
+			t.Fatalf("auth: %+v %v", p, err)
+		}
+		for _, c := range []struct{ org, key string }{{b.OrgID, a.APIKey}, {a.OrgID, a.APIKey + "x"}, {a.OrgID, "nodot"}, {a.OrgID, b.APIKey}} {
+			if _, err := db.AuthenticateAPIKey(ctx, c.org, c.key); warden.ErrorCode(err) != warden.EUNAUTHORIZED {
+				t.Errorf("auth(%s, %s…) = %v, want unauthorized", c.org, c.key[:6], err)
+			}
+		}
+		if _, err := db.AuthenticateClient(ctx, a.ClientID, a.ClientSecret); err != nil {
+			t.Errorf("client auth: %v", err)
+		}
+		if _, err := db.AuthenticateClient(ctx, a.ClientID, b.ClientSecret); err == nil {
+			t.Error("client authenticated with another client's secret")
+		}
+		var stored models.Credential
+		db.Gorm().First(&stored, "id = ?", strings.SplitN(a.APIKey, ".", 2)[0])
+		if strings.Contains(a.APIKey, stored.SecretHash) || len(stored.SecretHash) != 64 {
+			t.Errorf("API key not stored hashed: %q", stored.SecretHash)
+		}
+		orgA := a.OrgID
+		j := models.Job{OrgID: &orgA}
+		anon := models.Job{}
+		if !storage.VisibleTo(j, a.OrgID, false) || storage.VisibleTo(j, b.OrgID, true) || storage.VisibleTo(j, "", true) {
+			t.Error("org job visibility")
+		}
+		if !storage.VisibleTo(anon, "", true) || storage.VisibleTo(anon, a.OrgID, false) {
+			t.Error("anonymous job visibility")
+		}
+	})
+}
+
+func TestLocalBlobs(t *testing.T) {
+	ctx := context.Background()
+	b, err := storage.NewLocalBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Put(ctx, "jobs/x/input", bytes.NewReader([]byte("hello"))); err != nil || n != 5 {
+		t.Fatal(n, err)
+	}
+	rc, err := b.Open(ctx, "jobs/x/input")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	for _, bad := range []string{"../escape", "/abs", "a/../../b", "", "a\\b", "nul\x00"} {
+		if _, err := b.Put(ctx, bad, strings.NewReader("x")); warden.ErrorCode(err) != warden.EINVALID {
+			t.Errorf("key %q accepted: %v", bad, err)
+		}
+	}
+	if err := b.Delete(ctx, "jobs/x/input"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.Exists(ctx, "jobs/x/input"); ok {
+		t.Fatal("blob still exists")
+	}
+	if err := b.Delete(ctx, "jobs/x/input"); err != nil {
+		t.Fatalf("deleting a missing blob: %v", err)
+	}
+	// A failed write leaves nothing behind.
+	ctx2, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.Put(ctx2, "jobs/y/input", strings.NewReader("data")); err == nil {
+		t.Fatal("write with a cancelled context succeeded")
+	}
+	if ok, _ := b.Exists(ctx, "jobs/y/input"); ok {
+		t.Fatal("a failed write left a blob")
+	}
+}
