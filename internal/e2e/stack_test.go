@@ -66,6 +66,16 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.DatabaseURL != dbURL { // an option pointed the stack at another server
+		if db, err = storage.Open(context.Background(), cfg.DatabaseURL, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbURL = cfg.DatabaseURL
+	}
 	s := &stack{t: t, cfg: cfg, db: db, dbURL: dbURL}
 	if s.blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
 		t.Fatal(err)

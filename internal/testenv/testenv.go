@@ -235,3 +235,66 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// PostgresServer is a private PostgreSQL cluster that a test may stop and
+// restart. It runs as the postgres system user from the Debian binaries.
+type PostgresServer struct {
+	Port int
+	dir  string
+	bin  string
+}
+
+// URL is the server's connection URL (trust auth, database postgres).
+func (p *PostgresServer) URL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+}
+
+// StartPostgresServer initialises a throw-away cluster on a free port. It
+// skips the test where the PostgreSQL server binaries or root are missing.
+func StartPostgresServer(t testing.TB) *PostgresServer {
+	t.Helper()
+	ensureServices(t) // installs PostgreSQL if missing
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 || os.Geteuid() != 0 {
+		t.Skip("needs root and Debian's PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+	}
+	dir, err := os.MkdirTemp("", "warden-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &PostgresServer{Port: l.Addr().(*net.TCPAddr).Port, dir: dir, bin: filepath.Dir(bins[len(bins)-1])}
+	l.Close()
+	if out, err := exec.Command("chown", "postgres", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	if out, err := p.asPostgres("initdb", "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	p.Start(t)
+	t.Cleanup(func() { p.Stop(t) })
+	return p
+}
+
+func (p *PostgresServer) asPostgres(tool string, args ...string) ([]byte, error) {
+	return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(p.bin, tool)}, args...)...).CombinedOutput()
+}
+
+// Start starts (or restarts) the cluster and waits until it accepts connections.
+func (p *PostgresServer) Start(t testing.TB) {
+	t.Helper()
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.Port, p.dir)
+	if out, err := p.asPostgres("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-o", opts, "-l", filepath.Join(p.dir, "log"), "-w", "start"); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+}
+
+// Stop stops the cluster immediately, dropping every connection.
+func (p *PostgresServer) Stop(t testing.TB) {
+	p.asPostgres("pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", "immediate", "-w", "stop")
+}
