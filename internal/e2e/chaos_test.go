@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // wardenBinary builds cmd/warden once per test binary.
-func wardenBinary(t *testing.T) string {
+func wardenBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		if binDir, binErr = os.MkdirTemp("", "warden-e2e-bin-"); binErr != nil {
@@ -64,7 +64,7 @@ func wardenBinary(t *testing.T) string {
 	return binPath
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

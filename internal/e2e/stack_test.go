@@ -28,7 +28,7 @@ import (
 
 // stack is one API server plus (optionally) one in-process worker.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	cfg     config.Config
 	db      *storage.DB
 	dbURL   string
@@ -45,7 +45,7 @@ type stack struct {
 
 type stackOpt func(*config.Config)
 
-func newStack(t *testing.T, withWorker bool, opts ...stackOpt) *stack {
+func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	t.Helper()
 	db, dbURL := testenv.Postgres(t)
 	cfg, err := config.Load()
