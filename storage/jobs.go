@@ -73,7 +73,12 @@ func VisibleTo(j models.Job, orgID string, anonymousOK bool) bool {
 // which case the handler must do nothing.
 func (db *DB) StartJob(ctx context.Context, id string) (job models.Job, ok bool, err error) {
 	now := time.Now().UTC()
-	res := db.gorm.WithContext(ctx).Model(&models.Job{}).
+	// One round trip: a single UPDATE … RETURNING, outside GORM's default
+	// transaction (a single statement is atomic on its own). This runs once
+	// per job attempt; BEGIN, UPDATE, COMMIT and a SELECT cost four.
+	var rows []models.Job
+	res := db.gorm.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true}).
+		Model(&rows).Clauses(clause.Returning{}).
 		Where("id = ? AND status IN ?", id, []string{models.JobQueued, models.JobInProgress}).
 		Updates(map[string]any{
 			"status":     models.JobInProgress,
@@ -84,11 +89,10 @@ func (db *DB) StartJob(ctx context.Context, id string) (job models.Job, ok bool,
 	if res.Error != nil {
 		return job, false, fmt.Errorf("start job: %w", res.Error)
 	}
-	if res.RowsAffected == 0 {
+	if res.RowsAffected == 0 || len(rows) == 0 {
 		return job, false, nil
 	}
-	job, err = db.GetJob(ctx, id)
-	return job, err == nil, err
+	return rows[0], true, nil
 }
 
 // SetProgress records progress of an in_progress job.

@@ -35,6 +35,7 @@ type stack struct {
 	blobs   *storage.LocalBlobs
 	redis   asynq.RedisConnOpt
 	client  *tasks.Client
+	out     *outbound.Client
 	api     *api.Server
 	srv     *httptest.Server
 	worker  *worker.Worker
@@ -47,13 +48,12 @@ type stackOpt func(*config.Config)
 func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	t.Helper()
 	db, dbURL := testenv.Postgres(t)
-	redisURL := testenv.Redis(t)
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.DatabaseURL = dbURL
-	cfg.RedisURL = redisURL
+	cfg.RedisURL = "" // a stackOpt may point at a private redis-server
 	cfg.DataDir = t.TempDir()
 	cfg.BlobDir = filepath.Join(cfg.DataDir, "blobs")
 	cfg.RateGeneral, cfg.RateUpload, cfg.RateCredential = 10000, 10000, 10000
@@ -66,6 +66,9 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.RedisURL == "" {
+		cfg.RedisURL = testenv.Redis(t)
+	}
 	if cfg.DatabaseURL != dbURL { // an option pointed the stack at another server
 		if db, err = storage.Open(context.Background(), cfg.DatabaseURL, ""); err != nil {
 			t.Fatal(err)
@@ -77,6 +80,7 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 		dbURL = cfg.DatabaseURL
 	}
 	s := &stack{t: t, cfg: cfg, db: db, dbURL: dbURL}
+	var out *outbound.Client
 	if s.blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +93,10 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := outbound.New(outbound.Config{Allow: allow})
-	if err != nil {
+	if out, err = outbound.New(outbound.Config{Allow: allow}); err != nil {
 		t.Fatal(err)
 	}
+	s.out = out
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })
@@ -104,17 +108,33 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	s.srv = httptest.NewServer(s.api.Handler())
 	t.Cleanup(func() { s.srv.Close(); s.api.Close() })
 	if withWorker {
-		trust, err := worker.LoadTrustStores(cfg.C2PATrustAnchors, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.worker = worker.New(worker.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: dashboards.NewMetrics(), Trust: trust})
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stopW, s.workerD = cancel, make(chan struct{})
-		go func() { defer close(s.workerD); s.worker.Run(ctx) }()
-		t.Cleanup(s.stopWorker)
+		s.startWorker()
 	}
 	return s
+}
+
+// buildWorker creates the in-process worker without running it (tests may
+// call its Reconcile directly first).
+func (s *stack) buildWorker() *worker.Worker {
+	s.t.Helper()
+	if s.worker == nil {
+		trust, err := worker.LoadTrustStores(s.cfg.C2PATrustAnchors, "")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.worker = worker.New(worker.Deps{Config: s.cfg, DB: s.db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: s.out, Metrics: dashboards.NewMetrics(), Trust: trust})
+	}
+	return s.worker
+}
+
+// startWorker runs the in-process worker until the test ends.
+func (s *stack) startWorker() {
+	s.t.Helper()
+	w := s.buildWorker()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopW, s.workerD = cancel, make(chan struct{})
+	go func() { defer close(s.workerD); w.Run(ctx) }()
+	s.t.Cleanup(s.stopWorker)
 }
 
 func (s *stack) stopWorker() {

@@ -1,0 +1,261 @@
+package e2e
+
+// Throughput benchmark behind `make bench` (bench/run.sh): jobs per second
+// from HTTP request to completed job with the trivial probe handler, against
+// raw asynq (enqueue + no-op handler) in the same run on the same Redis
+// server. Skipped unless WARDEN_BENCH=1, so `make test` stays fast; speed is
+// measured and printed here, never asserted.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden/config"
+	"github.com/wardenlab/warden/internal/testenv"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/tasks"
+)
+
+func envInt(t testing.TB, key string, def int) int {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", key, v)
+	}
+	return n
+}
+
+// benchParams are shared by both paths so the comparison is like for like.
+type benchParams struct {
+	n, clients, concurrency int
+	queues                  map[string]int
+	profileDir              string // WARDEN_BENCH_PROFILE: write CPU profiles of each timed phase here
+}
+
+// fanOut runs submit(i) for i in [0, n) from p.clients goroutines.
+func (p benchParams) fanOut(t testing.TB, n int, submit func(i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for c := 0; c < p.clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := submit(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+}
+
+// profile starts a CPU profile of the phase when asked to.
+func (p benchParams) profile(t testing.TB, name string) func() {
+	if p.profileDir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(p.profileDir, name+".cpu.pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+type benchResult struct {
+	elapsed, submit time.Duration
+	xactsPerJob     float64 // PostgreSQL transactions per job (Warden only)
+}
+
+func (r benchResult) rate(n int) float64 { return float64(n) / r.elapsed.Seconds() }
+
+// TestBenchThroughput prints a BENCH line with both rates and their ratio.
+// Knobs: WARDEN_BENCH_N (jobs, default 2000), WARDEN_BENCH_CLIENTS (HTTP
+// client goroutines, default 16), WARDEN_BENCH_CONCURRENCY (worker
+// concurrency for both, default 8).
+func TestBenchThroughput(t *testing.T) {
+	if os.Getenv("WARDEN_BENCH") == "" {
+		t.Skip("set WARDEN_BENCH=1 (or run bash bench/run.sh)")
+	}
+	p := benchParams{
+		n:           envInt(t, "WARDEN_BENCH_N", 2000),
+		clients:     envInt(t, "WARDEN_BENCH_CLIENTS", 16),
+		concurrency: envInt(t, "WARDEN_BENCH_CONCURRENCY", 8),
+		queues:      map[string]int{tasks.QueueCritical: 6, tasks.QueueGPU: 3, tasks.QueueCPU: 2},
+		profileDir:  os.Getenv("WARDEN_BENCH_PROFILE"),
+	}
+	// Production logs JSON at info; keep that cost but off the terminal.
+	logf, err := os.Create(filepath.Join(t.TempDir(), "bench.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	defer slog.SetDefault(prev)
+
+	base := benchAsynq(t, p)
+	ward := benchWarden(t, p)
+	wr, ar := ward.rate(p.n), base.rate(p.n)
+	ratio := wr / ar
+	fmt.Printf("BENCH n=%d clients=%d concurrency=%d warden_jobs_per_s=%.1f asynq_jobs_per_s=%.1f ratio=%.3f warden_submit_per_s=%.1f asynq_enqueue_per_s=%.1f pg_xacts_per_job=%.2f\n",
+		p.n, p.clients, p.concurrency, wr, ar, ratio, float64(p.n)/ward.submit.Seconds(), float64(p.n)/base.submit.Seconds(), ward.xactsPerJob)
+}
+
+// benchAsynq: raw asynq client enqueue (same task options as Warden's
+// tasks.Client) and an asynq server with a no-op handler, on its own Redis
+// database index of the same server.
+func benchAsynq(t *testing.T, p benchParams) benchResult {
+	opt, err := asynq.ParseRedisURI(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done atomic.Int64
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: p.concurrency, Queues: p.queues, LogLevel: asynq.WarnLevel})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeJob, func(context.Context, *asynq.Task) error { done.Add(1); return nil })
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	k := tasks.Kinds[tasks.KindProbe]
+	enqueue := func(int) error {
+		id := uuid.NewString()
+		b, _ := json.Marshal(tasks.JobPayload{JobID: id, Kind: tasks.KindProbe})
+		_, err := client.Enqueue(asynq.NewTask(tasks.TypeJob, b), asynq.TaskID(id), asynq.Queue(k.Queue), asynq.MaxRetry(k.MaxRetry), asynq.Timeout(k.Timeout))
+		return err
+	}
+	// Warm up connections and let the server pass its first idle poll.
+	warm := p.clients
+	p.fanOut(t, warm, enqueue)
+	testenv.Eventually(t, 30*time.Second, "asynq warm-up", func() bool { return done.Load() == int64(warm) })
+
+	stop := p.profile(t, "asynq")
+	defer stop()
+	start := time.Now()
+	p.fanOut(t, p.n, enqueue)
+	submit := time.Since(start)
+	want := int64(warm + p.n)
+	for done.Load() < want {
+		time.Sleep(time.Millisecond)
+	}
+	return benchResult{elapsed: time.Since(start), submit: submit}
+}
+
+// benchWarden: POST /v1/diagnostics/probe {hold_ms: 0} over real HTTP to
+// the API, the in-process worker, PostgreSQL as the system of record; done
+// when every job row is completed (one COUNT per poll, not per-job GETs).
+func benchWarden(t *testing.T, p benchParams) benchResult {
+	s := newStack(t, true, func(c *config.Config) {
+		c.WorkerConcurrency = p.concurrency
+		c.WorkerQueues = p.queues
+		c.ReconcileInterval = 30 * time.Second // production default; 1 s in tests
+	})
+	org := s.org("bench")
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: p.clients}}
+	body := []byte(`{"hold_ms":0}`)
+	submit := func(int) error {
+		req, _ := http.NewRequest("POST", s.srv.URL+"/v1/diagnostics/probe", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		withKey(org)(req)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("probe: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	completed := func() int64 {
+		var n int64
+		s.db.Gorm().Model(&models.Job{}).Where("status = ?", models.JobCompleted).Count(&n)
+		return n
+	}
+	xacts := func() int64 {
+		var n int64
+		s.db.Gorm().Raw("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
+		return n
+	}
+	warm := p.clients
+	p.fanOut(t, warm, submit)
+	testenv.Eventually(t, 30*time.Second, "warden warm-up", func() bool { return completed() == int64(warm) })
+	time.Sleep(1100 * time.Millisecond) // PostgreSQL flushes transaction counters at most once a second
+	x0 := xacts()
+
+	stop := p.profile(t, "warden")
+	start := time.Now()
+	p.fanOut(t, p.n, submit)
+	sub := time.Since(start)
+	want := int64(warm + p.n)
+	for completed() < want {
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	stop()
+	time.Sleep(1100 * time.Millisecond)
+	// The counters include the completion polls above; subtract them.
+	polls := float64(elapsed / (20 * time.Millisecond))
+	perJob := (float64(xacts()-x0) - polls - 1) / float64(p.n)
+	return benchResult{elapsed: elapsed, submit: sub, xactsPerJob: perJob}
+}
+
+// BenchmarkSubmitProbe measures the API's submission path alone (auth,
+// job row, enqueue) over real HTTP, with no worker running.
+func BenchmarkSubmitProbe(b *testing.B) {
+	s := newStack(b, false)
+	org := s.org("bench")
+	body := []byte(`{"hold_ms":0}`)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", s.srv.URL+"/v1/diagnostics/probe", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			withKey(org)(req)
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				b.Fatalf("HTTP %d", resp.StatusCode)
+			}
+		}
+	})
+}
