@@ -21,6 +21,7 @@ import (
 type DB struct {
 	gorm    *gorm.DB
 	dialect string // "postgres" or "sqlite"
+	creds   credCache
 }
 
 // Open connects to PostgreSQL when url starts with postgres:// or
@@ -28,9 +29,14 @@ type DB struct {
 // sqlitePath. The pure-Go SQLite driver keeps CGO_ENABLED=0 builds working.
 func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 	cfg := &gorm.Config{
-		Logger:         logger.Discard,
-		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-		TranslateError: true,
+		// Single statements are atomic on their own; GORM's implicit
+		// BEGIN/COMMIT around each would double the round trips. Multi-
+		// statement changes use explicit transactions.
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		TranslateError:         true,
 	}
 	var (
 		g       *gorm.DB

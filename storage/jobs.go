@@ -17,6 +17,12 @@ func (db *DB) CreateJob(ctx context.Context, job *models.Job, blobs []models.Blo
 	if job.Status == "" {
 		job.Status = models.JobQueued
 	}
+	if len(blobs) == 0 { // one statement needs no transaction
+		if err := db.gorm.WithContext(ctx).Create(job).Error; err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		return nil
+	}
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(job).Error; err != nil {
 			return fmt.Errorf("insert job: %w", err)
@@ -73,12 +79,10 @@ func VisibleTo(j models.Job, orgID string, anonymousOK bool) bool {
 // which case the handler must do nothing.
 func (db *DB) StartJob(ctx context.Context, id string) (job models.Job, ok bool, err error) {
 	now := time.Now().UTC()
-	// One round trip: a single UPDATE … RETURNING, outside GORM's default
-	// transaction (a single statement is atomic on its own). This runs once
-	// per job attempt; BEGIN, UPDATE, COMMIT and a SELECT cost four.
+	// One round trip: a single UPDATE … RETURNING. This runs once per job
+	// attempt; UPDATE then SELECT would cost two.
 	var rows []models.Job
-	res := db.gorm.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true}).
-		Model(&rows).Clauses(clause.Returning{}).
+	res := db.gorm.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
 		Where("id = ? AND status IN ?", id, []string{models.JobQueued, models.JobInProgress}).
 		Updates(map[string]any{
 			"status":     models.JobInProgress,
@@ -107,6 +111,9 @@ func (db *DB) SetProgress(ctx context.Context, id string, pct int, stage string)
 // when the job is no longer in_progress (cancelled, deleted, or completed by
 // an earlier attempt), so a retried handler never produces two results.
 func (db *DB) CompleteJob(ctx context.Context, id string, result models.Result, delivery *models.WebhookDelivery) (bool, error) {
+	if db.dialect == "postgres" {
+		return db.completePostgres(ctx, id, result, delivery)
+	}
 	return db.finish(ctx, id, []string{models.JobInProgress}, map[string]any{"status": models.JobCompleted, "progress": 100, "stage": "done"}, &result, delivery)
 }
 
@@ -260,4 +267,35 @@ func (db *DB) CountJobs(ctx context.Context) (map[[2]string]int64, error) {
 		out[[2]string{r.Kind, r.Status}] = r.N
 	}
 	return out, err
+}
+
+// completePostgres is CompleteJob in one round trip: data-modifying CTEs
+// run as one atomic statement, so the job, its result and its webhook
+// delivery change together or not at all, exactly as the transaction in
+// finish does (SQLite has no data-modifying CTEs and uses that).
+func (db *DB) completePostgres(ctx context.Context, id string, r models.Result, d *models.WebhookDelivery) (bool, error) {
+	now := time.Now().UTC()
+	q := `WITH u AS (
+  UPDATE jobs SET status = @done, progress = 100, stage = 'done', finished_at = @now, updated_at = @now
+  WHERE id = @id AND status = @running RETURNING id
+), r AS (
+  INSERT INTO results (job_id, label, data, duration_ms, created_at)
+  SELECT id, @label, @data, @dur, @now FROM u ON CONFLICT (job_id) DO NOTHING
+)`
+	args := map[string]any{"done": models.JobCompleted, "running": models.JobInProgress, "now": now, "id": id,
+		"label": r.Label, "data": r.Data, "dur": r.DurationMS}
+	if d != nil {
+		q += `, d AS (
+  INSERT INTO webhook_deliveries (id, org_id, job_id, event_type, url, payload, status, attempts, created_at, updated_at)
+  SELECT @did, @org, id, @event, @url, @payload, @pending, 0, @now, @now FROM u
+)`
+		args["did"], args["org"], args["event"], args["url"], args["payload"], args["pending"] = d.ID, d.OrgID, d.EventType, d.URL, d.Payload, models.DeliveryPending
+		d.JobID, d.Status = id, models.DeliveryPending
+	}
+	q += ` SELECT COUNT(*) FROM u`
+	var n int64
+	if err := db.gorm.WithContext(ctx).Raw(q, args).Scan(&n).Error; err != nil {
+		return false, fmt.Errorf("complete job: %w", err)
+	}
+	return n == 1, nil
 }

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/wardenlab/warden"
@@ -99,6 +101,10 @@ func (db *DB) AuthenticateClient(ctx context.Context, clientID, secret string) (
 }
 
 func (db *DB) authenticate(ctx context.Context, kind, id, orgID, secret string) (Principal, error) {
+	hash := hashSecret(secret)
+	if p, ok := db.creds.get(kind + ":" + id + ":" + hash); ok && (orgID == "" || orgID == p.OrgID) {
+		return p, nil
+	}
 	var c models.Credential
 	err := db.gorm.WithContext(ctx).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, kind).First(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -107,11 +113,59 @@ func (db *DB) authenticate(ctx context.Context, kind, id, orgID, secret string) 
 	} else if err != nil {
 		return Principal{}, fmt.Errorf("load credential: %w", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(c.SecretHash)) != 1 ||
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(c.SecretHash)) != 1 ||
 		(orgID != "" && orgID != c.OrgID) {
 		return Principal{}, warden.Errorf(warden.EUNAUTHORIZED, "invalid credentials")
 	}
-	return Principal{OrgID: c.OrgID, CredentialID: c.ID, Role: c.Role}, nil
+	p := Principal{OrgID: c.OrgID, CredentialID: c.ID, Role: c.Role}
+	db.creds.put(kind+":"+id+":"+hash, p)
+	return p, nil
+}
+
+// credentialTTL bounds how long a verified credential is trusted without
+// reading the database again: a revocation takes effect within it.
+const credentialTTL = 10 * time.Second
+
+// credCache remembers successful authentications briefly, keyed by the
+// credential id and the hash of the presented secret (never the secret).
+type credCache struct {
+	mu sync.Mutex
+	m  map[string]credEntry
+}
+
+type credEntry struct {
+	p   Principal
+	exp time.Time
+}
+
+func (c *credCache) get(key string) (Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || time.Now().After(e.exp) {
+		return Principal{}, false
+	}
+	return e.p, true
+}
+
+func (c *credCache) put(key string, p Principal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[string]credEntry{} // bounded: start over rather than grow
+	}
+	c.m[key] = credEntry{p: p, exp: time.Now().Add(credentialTTL)}
+}
+
+// forget drops cached authentications of a credential (on revocation).
+func (c *credCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if strings.Contains(k, ":"+id+":") {
+			delete(c.m, k)
+		}
+	}
 }
 
 // GetOrg loads an org.

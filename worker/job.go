@@ -96,6 +96,9 @@ func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
 		// Cancelled through the API (CancelProcessing), or the worker is
 		// shutting down. A cancelled job is already marked in the
 		// database; a shutdown leaves it in_progress for asynq to retry.
+		// asynq 0.26 ignores the returned error of a cancelled handler and
+		// schedules a retry anyway; that retry finds the job cancelled in
+		// StartJob and does nothing, so the database is what stops it.
 		j, gerr := w.DB.GetJob(context.WithoutCancel(ctx), job.ID)
 		if gerr != nil || j.Status == models.JobCancelled {
 			log.Info("job cancelled")

@@ -168,7 +168,13 @@ func TestVerifyWebhook(t *testing.T) {
 	if did != ev["_webhook_id"] {
 		t.Errorf("delivery id %s, webhook-id header %s", did, ev["_webhook_id"])
 	}
-	code, d := s.getJSON("/v1/webhooks/deliveries/"+did, withKey(org))
+	// The worker records an attempt after the receiver answers, so wait for
+	// the delivery row rather than the receiver.
+	var d map[string]any
+	testenv.Eventually(t, 10*time.Second, "the delivery to be recorded as delivered", func() bool {
+		code, d = s.getJSON("/v1/webhooks/deliveries/"+did, withKey(org))
+		return d["status"] == "delivered"
+	})
 	hist, _ := d["attempt_history"].([]any)
 	if code != 200 || d["status"] != "delivered" || len(hist) != 2 ||
 		hist[0].(map[string]any)["status_code"].(float64) != 500 || hist[1].(map[string]any)["status_code"].(float64) != 200 {
