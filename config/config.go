@@ -39,6 +39,7 @@ type Config struct {
 	WorkerConcurrency int            // WARDEN_WORKER_CONCURRENCY
 	WorkerQueues      map[string]int // WARDEN_WORKER_QUEUES, "critical=6,gpu=3,cpu=1"
 	ReconcileInterval time.Duration  // WARDEN_RECONCILE_INTERVAL
+	TaskCheckInterval time.Duration  // WARDEN_TASK_CHECK_INTERVAL, how long an idle worker slot waits before polling again
 	JobDeadline       time.Duration  // WARDEN_JOB_DEADLINE
 	ShutdownTimeout   time.Duration  // WARDEN_SHUTDOWN_TIMEOUT
 }
@@ -65,6 +66,7 @@ func Load() (Config, error) {
 		AIThreshold:        e.float("WARDEN_AI_THRESHOLD", 0.6),
 		WorkerConcurrency:  int(e.int64("WARDEN_WORKER_CONCURRENCY", 8)),
 		ReconcileInterval:  e.duration("WARDEN_RECONCILE_INTERVAL", 30*time.Second),
+		TaskCheckInterval:  e.duration("WARDEN_TASK_CHECK_INTERVAL", 100*time.Millisecond),
 		JobDeadline:        e.duration("WARDEN_JOB_DEADLINE", 30*time.Minute),
 		ShutdownTimeout:    e.duration("WARDEN_SHUTDOWN_TIMEOUT", 20*time.Second),
 	}

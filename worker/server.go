@@ -59,11 +59,15 @@ func New(d Deps) *Worker {
 	w.handlers[tasks.KindProbe] = w.probe
 	w.handlers[tasks.KindVerifyMedia] = w.verifyMedia
 	w.srv = asynq.NewServer(d.Redis, asynq.Config{
-		Concurrency:     d.Config.WorkerConcurrency,
-		Queues:          d.Config.WorkerQueues,
-		RetryDelayFunc:  retryDelay,
-		ShutdownTimeout: d.Config.ShutdownTimeout,
-		Logger:          slogAdapter{},
+		Concurrency:    d.Config.WorkerConcurrency,
+		Queues:         d.Config.WorkerQueues,
+		RetryDelayFunc: retryDelay,
+		// asynq polls (it does not block on Redis); an idle slot sleeps
+		// this long (±50 %) before polling again. asynq's default, 1 s,
+		// leaves slots asleep while jobs arrive one by one over HTTP.
+		TaskCheckInterval: d.Config.TaskCheckInterval,
+		ShutdownTimeout:   d.Config.ShutdownTimeout,
+		Logger:            slogAdapter{},
 		HealthCheckFunc: func(err error) {
 			if err != nil {
 				slog.Warn("redis unreachable; worker keeps retrying", "err", err)

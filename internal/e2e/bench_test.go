@@ -141,7 +141,13 @@ func benchAsynq(t *testing.T, p benchParams) benchResult {
 		t.Fatal(err)
 	}
 	var done atomic.Int64
-	srv := asynq.NewServer(opt, asynq.Config{Concurrency: p.concurrency, Queues: p.queues, LogLevel: asynq.WarnLevel})
+	// Same polling interval as Warden's worker, so the two differ only in
+	// what Warden adds (HTTP, auth, the database as system of record).
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: p.concurrency, Queues: p.queues, LogLevel: asynq.WarnLevel, TaskCheckInterval: cfg.TaskCheckInterval})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeJob, func(context.Context, *asynq.Task) error { done.Add(1); return nil })
 	if err := srv.Start(mux); err != nil {
