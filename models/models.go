@@ -139,7 +139,7 @@ type WebhookAttempt struct {
 // the newest of them signs. The secret is stored in clear because HMAC needs
 // it (as the org's webhook secret is); WARDEN_JWT_KEYS overrides the table.
 type SigningKey struct {
-	KID       string `gorm:"primaryKey;size:64"`
+	KID       string `gorm:"column:kid;primaryKey;size:64"`
 	Secret    string `gorm:"size:128;not null"` // standard base64 of 32 random bytes
 	CreatedAt time.Time
 	RetiredAt *time.Time
