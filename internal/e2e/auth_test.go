@@ -511,6 +511,9 @@ func TestRBAC(t *testing.T) {
 	// Coverage: every authenticated /v1 operation is in the table, with the
 	// role the document states.
 	_, doc := s.getJSON("/openapi.json")
+	if doc["paths"].(map[string]any)["/v1/auth/token"] == nil || doc["components"].(map[string]any)["securitySchemes"].(map[string]any)["bearerAuth"] == nil {
+		t.Error("OpenAPI lacks /v1/auth/token or the bearerAuth scheme")
+	}
 	inTable := map[string]string{}
 	for _, r := range routes {
 		inTable[r.method+" "+r.path] = r.role
