@@ -9,7 +9,10 @@ import (
 	"github.com/wardenlab/warden/storage"
 )
 
-const principalKey = "warden.principal"
+const (
+	principalKey = "warden.principal"
+	bearerKey    = "warden.bearer" // true when the principal came from an access token
+)
 
 // principal returns the authenticated caller, or nil for anonymous requests.
 func principal(c echo.Context) *storage.Principal {
@@ -25,33 +28,61 @@ func orgOf(c echo.Context) string {
 	return ""
 }
 
-// authenticate reads credentials when present: `x-api-key` with `Org-Id`
-// (AISpectra style), or HTTP Basic with the org id as user name and the API
-// key as password (for browsers opening /monitoring). Wrong credentials are
-// a 401 even on routes that allow anonymous use; no credentials leave the
-// request anonymous. Authenticated callers also spend their per-credential
-// rate budget here.
+// bearerToken returns the token of an `Authorization: Bearer …` header
+// (the scheme is case-insensitive) and whether the header uses that scheme.
+func bearerToken(h string) (string, bool) {
+	scheme, token, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// authenticate reads credentials when present: an OAuth2 access token
+// (`Authorization: Bearer`, from POST /v1/auth/token), `x-api-key` with
+// `Org-Id` (AISpectra style), or HTTP Basic with the org id as user name and
+// the API key as password (for browsers opening /monitoring). Wrong
+// credentials are a 401 even on routes that allow anonymous use; no
+// credentials leave the request anonymous. Authenticated callers also spend
+// their per-credential rate budget here.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		orgID, key := req.Header.Get("Org-Id"), req.Header.Get("x-api-key")
-		if key == "" {
-			if u, p, ok := req.BasicAuth(); ok {
-				orgID, key = u, p
+		var p storage.Principal
+		if token, ok := bearerToken(req.Header.Get("Authorization")); ok {
+			if key != "" {
+				return warden.Errorf(warden.EINVALID, "send either a bearer token or x-api-key, not both")
 			}
-		}
-		if key == "" {
-			if h := req.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-				return warden.Errorf(warden.EUNAUTHORIZED, "bearer tokens are not accepted on this route; use x-api-key and Org-Id")
+			var err error
+			if token == "" {
+				err = invalidToken("empty bearer token")
+			} else {
+				p, err = s.tokens.verify(req.Context(), token)
 			}
-			return next(c)
-		}
-		if orgID == "" {
-			return warden.Errorf(warden.EUNAUTHORIZED, "Org-Id header is required with x-api-key")
-		}
-		p, err := s.DB.AuthenticateAPIKey(req.Context(), orgID, key)
-		if err != nil {
-			return err
+			if err != nil {
+				if warden.ErrorCode(err) == warden.EUNAUTHORIZED {
+					c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden", error="invalid_token", error_description="`+warden.ErrorMessage(err)+`"`)
+				}
+				return err
+			}
+			c.Set(bearerKey, true)
+		} else {
+			if key == "" {
+				if u, pw, ok := req.BasicAuth(); ok {
+					orgID, key = u, pw
+				}
+			}
+			if key == "" {
+				return next(c)
+			}
+			if orgID == "" {
+				return warden.Errorf(warden.EUNAUTHORIZED, "Org-Id header is required with x-api-key")
+			}
+			var err error
+			if p, err = s.DB.AuthenticateAPIKey(req.Context(), orgID, key); err != nil {
+				return err
+			}
 		}
 		if err := s.spend(c, "cred", p.CredentialID, s.Config.RateCredential); err != nil {
 			return err
@@ -67,10 +98,15 @@ func require(role string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			p := principal(c)
 			if p == nil {
-				c.Response().Header().Set("WWW-Authenticate", `Basic realm="warden"`)
+				h := c.Response().Header()
+				h.Set("WWW-Authenticate", `Basic realm="warden"`)
+				h.Add("WWW-Authenticate", `Bearer realm="warden"`)
 				return warden.Errorf(warden.EUNAUTHORIZED, "authentication required")
 			}
 			if models.RoleRank(p.Role) < models.RoleRank(role) {
+				if bearer, _ := c.Get(bearerKey).(bool); bearer {
+					c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden", error="insufficient_scope", scope="`+role+`"`)
+				}
 				return warden.Errorf(warden.EFORBIDDEN, "role %s required", role)
 			}
 			return next(c)

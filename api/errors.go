@@ -50,6 +50,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		if err := renderOAuthError(c, oe); err != nil {
+			slog.Warn("writing error response failed", "err", err)
+		}
+		return
+	}
 	code, msg, details := warden.ErrorCode(err), warden.ErrorMessage(err), warden.ErrorDetails(err)
 	var he *echo.HTTPError
 	if errors.As(err, &he) && !isDomain(err) {

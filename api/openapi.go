@@ -16,6 +16,7 @@ type route struct {
 }
 
 type op struct {
+	Security  []any // overrides the default for routes with a Role
 	Params    []param
 	Body      map[string]any // content type → schema
 	Responses map[string]resp
@@ -105,11 +106,58 @@ var (
 	opDeliveries = op{Params: []param{{Name: "job_id", In: "query", Type: "string"}, {Name: "limit", In: "query", Type: "integer"}, {Name: "offset", In: "query", Type: "integer"}},
 		Responses: with(v1Errors, map[string]resp{"200": {"Deliveries", obj(map[string]any{"total": integ, "limit": integ, "offset": integ,
 			"data": map[string]any{"type": "array", "items": ref("Delivery")}})}})}
-	opDelivery  = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"200": {"Delivery with attempts", ref("Delivery")}})}
-	opRedeliver = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"202": {"Queued again", ref("Delivery")}})}
+	opDelivery = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"200": {"Delivery with attempts", ref("Delivery")}})}
+	opToken    = op{
+		Security: []any{map[string]any{}, map[string]any{"clientBasic": []string{}}},
+		Body: map[string]any{"application/x-www-form-urlencoded": obj(map[string]any{
+			"grant_type":    map[string]any{"type": "string", "enum": []string{"client_credentials"}},
+			"client_id":     map[string]any{"type": "string", "description": "Unless sent with HTTP Basic"},
+			"client_secret": map[string]any{"type": "string", "description": "Unless sent with HTTP Basic"},
+			"scope":         map[string]any{"type": "string", "description": "Space-separated roles (viewer, developer, admin); the token gets the highest, at most the client's role"},
+		}, "grant_type")},
+		Responses: map[string]resp{
+			"200": {"Access token (RFC 6749 §5.1)", ref("TokenResponse")},
+			"400": {"invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)", ref("OAuthError")},
+			"401": {"invalid_client (RFC 6749 §5.2)", ref("OAuthError")},
+			"429": {"Rate limit exceeded", ref("Error")},
+		},
+	}
+	credentialIDParam = param{Name: "credential_id", In: "path", Type: "string", Required: true}
+	opCredentials     = op{Params: []param{{Name: "limit", In: "query", Type: "integer"}, {Name: "offset", In: "query", Type: "integer"}},
+		Responses: with(v1Errors, map[string]resp{"200": {"Credentials", obj(map[string]any{"total": integ, "limit": integ, "offset": integ,
+			"data": map[string]any{"type": "array", "items": ref("Credential")}})}})}
+	opCredentialCreate = op{Body: map[string]any{"application/json": obj(map[string]any{
+		"kind": map[string]any{"type": "string", "enum": []string{"oauth_client", "api_key"}},
+		"role": map[string]any{"type": "string", "enum": []string{"viewer", "developer", "admin"}}}, "kind", "role")},
+		Responses: with(v1Errors, map[string]resp{"201": {"Created; the secret is not shown again", ref("NewCredential")}})}
+	opCredentialRevoke = op{Params: []param{credentialIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Revoked", ref("Credential")}})}
+	opRedeliver        = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"202": {"Queued again", ref("Delivery")}})}
 )
 
+var credentialProps = map[string]any{"id": map[string]any{"type": "string", "description": "The client_id of an oauth_client"},
+	"kind": map[string]any{"type": "string", "enum": []string{"oauth_client", "api_key"}},
+	"role": map[string]any{"type": "string", "enum": []string{"viewer", "developer", "admin"}}, "created_at": dt,
+	"revoked_at": map[string]any{"type": "string", "format": "date-time", "nullable": true}}
+
+func withProps(base map[string]any, extra map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
 var schemas = map[string]any{
+	"TokenResponse": obj(map[string]any{"access_token": str, "token_type": map[string]any{"type": "string", "enum": []string{"Bearer"}},
+		"expires_in": integ, "scope": str}, "access_token", "token_type", "expires_in"),
+	"OAuthError": obj(map[string]any{"error": map[string]any{"type": "string", "enum": []string{"invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope"}},
+		"error_description": str}, "error"),
+	"Credential": obj(credentialProps, "id", "kind", "role", "created_at"),
+	"NewCredential": obj(withProps(credentialProps, map[string]any{"org_id": str,
+		"secret": map[string]any{"type": "string", "description": "client_secret of an oauth_client, or the whole x-api-key value of an api_key"}}), "id", "kind", "role", "secret"),
 	"VerifyAccepted": obj(map[string]any{"job_id": str, "status": map[string]any{"type": "string", "enum": []string{"pending"}}}, "job_id", "status"),
 	"VerifyError":    obj(map[string]any{"error": str, "detail": str, "job_id": str}, "error"),
 	"Error":          obj(map[string]any{"code": str, "message": str, "details": map[string]any{"type": "object", "additionalProperties": str}}, "code", "message"),
@@ -176,8 +224,11 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		o["responses"] = responses
 		if r.Role != "" {
-			o["security"] = []any{map[string]any{"apiKey": []string{}, "orgId": []string{}}}
+			o["security"] = []any{map[string]any{"bearerAuth": []string{}}, map[string]any{"apiKey": []string{}, "orgId": []string{}}}
 			o["description"] = "Requires role " + r.Role + " or higher."
+		}
+		if r.Op.Security != nil {
+			o["security"] = r.Op.Security
 		}
 		item[strings.ToLower(r.Method)] = o
 	}
@@ -192,6 +243,9 @@ func (s *Server) OpenAPI() map[string]any {
 			"securitySchemes": map[string]any{
 				"apiKey": map[string]any{"type": "apiKey", "in": "header", "name": "x-api-key"},
 				"orgId":  map[string]any{"type": "apiKey", "in": "header", "name": "Org-Id"},
+				"bearerAuth": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+					"description": "Access token from POST /v1/auth/token (OAuth2 client credentials)"},
+				"clientBasic": map[string]any{"type": "http", "scheme": "basic", "description": "OAuth2 client_id and client_secret (RFC 6749 §2.3.1)"},
 			},
 		},
 	}

@@ -46,6 +46,7 @@ type Server struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	limiter   *Limiter
+	tokens    *tokens
 	routes    []route // for the OpenAPI document
 }
 
@@ -55,7 +56,7 @@ func New(d Deps) (*Server, error) {
 	if !ok {
 		return nil, errors.New("api: unexpected redis client type")
 	}
-	s := &Server{Deps: d, e: echo.New(), rdb: rdb, inspector: asynq.NewInspector(d.Redis), limiter: &Limiter{rdb: rdb}}
+	s := &Server{Deps: d, e: echo.New(), rdb: rdb, inspector: asynq.NewInspector(d.Redis), limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB)}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	s.e.IPExtractor = echo.ExtractIPDirect()

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +28,11 @@ type Config struct {
 	RateGeneral    float64 // WARDEN_RATE_GENERAL, requests/s per client IP
 	RateUpload     float64 // WARDEN_RATE_UPLOAD, uploads/s per client IP
 	RateCredential float64 // WARDEN_RATE_CREDENTIAL, requests/s per credential
+	RateToken      float64 // WARDEN_RATE_TOKEN, POST /v1/auth/token per client IP
+
+	JWTKeys     []JWTKey      // WARDEN_JWT_KEYS, "kid:base64secret,…"; empty → keys in the database
+	JWTAudience string        // WARDEN_JWT_AUDIENCE, the access tokens' aud
+	TokenTTL    time.Duration // WARDEN_TOKEN_TTL, access token lifetime
 
 	OutboundAllow     string // WARDEN_OUTBOUND_ALLOW, comma-separated CIDRs or host:port
 	TrustedProxies    string // WARDEN_TRUSTED_PROXIES, CIDRs whose X-Forwarded-For is believed
@@ -58,6 +64,9 @@ func Load() (Config, error) {
 		RateGeneral:        e.float("WARDEN_RATE_GENERAL", 10),
 		RateUpload:         e.float("WARDEN_RATE_UPLOAD", 2),
 		RateCredential:     e.float("WARDEN_RATE_CREDENTIAL", 20),
+		RateToken:          e.float("WARDEN_RATE_TOKEN", 2),
+		JWTAudience:        e.str("WARDEN_JWT_AUDIENCE", "warden-api"),
+		TokenTTL:           e.duration("WARDEN_TOKEN_TTL", 15*time.Minute),
 		OutboundAllow:      e.str("WARDEN_OUTBOUND_ALLOW", ""),
 		TrustedProxies:     e.str("WARDEN_TRUSTED_PROXIES", ""),
 		WorkerMetricsAddr:  e.str("WARDEN_WORKER_METRICS_ADDR", ":9090"),
@@ -77,10 +86,66 @@ func Load() (Config, error) {
 		e.errs = append(e.errs, fmt.Sprintf("WARDEN_WORKER_QUEUES: %v", err))
 	}
 	c.WorkerQueues = q
+	if c.JWTKeys, err = ParseJWTKeys(e.str("WARDEN_JWT_KEYS", "")); err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("WARDEN_JWT_KEYS: %v", err))
+	}
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		e.errs = append(e.errs, "WARDEN_TOKEN_TTL: must be between 1m and 24h")
+	}
 	if len(e.errs) > 0 {
 		return c, fmt.Errorf("config: %s", strings.Join(e.errs, "; "))
 	}
 	return c, nil
+}
+
+// JWTKey is one HS256 key for access tokens.
+type JWTKey struct {
+	ID     string // the tokens' kid header
+	Secret []byte
+}
+
+// ParseJWTKeys parses "kid:base64secret,…". The first key signs, every key
+// verifies: to rotate, put the new key first, keep the old one listed for
+// one token TTL, then drop it. Secrets must decode to at least 32 bytes.
+func ParseJWTKeys(s string) ([]JWTKey, error) {
+	var keys []JWTKey
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		kid, secret, ok := strings.Cut(part, ":")
+		kid = strings.TrimSpace(kid)
+		if !ok || kid == "" {
+			return nil, fmt.Errorf("want kid:base64secret, got an entry without a kid")
+		}
+		if seen[kid] {
+			return nil, fmt.Errorf("kid %q listed twice", kid)
+		}
+		seen[kid] = true
+		b, err := decodeBase64(strings.TrimSpace(secret))
+		if err != nil {
+			return nil, fmt.Errorf("kid %q: secret is not base64: %v", kid, err)
+		}
+		if len(b) < 32 {
+			return nil, fmt.Errorf("kid %q: secret must be at least 32 bytes, got %d", kid, len(b))
+		}
+		keys = append(keys, JWTKey{ID: kid, Secret: b})
+	}
+	return keys, nil
+}
+
+// decodeBase64 accepts standard and URL-safe base64, padded or not.
+func decodeBase64(s string) ([]byte, error) {
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		var b []byte
+		if b, err = enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, err
 }
 
 // ParseQueues parses "gpu=6,cpu=2" into queue priorities.

@@ -133,3 +133,14 @@ type WebhookAttempt struct {
 	DurationMS   int64
 	CreatedAt    time.Time
 }
+
+// SigningKey is an HMAC key for the API's access tokens, shared by every API
+// replica through the database. Keys whose RetiredAt is nil verify tokens;
+// the newest of them signs. The secret is stored in clear because HMAC needs
+// it (as the org's webhook secret is); WARDEN_JWT_KEYS overrides the table.
+type SigningKey struct {
+	KID       string `gorm:"column:kid;primaryKey;size:64"`
+	Secret    string `gorm:"size:128;not null"` // standard base64 of 32 random bytes
+	CreatedAt time.Time
+	RetiredAt *time.Time
+}

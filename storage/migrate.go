@@ -24,6 +24,15 @@ var migrations = []migration{
 		return tx.AutoMigrate(&models.Org{}, &models.Credential{}, &models.Job{},
 			&models.Result{}, &models.Blob{}, &models.WebhookDelivery{}, &models.WebhookAttempt{})
 	}},
+	{2, "signing keys", func(tx *gorm.DB) error {
+		if err := tx.AutoMigrate(&models.SigningKey{}); err != nil {
+			return err
+		}
+		// Seed the first key here, under the migration lock, so that API
+		// replicas starting together all find the same one.
+		_, err := ensureSigningKey(tx)
+		return err
+	}},
 }
 
 type schemaMigration struct {

@@ -188,3 +188,71 @@ func TestLocalBlobs(t *testing.T) {
 		t.Fatal("a failed write left a blob")
 	}
 }
+
+// TestSigningKeys: migration 2 seeds one key; the newest active key comes
+// first; retiring every key makes SigningKeys create a fresh one.
+func TestSigningKeys(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		if v, _ := db.SchemaVersion(ctx); v < 2 {
+			t.Fatalf("schema version %d, want ≥ 2", v)
+		}
+		keys, err := db.SigningKeys(ctx)
+		if err != nil || len(keys) != 1 || len(keys[0].Secret) < 40 {
+			t.Fatalf("seeded keys %v %v", keys, err)
+		}
+		seeded := keys[0].KID
+		k2, err := db.CreateSigningKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, _ = db.SigningKeys(ctx)
+		if len(keys) != 2 || keys[0].KID != k2.KID || keys[1].KID != seeded {
+			t.Fatalf("after rotation: %v", keys)
+		}
+		for _, kid := range []string{seeded, k2.KID} {
+			if err := db.RetireSigningKey(ctx, kid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.RetireSigningKey(ctx, seeded); warden.ErrorCode(err) != warden.ENOTFOUND {
+			t.Errorf("retire twice: %v", err)
+		}
+		keys, err = db.SigningKeys(ctx)
+		if err != nil || len(keys) != 1 || keys[0].KID == seeded || keys[0].KID == k2.KID {
+			t.Fatalf("after retiring all: %v %v", keys, err)
+		}
+	})
+}
+
+func TestRevokeCredential(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		a, _ := db.CreateOrg(ctx, "a")
+		b, _ := db.CreateOrg(ctx, "b")
+		if _, err := db.RevokeCredential(ctx, b.OrgID, a.ClientID); warden.ErrorCode(err) != warden.ENOTFOUND {
+			t.Fatalf("revoke another org's credential: %v", err)
+		}
+		if _, err := db.AuthenticateClient(ctx, a.ClientID, a.ClientSecret); err != nil {
+			t.Fatalf("client after a foreign revoke attempt: %v", err)
+		}
+		c, err := db.RevokeCredential(ctx, a.OrgID, a.ClientID)
+		if err != nil || c.RevokedAt == nil {
+			t.Fatalf("revoke: %+v %v", c, err)
+		}
+		again, err := db.RevokeCredential(ctx, a.OrgID, a.ClientID)
+		if err != nil || !again.RevokedAt.Equal(*c.RevokedAt) {
+			t.Errorf("revoke twice: %+v %v", again, err)
+		}
+		if _, err := db.AuthenticateClient(ctx, a.ClientID, a.ClientSecret); warden.ErrorCode(err) != warden.EUNAUTHORIZED {
+			t.Errorf("revoked client authenticated: %v", err)
+		}
+		cs, total, err := db.ListCredentials(ctx, a.OrgID, 10, 0)
+		if err != nil || total != 2 || len(cs) != 2 {
+			t.Errorf("list: %d %v %v", total, cs, err)
+		}
+		if g, err := db.GetCredential(ctx, a.ClientID); err != nil || g.RevokedAt == nil {
+			t.Errorf("get revoked: %+v %v", g, err)
+		}
+	})
+}

@@ -36,6 +36,7 @@ type stack struct {
 	redis   asynq.RedisConnOpt
 	client  *tasks.Client
 	out     *outbound.Client
+	deps    api.Deps
 	api     *api.Server
 	srv     *httptest.Server
 	worker  *worker.Worker
@@ -56,7 +57,7 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	cfg.RedisURL = "" // a stackOpt may point at a private redis-server
 	cfg.DataDir = t.TempDir()
 	cfg.BlobDir = filepath.Join(cfg.DataDir, "blobs")
-	cfg.RateGeneral, cfg.RateUpload, cfg.RateCredential = 10000, 10000, 10000
+	cfg.RateGeneral, cfg.RateUpload, cfg.RateCredential, cfg.RateToken = 10000, 10000, 10000, 10000
 	cfg.OutboundAllow = "127.0.0.0/8"
 	cfg.C2PATrustAnchors = filepath.Join(testenv.RepoRoot(), "media", "c2pa", "testdata", "certs", "test_cert_root_bundle.pem")
 	cfg.WorkerConcurrency = 4
@@ -101,12 +102,8 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })
 	metrics.WatchQueues(insp, db, []string{tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU})
-	s.api, err = api.New(api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.srv = httptest.NewServer(s.api.Handler())
-	t.Cleanup(func() { s.srv.Close(); s.api.Close() })
+	s.deps = api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: metrics}
+	s.startAPI()
 	if withWorker {
 		s.startWorker()
 	}
@@ -135,6 +132,29 @@ func (s *stack) startWorker() {
 	s.stopW, s.workerD = cancel, make(chan struct{})
 	go func() { defer close(s.workerD); w.Run(ctx) }()
 	s.t.Cleanup(s.stopWorker)
+}
+
+func (s *stack) startAPI() {
+	var err error
+	if s.api, err = api.New(s.deps); err != nil {
+		s.t.Fatal(err)
+	}
+	srv, a := httptest.NewServer(s.api.Handler()), s.api
+	s.srv = srv
+	s.t.Cleanup(func() { srv.Close(); a.Close() })
+}
+
+// replica is a second API server on the same database and Redis, with its
+// own configuration (opts apply to a copy of s's), like another replica
+// behind a load balancer. It has no worker.
+func (s *stack) replica(opts ...stackOpt) *stack {
+	r := &stack{t: s.t, cfg: s.cfg, db: s.db, dbURL: s.dbURL, blobs: s.blobs, redis: s.redis, client: s.client, out: s.out, deps: s.deps}
+	for _, o := range opts {
+		o(&r.cfg)
+	}
+	r.deps.Config = r.cfg
+	r.startAPI()
+	return r
 }
 
 func (s *stack) stopWorker() {

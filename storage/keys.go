@@ -1,0 +1,83 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/models"
+	"gorm.io/gorm"
+)
+
+// SigningKeys returns the keys that verify access tokens, newest (the
+// signer) first. When every key has been retired it creates a fresh one, so
+// the API always has a signer; concurrent replicas serialise on a lock so
+// they create one key between them, not one each.
+func (db *DB) SigningKeys(ctx context.Context) ([]models.SigningKey, error) {
+	keys, err := activeSigningKeys(db.gorm.WithContext(ctx))
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if db.dialect == "postgres" {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(7224552)").Error; err != nil {
+				return fmt.Errorf("signing key lock: %w", err)
+			}
+		}
+		keys, err = ensureSigningKey(tx)
+		return err
+	})
+	return keys, err
+}
+
+// CreateSigningKey adds a key that becomes the signer at once (for replicas,
+// once they reload). Retire the previous one after the token TTL has passed
+// so that tokens it signed expire first.
+func (db *DB) CreateSigningKey(ctx context.Context) (models.SigningKey, error) {
+	k := newSigningKey()
+	if err := db.gorm.WithContext(ctx).Create(&k).Error; err != nil {
+		return k, fmt.Errorf("create signing key: %w", err)
+	}
+	return k, nil
+}
+
+// RetireSigningKey stops a key from verifying (and signing) tokens.
+func (db *DB) RetireSigningKey(ctx context.Context, kid string) error {
+	res := db.gorm.WithContext(ctx).Model(&models.SigningKey{}).Where("kid = ? AND retired_at IS NULL", kid).
+		Update("retired_at", time.Now().UTC())
+	if res.Error != nil {
+		return fmt.Errorf("retire signing key: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return warden.Errorf(warden.ENOTFOUND, "signing key not found")
+	}
+	return nil
+}
+
+func activeSigningKeys(tx *gorm.DB) ([]models.SigningKey, error) {
+	var keys []models.SigningKey
+	err := tx.Where("retired_at IS NULL").Order("created_at DESC, kid").Find(&keys).Error
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// ensureSigningKey returns the active keys, creating one when there is none.
+func ensureSigningKey(tx *gorm.DB) ([]models.SigningKey, error) {
+	keys, err := activeSigningKeys(tx)
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	k := newSigningKey()
+	if err := tx.Create(&k).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	return []models.SigningKey{k}, nil
+}
+
+func newSigningKey() models.SigningKey {
+	return models.SigningKey{KID: "sk_" + randomHex(8), Secret: randomB64(32), CreatedAt: time.Now().UTC()}
+}
