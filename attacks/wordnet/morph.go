@@ -5,12 +5,12 @@ import (
 	"strings"
 )
 
-// rule is a morphy suffix-detachment rule: a word ending in Suffix has the
+// Rule is a morphy suffix-detachment rule: a word ending in Suffix has the
 // base form word[:len-len(Suffix)]+Ending.
-type rule struct{ Suffix, Ending string }
+type Rule struct{ Suffix, Ending string }
 
 // The detachment rules of WordNet's morph.c.
-var rules = map[POS][]rule{
+var rules = map[POS][]Rule{
 	Noun: {{"s", ""}, {"ses", "s"}, {"xes", "x"}, {"zes", "z"}, {"ches", "ch"}, {"shes", "sh"}, {"men", "man"}, {"ies", "y"}},
 	Verb: {{"s", ""}, {"ies", "y"}, {"es", "e"}, {"es", ""}, {"ed", "e"}, {"ed", ""}, {"ing", "e"}, {"ing", ""}},
 	Adj:  {{"er", ""}, {"est", ""}, {"er", "e"}, {"est", "e"}},
@@ -22,7 +22,7 @@ type Analysis struct {
 	POS   POS
 	// Rule is the suffix rule applied; empty Suffix and Ending means the
 	// word is the lemma itself. Irregular marks an exception-list form.
-	Rule      rule
+	Rule      Rule
 	Irregular bool
 }
 

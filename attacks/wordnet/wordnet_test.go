@@ -53,7 +53,7 @@ func TestSynonymsAndMorphology(t *testing.T) {
 	if !slices.Contains(syn, "automobiles") {
 		t.Errorf("automobiles not among synonyms of cars: %v", syn)
 	}
-	if f, ok := w.Inflect("walk", Analysis{Lemma: "stroll", POS: Verb, Rule: rule{"ed", ""}}); !ok || f != "walked" {
+	if f, ok := w.Inflect("walk", Analysis{Lemma: "stroll", POS: Verb, Rule: Rule{"ed", ""}}); !ok || f != "walked" {
 		t.Errorf("Inflect(walk, -ed) = %q %v, want walked", f, ok)
 	}
 	if a := w.Analyze("went", Verb); len(a) == 0 || a[0].Lemma != "go" && !slices.ContainsFunc(a, func(x Analysis) bool { return x.Lemma == "go" }) {
