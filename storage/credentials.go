@@ -59,5 +59,10 @@ func (db *DB) RevokeCredential(ctx context.Context, orgID, id string) (models.Cr
 		c.RevokedAt = &now
 		return nil
 	})
+	if err == nil {
+		// This process stops honouring it at once; other replicas within
+		// credentialTTL.
+		db.creds.forget(id)
+	}
 	return c, err
 }
