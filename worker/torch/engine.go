@@ -156,3 +156,8 @@ func gradEnabled(on bool) (restore func()) {
 	prev := ts.MustGradSetEnabled(on)
 	return func() { ts.MustGradSetEnabled(prev) }
 }
+
+var (
+	gotchFloat = gotch.Float
+	gotchCPU   = gotch.CPU
+)
