@@ -30,9 +30,9 @@ func TorchVersion() string { return lib.WardenTorchVersion() }
 func SelectDevice() (Device, string) {
 	if gotch.CUDA.IsAvailable() {
 		n := gotch.CUDA.DeviceCount()
-		return CUDA(0), fmt.Sprintf("cuda:0 (%d CUDA device(s), libtorch %s)", n, TorchVersion())
+		return CUDA(0), fmt.Sprintf("%d CUDA device(s) visible to libtorch %s; using cuda:0", n, TorchVersion())
 	}
-	return CPU, fmt.Sprintf("cpu (no CUDA device visible to libtorch %s)", TorchVersion())
+	return CPU, fmt.Sprintf("no CUDA device visible to libtorch %s; using the CPU", TorchVersion())
 }
 
 // SetThreads sets libtorch's intra-op thread pool size
