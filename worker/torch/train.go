@@ -70,6 +70,15 @@ func (n *net) conv(name string, in, out, k int64) error {
 	return nil
 }
 
+// free drops the parameter tensors held by the VarStore (gotch v0.7.0 has
+// no VarStore destructor; NewVar returns the stored handle itself).
+func (n *net) free() {
+	for k, t := range n.params {
+		_ = t.Drop()
+		delete(n.params, k)
+	}
+}
+
 func (n *net) op(kind string) { n.layers = append(n.layers, layer{kind: kind}) }
 
 func (n *net) forward(s *scope, x *ts.Tensor) (*ts.Tensor, error) {
@@ -224,8 +233,16 @@ func train(n *net, xs []float32, ys []int64, inShape []int64, classes int64, cfg
 		return nil, errors.New("torch: no output path")
 	}
 	defer gradEnabled(true)()
-	opt, err := nn.DefaultAdamConfig().Build(n.vs, cfg.LR)
+	defer n.free()
+	// torch::optim::Adam through gotch's COptimizer rather than nn.Optimizer:
+	// the latter keeps its C optimizer in an unexported field that can only
+	// be released by a finalizer-less leak; this one is dropped explicitly.
+	opt, err := ts.Adam(cfg.LR, 0.9, 0.999, 0)
 	if err != nil {
+		return nil, err
+	}
+	defer opt.Drop()
+	if err := opt.AddParameters(n.vs.TrainableVariables()); err != nil {
 		return nil, err
 	}
 	rng := rand.New(rand.NewSource(cfg.Seed))
@@ -266,7 +283,7 @@ func train(n *net, xs []float32, ys []int64, inShape []int64, classes int64, cfg
 	return res, nil
 }
 
-func step(n *net, opt *nn.Optimizer, bx []float32, by []int64, inShape []int64) (float64, error) {
+func step(n *net, opt *ts.COptimizer, bx []float32, by []int64, inShape []int64) (float64, error) {
 	var s scope
 	defer s.close()
 	shape := append([]int64{int64(len(by))}, inShape...)
@@ -286,7 +303,13 @@ func step(n *net, opt *nn.Optimizer, bx []float32, by []int64, inShape []int64) 
 	if err != nil {
 		return 0, err
 	}
-	if err := opt.BackwardStep(loss); err != nil {
+	if err := opt.ZeroGrad(); err != nil {
+		return 0, err
+	}
+	if err := loss.Backward(); err != nil {
+		return 0, err
+	}
+	if err := opt.Step(); err != nil {
 		return 0, err
 	}
 	return loss.Float64Value(nil)
