@@ -1,0 +1,53 @@
+// Warden's additions to gotch's libtch (see warden_ext.h). Compiled as part
+// of the libtch package by cgo, next to gotch's torch_api.cpp.
+#include <torch/script.h>
+#include <torch/version.h>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include "warden_ext.h"
+
+namespace {
+char *err_of(const std::exception &e) { return strdup(e.what()); }
+}
+
+extern "C" {
+
+const char *wext_torch_version(void) { return TORCH_VERSION; }
+
+char *wext_module_new(const char *name, void **out) {
+  try {
+    *out = new torch::jit::Module(c10::QualifiedName(std::string(name)));
+    return nullptr;
+  } catch (const std::exception &e) {
+    *out = nullptr;
+    return err_of(e);
+  }
+}
+
+char *wext_module_register(void *module, const char *name, void *tensor,
+                           int is_buffer) {
+  try {
+    auto *m = static_cast<torch::jit::Module *>(module);
+    auto *t = static_cast<torch::Tensor *>(tensor);
+    torch::NoGradGuard no_grad;
+    auto copy = t->detach().clone();
+    if (!is_buffer) copy.set_requires_grad(true);
+    m->register_parameter(std::string(name), copy, is_buffer != 0);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return err_of(e);
+  }
+}
+
+char *wext_module_define(void *module, const char *src) {
+  try {
+    static_cast<torch::jit::Module *>(module)->define(std::string(src));
+    return nullptr;
+  } catch (const std::exception &e) {
+    return err_of(e);
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,24 @@
+/* Warden's additions to gotch's libtch, copied in by scripts/torch/setup.
+ * Errors are returned as malloc'ed strings (NULL on success); the caller
+ * frees them. Nothing here touches gotch's thread-local error slot. */
+#ifndef WARDEN_EXT_H
+#define WARDEN_EXT_H
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* TORCH_VERSION of the headers this was compiled against, e.g. "1.13.0". */
+const char *wext_torch_version(void);
+/* Build a TorchScript module in C++: new empty module named `name`
+ * (a qualified class name such as "__torch__.warden.MLP"). */
+char *wext_module_new(const char *name, void **out);
+/* Register a tensor (torch::Tensor*) as parameter or buffer. The tensor is
+ * detached and copied; the module owns the copy. */
+char *wext_module_register(void *module, const char *name, void *tensor,
+                           int is_buffer);
+/* Compile TorchScript source (methods using self.<parameter>) into it. */
+char *wext_module_define(void *module, const char *src);
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,168 @@
+//go:build torch
+
+package torch
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Module is a TorchScript module loaded into libtorch. It is safe for
+// concurrent use (calls are serialised); Close frees it.
+type Module struct {
+	mu  sync.Mutex
+	cm  *ts.CModule
+	dev Device
+}
+
+var errClosed = errors.New("torch: module is closed")
+
+// LoadModule loads a TorchScript file (torch.jit.save / torch.jit.trace
+// output) onto dev and puts it in eval mode.
+func LoadModule(path string, dev Device) (*Module, error) {
+	defer pin()()
+	cm, err := ts.ModuleLoadOnDevice(path, dev.gotch())
+	if err != nil {
+		return nil, fmt.Errorf("torch: load %s: %w", path, err)
+	}
+	cm.SetEval()
+	return &Module{cm: cm, dev: dev}, nil
+}
+
+// Device is where the module's parameters live.
+func (m *Module) Device() Device { return m.dev }
+
+// Close frees the module. It is idempotent.
+func (m *Module) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil
+	}
+	defer pin()()
+	m.cm.Drop()
+	m.cm = nil
+	return nil
+}
+
+// Forward runs the module's forward method on float32 inputs without
+// building an autograd graph and returns its (single tensor) output, e.g.
+// logits of shape [batch, classes].
+func (m *Module) Forward(xs ...*Tensor) (*Tensor, error) {
+	if len(xs) == 0 {
+		return nil, errors.New("torch: Forward needs at least one input")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, errClosed
+	}
+	defer pin()()
+	defer gradEnabled(false)()
+	var s scope
+	defer s.close()
+	in := make([]ts.Tensor, len(xs))
+	for i, x := range xs {
+		if x == nil {
+			return nil, fmt.Errorf("torch: Forward input %d is nil", i)
+		}
+		t, err := s.fromGo(x.Data, x.Shape, m.dev)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = *t
+	}
+	out, err := s.add(m.cm.ForwardTs(in))
+	if err != nil {
+		return nil, fmt.Errorf("torch: forward: %w", err)
+	}
+	return s.toGo(out)
+}
+
+// InputGradient runs m on the batch x (float32, shape) and returns the mean
+// cross-entropy loss against labels (one class index per batch row), its
+// gradient with respect to x (same layout as x), and the logits.
+// Parameter gradients are not accumulated (torch::autograd::grad on x only),
+// so it can be called repeatedly, e.g. by FGSM/PGD loops.
+func InputGradient(m *Module, x []float32, shape []int64, labels []int64) (loss float64, grad []float32, logits []float32, err error) {
+	if m == nil {
+		return 0, nil, nil, errors.New("torch: nil module")
+	}
+	if len(shape) == 0 || int64(len(labels)) != shape[0] {
+		return 0, nil, nil, fmt.Errorf("torch: %d labels for batch shape %v", len(labels), shape)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return 0, nil, nil, errClosed
+	}
+	defer pin()()
+	defer gradEnabled(true)()
+	var s scope
+	defer s.close()
+
+	xt, err := s.fromGo(x, shape, m.dev)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	// A fresh leaf that requires grad (xt may be a view of the Go copy).
+	leaf, err := s.add(xt.Detach(false))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	leaf, err = s.add(leaf.SetRequiresGrad(true, false))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	yt, err := s.int64s(labels, m.dev)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	out, err := s.add(m.cm.ForwardTs([]ts.Tensor{*leaf}))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("torch: forward: %w", err)
+	}
+	l, err := crossEntropy(&s, out, yt)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	grads, err := ts.RunBackward([]ts.Tensor{*l}, []ts.Tensor{*leaf}, false, false)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("torch: backward: %w", err)
+	}
+	for i := range grads {
+		s.ts = append(s.ts, &grads[i])
+	}
+	g, err := s.toGo(&grads[0])
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	lo, err := s.toGo(out)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	lv, err := s.toGo(l)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return float64(lv.Data[0]), g.Data, lo.Data, nil
+}
+
+// crossEntropy = mean over the batch of -log_softmax(logits)[label],
+// like torch.nn.functional.cross_entropy with default arguments.
+func crossEntropy(s *scope, logits, labels *ts.Tensor) (*ts.Tensor, error) {
+	lsm, err := s.add(logits.LogSoftmax(-1, gotch.Float, false))
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.add(ts.NewTensor(), nil) // undefined tensor = no class weights
+	if err != nil {
+		return nil, err
+	}
+	const reductionMean, ignoreIndex = 1, -100
+	return s.add(lsm.NllLoss(labels, w, reductionMean, ignoreIndex, false))
+}

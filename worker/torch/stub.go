@@ -1,0 +1,52 @@
+//go:build !torch
+
+package torch
+
+// Available reports whether this build has the libtorch engine. It is false
+// here: the worker was built without the "torch" tag.
+func Available() bool { return false }
+
+// Reason says why the engine is (un)available.
+func Reason() string { return unavailableReason }
+
+// TorchVersion is the libtorch version compiled in ("" without libtorch).
+func TorchVersion() string { return "" }
+
+// SelectDevice returns the CPU: there is no engine to ask.
+func SelectDevice() (Device, string) { return CPU, unavailableReason }
+
+// SetThreads does nothing without libtorch.
+func SetThreads(n int) {}
+
+// Threads returns 0 without libtorch.
+func Threads() int { return 0 }
+
+// Module is a TorchScript module; without libtorch none can be loaded.
+type Module struct{}
+
+// LoadModule fails with ErrUnavailable.
+func LoadModule(path string, dev Device) (*Module, error) { return nil, ErrUnavailable }
+
+// Device of a nil module is the CPU.
+func (m *Module) Device() Device { return CPU }
+
+// Forward fails with ErrUnavailable.
+func (m *Module) Forward(xs ...*Tensor) (*Tensor, error) { return nil, ErrUnavailable }
+
+// Close does nothing.
+func (m *Module) Close() error { return nil }
+
+// InputGradient fails with ErrUnavailable.
+func InputGradient(m *Module, x []float32, shape []int64, labels []int64) (loss float64, grad []float32, logits []float32, err error) {
+	return 0, nil, nil, ErrUnavailable
+}
+
+// TrainMLP fails with ErrUnavailable.
+func TrainMLP(xs []float32, ys []int64, inShape []int64, classes int64, cfg TrainConfig, outPath string) (*TrainResult, error) {
+	return nil, ErrUnavailable
+}
+
+// TrainCNN fails with ErrUnavailable.
+func TrainCNN(xs []float32, ys []int64, inShape []int64, classes int64, cfg TrainConfig, outPath string) (*TrainResult, error) {
+	return nil, ErrUnavailable
+}
