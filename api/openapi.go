@@ -150,7 +150,55 @@ func withProps(base map[string]any, extra map[string]any) map[string]any {
 	return out
 }
 
+var modelIDParam = param{Name: "model_id", In: "path", Type: "string", Required: true}
+var attackIDParam = param{Name: "attack_id", In: "path", Type: "string", Required: true}
+
+var (
+	opModelList = op{Params: []param{{Name: "type", In: "query", Type: "string", Description: "CV or NLP"}, {Name: "status", In: "query", Type: "string"},
+		{Name: "limit", In: "query", Type: "integer"}, {Name: "offset", In: "query", Type: "integer"},
+		{Name: "sort_by", In: "query", Type: "string", Description: "id, name, type, status, created_at, updated_at"}, {Name: "sort_order", In: "query", Type: "string", Description: "asc or desc"}},
+		Responses: with(v1Errors, map[string]resp{"200": {"Models", obj(map[string]any{"total": integ, "limit": integ, "offset": integ, "data": map[string]any{"type": "array", "items": ref("ModelSummary")}})}})}
+	opModelCreate = op{Body: map[string]any{
+		"application/json": ref("ModelRequest"),
+		"multipart/form-data": obj(map[string]any{"file": map[string]any{"type": "string", "format": "binary", "description": "TorchScript archive (torch.jit.save)"},
+			"name": str, "type": str, "version": str, "description": str, "metadata": map[string]any{"type": "string", "description": "JSON object"}}, "file", "name", "type"),
+	}, Responses: with(v1Errors, map[string]resp{"201": {"Registered; validation runs asynchronously", obj(map[string]any{"id": str, "name": str, "type": str, "status": str, "created_at": dt, "validation_job_id": str})}, "413": {"Model file too large", ref("Error")}})}
+	opModelGet    = op{Params: []param{modelIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Model", ref("ModelDetails")}})}
+	opModelDelete = op{Params: []param{modelIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Deleted", obj(map[string]any{"id": str, "deleted": boolean})}})}
+	opPredict     = op{Params: []param{modelIDParam}, Body: map[string]any{"application/json": obj(map[string]any{"input_data": map[string]any{"description": "Text (NLP) or an array of numbers (CV)"}, "image": map[string]any{"type": "string", "format": "byte"}})},
+		Responses: with(v1Errors, map[string]resp{"200": {"Prediction", obj(map[string]any{"prediction": str, "confidence": num, "model_id": str, "input_hash": str, "probabilities": anyObj})},
+			"409": {"Model not active", ref("Error")}, "504": {"No prediction within WARDEN_PREDICT_TIMEOUT", ref("Error")}})}
+	opAttackList = op{Params: []param{{Name: "model_type", In: "query", Type: "string", Description: "CV or NLP"}},
+		Responses: with(v1Errors, map[string]resp{"200": {"Attack methods", obj(map[string]any{"total": integ, "data": map[string]any{"type": "array", "items": ref("AttackMethod")}})}})}
+	opAttackLaunch = op{Body: map[string]any{"application/json": ref("AttackLaunch")},
+		Responses: with(v1Errors, map[string]resp{"202": {"Accepted", obj(map[string]any{"attack_id": str, "status": str, "message": str, "estimated_completion_time_seconds": integ})}, "409": {"Model not active", ref("Error")}})}
+	opAttackStatus = op{Params: []param{attackIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Status", obj(map[string]any{"attack_id": str,
+		"status": map[string]any{"type": "string", "enum": []string{"initiated", "queued", "in_progress", "completed", "failed", "cancelled"}}, "progress_percentage": integ,
+		"current_stage": str, "started_at": dt, "updated_at": dt, "result_available_at": dt, "error": map[string]any{"type": "string", "nullable": true}})}})}
+	opAttackResults  = op{Params: []param{attackIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Results", ref("AttackResults")}, "409": {"Not completed", ref("Error")}})}
+	opAttackCancel   = op{Params: []param{attackIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Cancelled", obj(map[string]any{"attack_id": str, "status": str})}, "409": {"Already finished", ref("Error")}})}
+	opAttackArtifact = op{Params: []param{attackIDParam, {Name: "name", In: "path", Type: "string", Required: true, Description: "<index>_(original|adversarial|perturbation).png"}},
+		Responses: with(v1Errors, map[string]resp{"200": {"PNG image", nil}})}
+)
+
 var schemas = map[string]any{
+	"ModelSummary": obj(map[string]any{"id": str, "name": str, "type": str, "version": str, "description": str, "status": str, "created_at": dt, "updated_at": dt}),
+	"ModelDetails": obj(map[string]any{"id": str, "name": str, "type": str, "version": str, "description": str, "status": str, "created_at": dt, "updated_at": dt,
+		"input_schema": anyObj, "output_schema": anyObj, "metrics": anyObj, "metadata": anyObj, "error": map[string]any{"type": "string", "nullable": true}, "device": str}),
+	"ModelRequest": obj(map[string]any{"name": str, "type": map[string]any{"type": "string", "enum": []string{"CV", "NLP"}}, "version": str, "description": str,
+		"model_file_url": map[string]any{"type": "string", "format": "uri"}, "metadata": obj(map[string]any{
+			"input_shape": map[string]any{"type": "array", "items": integ, "description": "CV: [channels, height, width] or [features]"},
+			"labels":      map[string]any{"type": "array", "items": str}, "input_range": map[string]any{"type": "array", "items": num},
+			"tokenizer": map[string]any{"type": "string", "enum": []string{"bow"}}, "vocabulary": map[string]any{"type": "array", "items": str},
+			"metrics": anyObj})}, "name", "type", "model_file_url"),
+	"AttackMethod": obj(map[string]any{"id": str, "name": str, "description": str, "compatible_model_types": map[string]any{"type": "array", "items": str}, "access": str, "parameters_schema": anyObj}),
+	"AttackLaunch": obj(map[string]any{"model_id": str, "attack_method_id": str, "input_data": map[string]any{"description": "One input: text, base64 image or array of numbers"},
+		"inputs":      map[string]any{"type": "array", "maxItems": maxAttackBatch, "description": "A batch of inputs instead of input_data"},
+		"true_labels": map[string]any{"type": "array"}, "target_label": map[string]any{"description": "Label name or index; makes the attack targeted"},
+		"attack_parameters": anyObj, "callback_url": map[string]any{"type": "string", "format": "uri"}}, "model_id", "attack_method_id"),
+	"AttackResults": obj(map[string]any{"attack_id": str, "status": str, "original_input": map[string]any{}, "original_prediction": str, "original_confidence": num,
+		"adversarial_example": map[string]any{}, "adversarial_prediction": str, "adversarial_confidence": num, "attack_success": boolean,
+		"perturbation_details": anyObj, "batch_success_rate": num, "batch_results": map[string]any{"type": "array", "items": anyObj}, "metrics": anyObj, "generated_at": dt}),
 	"TokenResponse": obj(map[string]any{"access_token": str, "token_type": map[string]any{"type": "string", "enum": []string{"Bearer"}},
 		"expires_in": integ, "scope": str}, "access_token", "token_type", "expires_in"),
 	"OAuthError": obj(map[string]any{"error": map[string]any{"type": "string", "enum": []string{"invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope"}},

@@ -80,6 +80,8 @@ func New(d Deps) (*Server, error) {
 	s.e.Use(middleware.SecureWithConfig(middleware.SecureConfig{XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "SAMEORIGIN"}))
 	s.routesVerify()
 	s.routesPlatform()
+	s.routesModels()
+	s.routesAttacks()
 	return s, nil
 }
 

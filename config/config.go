@@ -48,6 +48,11 @@ type Config struct {
 	TaskCheckInterval time.Duration  // WARDEN_TASK_CHECK_INTERVAL, how long an idle worker slot waits before polling again
 	JobDeadline       time.Duration  // WARDEN_JOB_DEADLINE
 	ShutdownTimeout   time.Duration  // WARDEN_SHUTDOWN_TIMEOUT
+
+	MaxModelBytes  int64         // WARDEN_MAX_MODEL_BYTES
+	TorchThreads   int           // WARDEN_TORCH_THREADS; 0 = one per CPU
+	WordNetDir     string        // WARDEN_WORDNET_DIR
+	PredictTimeout time.Duration // WARDEN_PREDICT_TIMEOUT, how long POST /predict waits (504 beyond)
 }
 
 // Load reads the environment. It fails on values that do not parse rather
@@ -78,6 +83,10 @@ func Load() (Config, error) {
 		TaskCheckInterval:  e.duration("WARDEN_TASK_CHECK_INTERVAL", 100*time.Millisecond),
 		JobDeadline:        e.duration("WARDEN_JOB_DEADLINE", 30*time.Minute),
 		ShutdownTimeout:    e.duration("WARDEN_SHUTDOWN_TIMEOUT", 20*time.Second),
+		MaxModelBytes:      e.int64("WARDEN_MAX_MODEL_BYTES", 512<<20),
+		TorchThreads:       int(e.int64("WARDEN_TORCH_THREADS", 0)),
+		WordNetDir:         e.str("WARDEN_WORDNET_DIR", "/usr/share/wordnet"),
+		PredictTimeout:     e.duration("WARDEN_PREDICT_TIMEOUT", 30*time.Second),
 	}
 	c.BlobDir = e.str("WARDEN_BLOB_DIR", filepath.Join(c.DataDir, "blobs"))
 	c.PublicURL = strings.TrimRight(e.str("WARDEN_PUBLIC_URL", "http://localhost"+portOf(c.Addr)), "/")

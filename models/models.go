@@ -144,3 +144,33 @@ type SigningKey struct {
 	CreatedAt time.Time
 	RetiredAt *time.Time
 }
+
+// Model statuses (spec 002).
+const (
+	ModelProcessing = "processing"
+	ModelActive     = "active"
+	ModelFailed     = "failed"
+	ModelDeprecated = "deprecated"
+)
+
+// Model is a registered model an org can predict with and attack. Its file
+// is a TorchScript module stored as a blob; Config says how to feed it.
+type Model struct {
+	ID           string    `gorm:"primaryKey;size:64"`
+	OrgID        string    `gorm:"size:64;not null;index"`
+	Name         string    `gorm:"size:200;not null;index"`
+	Type         string    `gorm:"size:16;not null;index"` // CV | NLP
+	Version      string    `gorm:"size:64"`
+	Description  string    `gorm:"type:text"`
+	Status       string    `gorm:"size:32;not null;index"`
+	Error        string    `gorm:"type:text"`
+	SourceURL    string    `gorm:"size:2048"` // model_file_url as submitted ("upload" for multipart)
+	BlobKey      string    `gorm:"size:512"`
+	Metadata     string    `gorm:"type:text"` // client metadata, JSON object
+	InputSchema  string    `gorm:"type:text"` // JSON Schema, filled by validation
+	OutputSchema string    `gorm:"type:text"`
+	Metrics      string    `gorm:"type:text"` // JSON object
+	Device       string    `gorm:"size:32"`   // where validation ran
+	CreatedAt    time.Time `gorm:"index"`
+	UpdatedAt    time.Time `gorm:"index"`
+}

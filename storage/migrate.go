@@ -33,6 +33,7 @@ var migrations = []migration{
 		_, err := ensureSigningKey(tx)
 		return err
 	}},
+	{3, "models", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
 }
 
 type schemaMigration struct {

@@ -30,6 +30,9 @@ const (
 const (
 	KindVerifyMedia = "verify_media"
 	KindProbe       = "probe" // canary job: exercises the pipeline with no work
+	KindModelLoad   = "model_validate"
+	KindPredict     = "predict"
+	KindAttack      = "attack"
 )
 
 // Kind describes how a job kind is queued.
@@ -44,6 +47,31 @@ type Kind struct {
 var Kinds = map[string]Kind{
 	KindVerifyMedia: {KindVerifyMedia, QueueCPU, 5, 10 * time.Minute},
 	KindProbe:       {KindProbe, QueueCPU, 5, 2 * time.Minute},
+	KindModelLoad:   {KindModelLoad, QueueCPU, 3, 15 * time.Minute},
+	KindPredict:     {KindPredict, QueueCritical, 1, time.Minute},
+	KindAttack:      {KindAttack, QueueGPU, 2, time.Hour},
+}
+
+// ModelJobInput is the input of a model validation job.
+type ModelJobInput struct {
+	ModelID string `json:"model_id"`
+}
+
+// PredictInput is the input of a prediction job: one input in the model's
+// format (modelio.Config.Encode).
+type PredictInput struct {
+	ModelID string          `json:"model_id"`
+	Input   json.RawMessage `json:"input"`
+}
+
+// AttackInput is the input of an attack job, validated by the API.
+type AttackInput struct {
+	ModelID        string            `json:"model_id"`
+	AttackMethodID string            `json:"attack_method_id"`
+	Params         map[string]any    `json:"attack_parameters"` // validated, defaults applied
+	Inputs         []json.RawMessage `json:"inputs"`            // one or a batch, in the model's format
+	TrueLabels     []int             `json:"true_labels,omitempty"`
+	TargetLabel    *int              `json:"target_label,omitempty"` // class index
 }
 
 // JobPayload is the payload of TypeJob tasks; everything else is in the

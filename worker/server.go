@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,6 +19,7 @@ import (
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/worker/torch"
 )
 
 // JobFunc does the work of one job kind. It reports progress through p and
@@ -50,6 +53,10 @@ type Worker struct {
 	inspector *asynq.Inspector
 	rdb       redis.UniversalClient
 	handlers  map[string]JobFunc
+	models    *modelCache
+	device    torch.Device
+	threads   int
+	wordnetState
 }
 
 // New builds a worker serving the configured queues.
@@ -58,6 +65,22 @@ func New(d Deps) *Worker {
 	w.rdb, _ = d.Redis.MakeRedisClient().(redis.UniversalClient)
 	w.handlers[tasks.KindProbe] = w.probe
 	w.handlers[tasks.KindVerifyMedia] = w.verifyMedia
+	w.handlers[tasks.KindModelLoad] = w.validateModel
+	w.handlers[tasks.KindPredict] = w.predict
+	w.handlers[tasks.KindAttack] = w.attack
+	if torch.Available() {
+		var why string
+		w.device, why = torch.SelectDevice()
+		w.threads = d.Config.TorchThreads
+		if w.threads <= 0 {
+			w.threads = runtime.NumCPU()
+		}
+		torch.SetThreads(w.threads)
+		slog.Info("tensor engine ready", "libtorch", torch.TorchVersion(), "device", w.device.String(), "why", why, "threads", torch.Threads())
+	} else {
+		slog.Warn("tensor engine unavailable: model, prediction and attack jobs will fail", "reason", torch.Reason())
+	}
+	w.models = newModelCache(filepath.Join(d.Config.DataDir, "model-cache"), w.device)
 	w.srv = asynq.NewServer(d.Redis, asynq.Config{
 		Concurrency:    d.Config.WorkerConcurrency,
 		Queues:         d.Config.WorkerQueues,

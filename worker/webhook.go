@@ -22,11 +22,14 @@ import (
 var eventNames = map[string]string{
 	tasks.KindVerifyMedia: "verification",
 	tasks.KindProbe:       "probe",
+	tasks.KindAttack:      "attack",
+	tasks.KindModelLoad:   "model_validation",
 }
 
 // resultPaths maps a job kind to where its result can be read.
 var resultPaths = map[string]string{
 	tasks.KindVerifyMedia: "/api/verify/%s",
+	tasks.KindAttack:      "/v1/attacks/%s/results",
 }
 
 // delivery builds the webhook delivery for a job that reached status, or

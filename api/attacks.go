@@ -1,0 +1,306 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/tasks"
+)
+
+// maxAttackBatch bounds the inputs of one attack.
+const maxAttackBatch = 256
+
+func (s *Server) routesAttacks() {
+	general := s.limit("ip", s.Config.RateGeneral)
+	viewer, developer := require(models.RoleViewer), require(models.RoleDeveloper)
+	s.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: models.RoleViewer, Op: opAttackList}, s.listAttacks, general, s.authenticate, viewer)
+	s.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: models.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, general, s.authenticate, developer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: models.RoleViewer, Op: opAttackStatus}, s.attackStatus, general, s.authenticate, viewer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: models.RoleViewer, Op: opAttackResults}, s.attackResults, general, s.authenticate, viewer)
+	s.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: models.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, general, s.authenticate, developer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: models.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, general, s.authenticate, viewer)
+}
+
+func (s *Server) listAttacks(c echo.Context) error {
+	mt := strings.ToUpper(c.QueryParam("model_type"))
+	if mt != "" && mt != "CV" && mt != "NLP" {
+		return invalid("model_type", "CV or NLP")
+	}
+	data := []attacks.Entry{}
+	for _, e := range attacks.Catalog() {
+		for _, t := range e.CompatibleModelTypes {
+			if mt == "" || t == mt {
+				data = append(data, e)
+				break
+			}
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"total": len(data), "data": data})
+}
+
+type launchRequest struct {
+	ModelID          string            `json:"model_id"`
+	AttackMethodID   string            `json:"attack_method_id"`
+	InputData        json.RawMessage   `json:"input_data"`
+	Inputs           []json.RawMessage `json:"inputs"`
+	TrueLabels       []json.RawMessage `json:"true_labels"`
+	TargetLabel      json.RawMessage   `json:"target_label"`
+	AttackParameters json.RawMessage   `json:"attack_parameters"`
+	CallbackURL      string            `json:"callback_url"`
+}
+
+// labelOf resolves a label given by name ("Negative") or index (3).
+func labelOf(raw json.RawMessage, labels []string) (int, bool) {
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		for i, l := range labels {
+			if strings.EqualFold(l, name) {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) == nil && f == math.Trunc(f) && f >= 0 && int(f) < len(labels) {
+		return int(f), true
+	}
+	return 0, false
+}
+
+// launchAttack validates everything a worker would trip over (model state,
+// method, parameters against the schema, each input, labels) so that a
+// launched attack fails only for reasons found while attacking.
+func (s *Server) launchAttack(c echo.Context) error {
+	ctx := c.Request().Context()
+	var req launchRequest
+	if err := decodeJSON(c, &req, 32<<20); err != nil {
+		return err
+	}
+	d := map[string]string{}
+	entry, ok := attacks.Lookup(req.AttackMethodID)
+	if !ok {
+		d["attack_method_id"] = "unknown attack method; see GET /v1/attacks"
+	}
+	if req.ModelID == "" {
+		d["model_id"] = "required"
+	}
+	if len(d) > 0 {
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid attack launch", Details: d}
+	}
+	org := orgOf(c)
+	m, cfg, err := s.activeModel(ctx, org, req.ModelID)
+	if err != nil {
+		return err
+	}
+	compatible := false
+	for _, t := range entry.CompatibleModelTypes {
+		compatible = compatible || t == m.Type
+	}
+	if !compatible {
+		return invalid("attack_method_id", fmt.Sprintf("%s does not apply to %s models", entry.ID, m.Type))
+	}
+	params, pd, err := attacks.ValidateParams(entry.ID, req.AttackParameters)
+	if err != nil {
+		for k, v := range pd {
+			d["attack_parameters."+k] = v
+		}
+		if len(d) == 0 {
+			d["attack_parameters"] = err.Error()
+		}
+	}
+	inputs := req.Inputs
+	switch {
+	case len(req.InputData) > 0 && len(inputs) > 0:
+		d["input_data"] = "send input_data (one input) or inputs (a batch), not both"
+	case len(req.InputData) > 0:
+		inputs = []json.RawMessage{req.InputData}
+	case len(inputs) == 0:
+		d["input_data"] = "required: one input, or inputs with a batch"
+	case len(inputs) > maxAttackBatch:
+		d["inputs"] = fmt.Sprintf("at most %d inputs", maxAttackBatch)
+	}
+	for i, in := range inputs {
+		if _, err := cfg.Encode(in); err != nil {
+			d[fmt.Sprintf("inputs[%d]", i)] = warden.ErrorMessage(err) + ": " + fmt.Sprint(warden.ErrorDetails(err))
+			break
+		}
+	}
+	var trueLabels []int
+	if len(req.TrueLabels) > 0 {
+		if len(req.TrueLabels) != len(inputs) {
+			d["true_labels"] = "one label per input"
+		}
+		for i, raw := range req.TrueLabels {
+			l, ok := labelOf(raw, cfg.Labels)
+			if !ok {
+				d[fmt.Sprintf("true_labels[%d]", i)] = "unknown label"
+				break
+			}
+			trueLabels = append(trueLabels, l)
+		}
+	}
+	var target *int
+	if len(req.TargetLabel) > 0 && string(req.TargetLabel) != "null" {
+		l, ok := labelOf(req.TargetLabel, cfg.Labels)
+		if !ok {
+			d["target_label"] = fmt.Sprintf("unknown label; the model's labels are %v", cfg.Labels)
+		}
+		target = &l
+	}
+	if len(d) > 0 {
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid attack launch", Details: d}
+	}
+	if err := s.checkCallback(c, req.CallbackURL); err != nil {
+		return err
+	}
+	in, _ := json.Marshal(tasks.AttackInput{ModelID: m.ID, AttackMethodID: entry.ID, Params: params, Inputs: inputs, TrueLabels: trueLabels, TargetLabel: target})
+	job := &models.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org, Kind: tasks.KindAttack,
+		Queue: tasks.Kinds[tasks.KindAttack].Queue, Input: string(in), CallbackURL: req.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
+	if err := s.enqueueNew(ctx, job); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{
+		"attack_id": job.ID, "status": "initiated",
+		"message":                           "Attack initiated successfully. Poll its status, or results will be sent to the callback URL.",
+		"estimated_completion_time_seconds": estimateSeconds(entry.ID, params, m, len(inputs)),
+	})
+}
+
+// estimateSeconds estimates an attack's run time from the model's measured
+// forward latency and the number of model evaluations the method makes.
+func estimateSeconds(id string, p map[string]any, m models.Model, n int) int {
+	var metrics struct {
+		LatencyMS float64 `json:"forward_latency_ms"`
+	}
+	json.Unmarshal([]byte(m.Metrics), &metrics)
+	lat := math.Max(metrics.LatencyMS, 0.05)
+	get := func(k string, def float64) float64 {
+		if v, ok := p[k].(float64); ok {
+			return v
+		}
+		if v, ok := p[k].(int); ok {
+			return float64(v)
+		}
+		return def
+	}
+	var evals float64 // per sample
+	switch id {
+	case attacks.IDFGSM:
+		evals = 3
+	case attacks.IDPGD:
+		evals = 3 * get("max_iter", 40) * math.Max(1, get("num_random_init", 1))
+	case attacks.IDHopSkipJump, attacks.IDSquare:
+		evals = get("max_queries", 1000)
+	case attacks.IDTextFooler:
+		evals = 30 + get("num_words_to_change", 5)*get("max_candidates", 20)
+	}
+	secs := evals * float64(n) * lat / 1000
+	return int(math.Max(1, math.Ceil(secs)))
+}
+
+// loadAttack loads an attack job of the caller's org, else 404.
+func (s *Server) loadAttack(c echo.Context) (models.Job, error) {
+	j, err := s.DB.GetJob(c.Request().Context(), c.Param("attack_id"))
+	if err != nil || j.Kind != tasks.KindAttack || !storage.VisibleTo(j, orgOf(c), false) {
+		if err != nil && warden.ErrorCode(err) != warden.ENOTFOUND {
+			return j, err
+		}
+		return j, warden.Errorf(warden.ENOTFOUND, "attack not found")
+	}
+	return j, nil
+}
+
+func (s *Server) attackStatus(c echo.Context) error {
+	j, err := s.loadAttack(c)
+	if err != nil {
+		return err
+	}
+	var errMsg *string
+	if j.Error != "" {
+		errMsg = &j.Error
+	}
+	var resultAt *time.Time
+	if j.Status == models.JobCompleted {
+		resultAt = j.FinishedAt
+	}
+	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": j.Status, "progress_percentage": j.Progress,
+		"current_stage": j.Stage, "started_at": j.StartedAt, "updated_at": j.UpdatedAt, "result_available_at": resultAt, "error": errMsg})
+}
+
+func (s *Server) attackResults(c echo.Context) error {
+	j, err := s.loadAttack(c)
+	if err != nil {
+		return err
+	}
+	if j.Status != models.JobCompleted {
+		msg := "attack is " + j.Status
+		if j.Error != "" {
+			msg += ": " + j.Error
+		}
+		return &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"status": j.Status}}
+	}
+	r, err := s.DB.GetResult(c.Request().Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(r.Data), &doc); err != nil {
+		return err
+	}
+	doc["attack_id"], doc["status"], doc["generated_at"] = j.ID, j.Status, r.CreatedAt
+	return c.JSON(http.StatusOK, doc)
+}
+
+func (s *Server) cancelAttack(c echo.Context) error {
+	j, err := s.loadAttack(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	done, err := s.DB.CancelJob(ctx, j.ID, nil)
+	if err != nil {
+		return err
+	}
+	if !done {
+		return &warden.Error{Code: warden.ECONFLICT, Message: "attack already " + j.Status, Details: map[string]string{"status": j.Status}}
+	}
+	// A queued task is deleted; a running one stops through CancelProcessing
+	// (and a retry finds the job cancelled).
+	s.inspector.CancelProcessing(j.ID)
+	s.inspector.DeleteTask(j.Queue, j.ID)
+	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": models.JobCancelled})
+}
+
+var artifactName = regexp.MustCompile(`^[0-9]{1,3}_(original|adversarial|perturbation)\.png$`)
+
+func (s *Server) attackArtifact(c echo.Context) error {
+	j, err := s.loadAttack(c)
+	if err != nil {
+		return err
+	}
+	name := c.Param("name")
+	if !artifactName.MatchString(name) {
+		return warden.Errorf(warden.ENOTFOUND, "artifact not found")
+	}
+	rc, err := s.Blobs.Open(c.Request().Context(), "jobs/"+j.ID+"/artifacts/"+name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	c.Response().Header().Set(echo.HeaderContentType, "image/png")
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = io.Copy(c.Response(), rc)
+	return err
+}

@@ -1,0 +1,439 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/tasks"
+)
+
+func (s *Server) routesModels() {
+	general := s.limit("ip", s.Config.RateGeneral)
+	viewer, developer, admin := require(models.RoleViewer), require(models.RoleDeveloper), require(models.RoleAdmin)
+	s.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: models.RoleViewer, Op: opModelList}, s.listModels, general, s.authenticate, viewer)
+	s.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: models.RoleAdmin, Op: opModelCreate}, s.postModel, general, s.authenticate, admin)
+	s.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: models.RoleViewer, Op: opModelGet}, s.getModel, general, s.authenticate, viewer)
+	s.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: models.RoleAdmin, Op: opModelDelete}, s.deleteModel, general, s.authenticate, admin)
+	s.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: models.RoleDeveloper, Op: opPredict}, s.postPredict, general, s.authenticate, developer)
+}
+
+// modelRequest is POST /v1/models (JSON, or the same fields as multipart
+// form values with the TorchScript file in "file" and metadata as JSON text).
+type modelRequest struct {
+	Name         string          `json:"name"`
+	Type         string          `json:"type"`
+	Version      string          `json:"version"`
+	Description  string          `json:"description"`
+	ModelFileURL string          `json:"model_file_url"`
+	Metadata     json.RawMessage `json:"metadata"`
+}
+
+func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
+	d := map[string]string{}
+	r.Name, r.Type = strings.TrimSpace(r.Name), strings.ToUpper(strings.TrimSpace(r.Type))
+	if r.Name == "" || len(r.Name) > 200 {
+		d["name"] = "required, at most 200 characters"
+	}
+	if len(r.Version) > 64 {
+		d["version"] = "at most 64 characters"
+	}
+	if len(r.Description) > 4000 {
+		d["description"] = "at most 4000 characters"
+	}
+	if _, details := modelio.ParseConfig(r.Type, r.Metadata); details != nil {
+		for k, v := range details {
+			d[k] = v
+		}
+	}
+	switch {
+	case upload && r.ModelFileURL != "":
+		d["model_file_url"] = "give either a file upload or model_file_url, not both"
+	case !upload && r.ModelFileURL == "":
+		d["model_file_url"] = "required (https:// URL of a TorchScript file) unless the file is uploaded as multipart field 'file'"
+	case !upload:
+		u, err := url.Parse(r.ModelFileURL)
+		switch {
+		case err != nil:
+			d["model_file_url"] = "not a URL"
+		case u.Scheme == "s3":
+			d["model_file_url"] = "s3:// needs an S3-compatible blob store, which this deployment does not configure; upload the file or use https://"
+		default:
+			if _, err := s.Outbound.ValidateURL(r.ModelFileURL); err != nil {
+				d["model_file_url"] = err.Error()
+			}
+		}
+	}
+	if len(d) > 0 {
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid model registration", Details: d}
+	}
+	return nil
+}
+
+// postModel registers a model: 201 with status processing; a validation
+// job loads the file and fills schemas and metrics.
+func (s *Server) postModel(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := "mdl_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
+	var (
+		req   modelRequest
+		blobs []models.Blob
+		key   string
+	)
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if mt == "multipart/form-data" {
+		key = "models/" + id + "/model.pt"
+		n, err := s.readModelMultipart(c, &req, key)
+		if err != nil {
+			if n > 0 {
+				s.Blobs.Delete(context.WithoutCancel(ctx), key)
+			}
+			return err
+		}
+		blobs = []models.Blob{{Key: key, ContentType: "application/zip", Size: n}}
+	} else if err := decodeJSON(c, &req, 1<<20); err != nil {
+		return err
+	}
+	if err := s.validateModelRequest(&req, key != ""); err != nil {
+		if key != "" {
+			s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		}
+		return err
+	}
+	org := orgOf(c)
+	source := req.ModelFileURL
+	if key != "" {
+		source = "upload"
+	}
+	md := string(req.Metadata)
+	if md == "" {
+		md = "{}"
+	}
+	m := &models.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
+		Status: models.ModelProcessing, SourceURL: source, BlobKey: key, Metadata: md}
+	in, _ := json.Marshal(tasks.ModelJobInput{ModelID: id})
+	job := &models.Job{ID: "mjob_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: &org, Kind: tasks.KindModelLoad,
+		Queue: tasks.Kinds[tasks.KindModelLoad].Queue, Status: models.JobQueued, Input: string(in), Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
+	if err := s.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
+		if key != "" {
+			s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		}
+		return err
+	}
+	if err := s.Client.EnqueueJob(context.WithoutCancel(ctx), job.ID, job.Kind); err != nil {
+		logEnqueueFailure(job.ID, err)
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"id": m.ID, "name": m.Name, "type": m.Type, "status": m.Status,
+		"created_at": m.CreatedAt, "validation_job_id": job.ID})
+}
+
+// readModelMultipart streams the "file" part into the blob store (size cap,
+// TorchScript files are zip archives) and reads the other fields.
+func (s *Server) readModelMultipart(c echo.Context, req *modelRequest, key string) (int64, error) {
+	r := c.Request()
+	max := s.Config.MaxModelBytes
+	if r.ContentLength > max+multipartOverhead {
+		return 0, &warden.Error{Code: warden.ETOOLARGE, Message: fmt.Sprintf("Model file exceeds %d bytes", max)}
+	}
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, max+multipartOverhead)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return 0, invalid("file", "malformed multipart body")
+	}
+	var n int64
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, modelBodyError(err, max)
+		}
+		name := part.FormName()
+		if name == "file" {
+			if n > 0 {
+				return n, invalid("file", "exactly one file is accepted")
+			}
+			br := bufio.NewReader(part)
+			head, _ := br.Peek(4)
+			if !bytes.Equal(head, []byte("PK\x03\x04")) {
+				return n, invalid("file", "not a TorchScript archive (expected a zip file saved by torch.jit.save)")
+			}
+			if n, err = s.Blobs.Put(r.Context(), key, &capReader{r: br, left: max}); err != nil {
+				return n, modelBodyError(err, max)
+			}
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(part, 1<<20+1))
+		if err != nil {
+			return n, modelBodyError(err, max)
+		}
+		if len(b) > 1<<20 {
+			return n, invalid(name, "field larger than 1 MiB")
+		}
+		v := string(b)
+		switch name {
+		case "name":
+			req.Name = v
+		case "type":
+			req.Type = v
+		case "version":
+			req.Version = v
+		case "description":
+			req.Description = v
+		case "model_file_url":
+			req.ModelFileURL = v
+		case "metadata":
+			if !json.Valid(b) {
+				return n, invalid("metadata", "must be a JSON object")
+			}
+			req.Metadata = json.RawMessage(b)
+		default:
+			return n, invalid(name, "unknown field")
+		}
+	}
+	if n == 0 {
+		return 0, invalid("file", "the multipart field 'file' is required (or send JSON with model_file_url)")
+	}
+	return n, nil
+}
+
+func modelBodyError(err error, max int64) error {
+	var mbe *http.MaxBytesError
+	if errors.Is(err, errFileTooLarge) || errors.As(err, &mbe) {
+		return &warden.Error{Code: warden.ETOOLARGE, Message: fmt.Sprintf("Model file exceeds %d bytes", max)}
+	}
+	var we *warden.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	return invalid("file", "malformed multipart body: "+err.Error())
+}
+
+// ModelSummary is one entry of GET /v1/models.
+type ModelSummary struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Type        string    `json:"type"`
+	Version     string    `json:"version"`
+	Description string    `json:"description"`
+	Status      string    `json:"status"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ModelDetails is GET /v1/models/{id}.
+type ModelDetails struct {
+	ModelSummary
+	InputSchema  json.RawMessage `json:"input_schema"`
+	OutputSchema json.RawMessage `json:"output_schema"`
+	Metrics      json.RawMessage `json:"metrics"`
+	Metadata     json.RawMessage `json:"metadata"`
+	Error        *string         `json:"error"`
+	Device       string          `json:"device,omitempty"`
+}
+
+func summary(m models.Model) ModelSummary {
+	return ModelSummary{ID: m.ID, Name: m.Name, Type: m.Type, Version: m.Version, Description: m.Description, Status: m.Status, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+func rawOrNull(s string) json.RawMessage {
+	if s == "" {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(s)
+}
+
+func (s *Server) listModels(c echo.Context) error {
+	limit, offset, err := pagination(c)
+	if err != nil {
+		return err
+	}
+	f := storage.ModelFilter{Type: strings.ToUpper(c.QueryParam("type")), Status: c.QueryParam("status"), Limit: limit, Offset: offset,
+		SortBy: c.QueryParam("sort_by"), SortOrder: strings.ToLower(c.QueryParam("sort_order"))}
+	if f.SortBy != "" && !storage.ModelSortColumns[f.SortBy] {
+		return invalid("sort_by", "one of id, name, type, status, created_at, updated_at")
+	}
+	if f.SortOrder != "" && f.SortOrder != "asc" && f.SortOrder != "desc" {
+		return invalid("sort_order", "asc or desc")
+	}
+	if f.Type != "" && f.Type != modelio.TypeCV && f.Type != modelio.TypeNLP {
+		return invalid("type", "CV or NLP")
+	}
+	if f.Status != "" && f.Status != models.ModelActive && f.Status != models.ModelProcessing && f.Status != models.ModelFailed && f.Status != models.ModelDeprecated {
+		return invalid("status", "one of active, processing, failed, deprecated")
+	}
+	ms, total, err := s.DB.ListModels(c.Request().Context(), orgOf(c), f)
+	if err != nil {
+		return err
+	}
+	data := make([]ModelSummary, 0, len(ms))
+	for _, m := range ms {
+		data = append(data, summary(m))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"total": total, "limit": limit, "offset": offset, "data": data})
+}
+
+func (s *Server) getModel(c echo.Context) error {
+	m, err := s.DB.GetModel(c.Request().Context(), orgOf(c), c.Param("model_id"))
+	if err != nil {
+		return err
+	}
+	d := ModelDetails{ModelSummary: summary(m), InputSchema: rawOrNull(m.InputSchema), OutputSchema: rawOrNull(m.OutputSchema),
+		Metrics: rawOrNull(m.Metrics), Metadata: rawOrNull(m.Metadata), Device: m.Device}
+	if m.Error != "" {
+		d.Error = &m.Error
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) deleteModel(c echo.Context) error {
+	ctx := c.Request().Context()
+	m, err := s.DB.DeleteModel(ctx, orgOf(c), c.Param("model_id"))
+	if err != nil {
+		return err
+	}
+	if m.BlobKey != "" {
+		if err := s.Blobs.Delete(context.WithoutCancel(ctx), m.BlobKey); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": m.ID, "deleted": true})
+}
+
+// activeModel loads an org's model for use; 409 while it is not active.
+func (s *Server) activeModel(ctx context.Context, org, id string) (models.Model, modelio.Config, error) {
+	m, err := s.DB.GetModel(ctx, org, id)
+	if err != nil {
+		return m, modelio.Config{}, err
+	}
+	if m.Status != models.ModelActive {
+		msg := fmt.Sprintf("model is %s", m.Status)
+		if m.Error != "" {
+			msg += ": " + m.Error
+		}
+		return m, modelio.Config{}, &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"model_id": m.Status}}
+	}
+	cfg, details := modelio.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	if details != nil {
+		return m, cfg, fmt.Errorf("stored metadata of model %s no longer parses: %v", m.ID, details)
+	}
+	var out struct {
+		Properties struct {
+			Prediction struct {
+				Enum []string `json:"enum"`
+			} `json:"prediction"`
+		} `json:"properties"`
+	}
+	if json.Unmarshal([]byte(m.OutputSchema), &out) == nil && len(cfg.Labels) == 0 {
+		cfg.Labels = out.Properties.Prediction.Enum
+	}
+	return m, cfg, nil
+}
+
+// predictInput picks the model input out of a predict body: "input_data"
+// (text or numbers) or "image" (base64).
+func predictInput(body map[string]json.RawMessage) (json.RawMessage, error) {
+	img, hasImg := body["image"]
+	data, hasData := body["input_data"]
+	for k := range body {
+		if k != "image" && k != "input_data" {
+			return nil, invalid(k, "unknown field; send input_data or image")
+		}
+	}
+	switch {
+	case hasImg && hasData:
+		return nil, invalid("input_data", "send input_data or image, not both")
+	case hasImg:
+		return img, nil
+	case hasData:
+		return data, nil
+	}
+	return nil, invalid("input_data", "required (or image for CV models)")
+}
+
+// postPredict runs a prediction on the critical queue and waits for it.
+func (s *Server) postPredict(c echo.Context) error {
+	ctx := c.Request().Context()
+	var body map[string]json.RawMessage
+	if err := decodeJSON(c, &body, 16<<20); err != nil {
+		return err
+	}
+	raw, err := predictInput(body)
+	if err != nil {
+		return err
+	}
+	org := orgOf(c)
+	m, cfg, err := s.activeModel(ctx, org, c.Param("model_id"))
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.Encode(raw); err != nil {
+		return err
+	}
+	in, _ := json.Marshal(tasks.PredictInput{ModelID: m.ID, Input: raw})
+	job := &models.Job{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: &org, Kind: tasks.KindPredict,
+		Queue: tasks.Kinds[tasks.KindPredict].Queue, Input: string(in), Deadline: time.Now().UTC().Add(s.Config.PredictTimeout)}
+	if err := s.enqueueNew(ctx, job); err != nil {
+		return err
+	}
+	j, err := s.waitJob(ctx, job.ID, s.Config.PredictTimeout)
+	if err != nil {
+		return err
+	}
+	if j.Status != models.JobCompleted {
+		return &warden.Error{Code: warden.EINTERNAL, Message: "prediction failed: " + j.Error}
+	}
+	r, err := s.DB.GetResult(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(r.Data), &out); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"prediction": out["prediction"], "confidence": out["confidence"],
+		"model_id": m.ID, "input_hash": out["input_hash"], "probabilities": out["probabilities"]})
+}
+
+// waitJob polls a job until it ends or timeout passes (504, the job is
+// cancelled so no worker picks it up late).
+func (s *Server) waitJob(ctx context.Context, id string, timeout time.Duration) (models.Job, error) {
+	deadline := time.Now().Add(timeout)
+	wait := 2 * time.Millisecond
+	for {
+		j, err := s.DB.GetJob(ctx, id)
+		if err != nil {
+			return j, err
+		}
+		if j.Status == models.JobCompleted || j.Status == models.JobFailed || j.Status == models.JobCancelled {
+			return j, nil
+		}
+		if time.Now().After(deadline) {
+			s.DB.CancelJob(context.WithoutCancel(ctx), id, nil)
+			s.inspector.CancelProcessing(id)
+			return j, &warden.Error{Code: warden.ETIMEOUT, Message: fmt.Sprintf("no prediction within %s; is a worker serving the critical queue?", timeout)}
+		}
+		select {
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 50*time.Millisecond)
+	}
+}

@@ -1,0 +1,322 @@
+// Package modelio says how a registered model is fed and read: the input
+// shape, value range and labels of an image classifier, the vocabulary of a
+// bag-of-words text classifier, how a client's input (base64 image, raw
+// numbers, text) becomes the float vector the model takes, and how logits
+// become a label and a confidence. The API uses it to reject bad input
+// before enqueueing; the worker uses it to build tensors.
+package modelio
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/gif" // decoders for client images
+	_ "image/jpeg"
+	_ "image/png"
+	"math"
+	"strings"
+	"unicode"
+
+	"github.com/wardenlab/warden"
+)
+
+// Model types (spec 002).
+const (
+	TypeCV  = "CV"
+	TypeNLP = "NLP"
+)
+
+// Config is derived from a model's type and metadata at registration.
+type Config struct {
+	Type       string   `json:"type"`
+	InputShape []int    `json:"input_shape"` // per sample: C,H,W for images; [V] for bag-of-words text
+	Labels     []string `json:"labels,omitempty"`
+	ClipMin    float32  `json:"clip_min"`
+	ClipMax    float32  `json:"clip_max"`
+	Tokenizer  string   `json:"tokenizer,omitempty"` // "bow"
+	Vocabulary []string `json:"vocabulary,omitempty"`
+	vocabIndex map[string]int
+}
+
+// Limits on what metadata may declare.
+const (
+	maxElements = 3 * 512 * 512
+	maxVocab    = 200000
+	maxLabels   = 10000
+)
+
+// ParseConfig validates metadata for a model type. details maps each bad
+// field to its reason.
+//
+// CV metadata: "input_shape" [C,H,W] (C 1 or 3) or [features]; optional
+// "labels", "input_range" [min,max] (default [0,1]).
+// NLP metadata: "tokenizer" "bow", "vocabulary" [words]; optional "labels".
+func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string]string) {
+	details := map[string]string{}
+	var md struct {
+		InputShape []int     `json:"input_shape"`
+		Labels     []string  `json:"labels"`
+		InputRange []float32 `json:"input_range"`
+		Tokenizer  string    `json:"tokenizer"`
+		Vocabulary []string  `json:"vocabulary"`
+	}
+	if len(metadata) > 0 && string(metadata) != "null" {
+		if err := json.Unmarshal(metadata, &md); err != nil {
+			details["metadata"] = "must be an object: " + err.Error()
+			return Config{}, details
+		}
+	}
+	c := Config{Type: modelType, Labels: md.Labels, ClipMin: 0, ClipMax: 1}
+	if len(md.Labels) > maxLabels {
+		details["metadata.labels"] = fmt.Sprintf("at most %d labels", maxLabels)
+	}
+	switch modelType {
+	case TypeCV:
+		n := 1
+		for _, d := range md.InputShape {
+			if d < 1 {
+				n = -1
+				break
+			}
+			n *= d
+		}
+		switch {
+		case len(md.InputShape) != 1 && len(md.InputShape) != 3:
+			details["metadata.input_shape"] = "required for CV models: [channels, height, width] or [features]"
+		case n < 1 || n > maxElements:
+			details["metadata.input_shape"] = fmt.Sprintf("dimensions must be positive with at most %d elements", maxElements)
+		case len(md.InputShape) == 3 && md.InputShape[0] != 1 && md.InputShape[0] != 3:
+			details["metadata.input_shape"] = "channels must be 1 or 3"
+		}
+		c.InputShape = md.InputShape
+		if md.InputRange != nil {
+			if len(md.InputRange) != 2 || !(md.InputRange[0] < md.InputRange[1]) {
+				details["metadata.input_range"] = "must be [min, max] with min < max"
+			} else {
+				c.ClipMin, c.ClipMax = md.InputRange[0], md.InputRange[1]
+			}
+		}
+	case TypeNLP:
+		if md.Tokenizer != "bow" {
+			details["metadata.tokenizer"] = `required for NLP models: "bow" (bag of words over metadata.vocabulary)`
+		}
+		if len(md.Vocabulary) == 0 || len(md.Vocabulary) > maxVocab {
+			details["metadata.vocabulary"] = fmt.Sprintf("required for NLP models: 1 to %d words", maxVocab)
+		}
+		c.Tokenizer, c.Vocabulary = md.Tokenizer, md.Vocabulary
+		c.InputShape = []int{len(md.Vocabulary)}
+	default:
+		details["type"] = `must be "CV" or "NLP"`
+	}
+	if len(details) > 0 {
+		return Config{}, details
+	}
+	c.index()
+	return c, nil
+}
+
+func (c *Config) index() {
+	if c.Tokenizer == "bow" && c.vocabIndex == nil {
+		c.vocabIndex = make(map[string]int, len(c.Vocabulary))
+		for i, w := range c.Vocabulary {
+			c.vocabIndex[strings.ToLower(w)] = i
+		}
+	}
+}
+
+// SampleSize is the number of floats in one input.
+func (c Config) SampleSize() int {
+	n := 1
+	for _, d := range c.InputShape {
+		n *= d
+	}
+	return n
+}
+
+// BatchShape is the tensor shape of n inputs.
+func (c Config) BatchShape(n int) []int64 {
+	s := []int64{int64(n)}
+	for _, d := range c.InputShape {
+		s = append(s, int64(d))
+	}
+	return s
+}
+
+// Label names class i ("0", "1"… when the model declared no labels).
+func (c Config) Label(i int) string {
+	if i >= 0 && i < len(c.Labels) {
+		return c.Labels[i]
+	}
+	return fmt.Sprint(i)
+}
+
+// LabelIndex finds a label by name (or by its index written as a number).
+func (c Config) LabelIndex(name string, classes int) (int, bool) {
+	for i, l := range c.Labels {
+		if l == name {
+			return i, true
+		}
+	}
+	var i int
+	if _, err := fmt.Sscan(name, &i); err == nil && fmt.Sprint(i) == name && i >= 0 && i < classes {
+		return i, true
+	}
+	return 0, false
+}
+
+func bad(field, msg string) error {
+	return &warden.Error{Code: warden.EINVALID, Message: "Invalid input", Details: map[string]string{field: msg}}
+}
+
+// Encode turns one client input into the model's float vector: for CV a
+// base64 image (PNG, JPEG, GIF; resized to the model's height and width,
+// converted to its channels, scaled to its input range) or a JSON array of
+// numbers of the model's exact size; for NLP a string.
+func (c Config) Encode(in json.RawMessage) ([]float32, error) {
+	in = bytes.TrimSpace(in)
+	if len(in) == 0 {
+		return nil, bad("input_data", "input is required")
+	}
+	switch c.Type {
+	case TypeNLP:
+		var s string
+		if err := json.Unmarshal(in, &s); err != nil {
+			return nil, bad("input_data", "NLP models take a string")
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, bad("input_data", "text is empty")
+		}
+		return c.EncodeText(s), nil
+	case TypeCV:
+		if in[0] == '[' {
+			var xs []float32
+			if err := json.Unmarshal(in, &xs); err != nil {
+				return nil, bad("input_data", "must be an array of numbers: "+err.Error())
+			}
+			if len(xs) != c.SampleSize() {
+				return nil, bad("input_data", fmt.Sprintf("has %d numbers, the model takes %d (shape %v)", len(xs), c.SampleSize(), c.InputShape))
+			}
+			for _, x := range xs {
+				if x < c.ClipMin || x > c.ClipMax || math.IsNaN(float64(x)) {
+					return nil, bad("input_data", fmt.Sprintf("values must lie in [%g, %g]", c.ClipMin, c.ClipMax))
+				}
+			}
+			return xs, nil
+		}
+		var b64 string
+		if err := json.Unmarshal(in, &b64); err != nil {
+			return nil, bad("image", "must be a base64-encoded image or an array of numbers")
+		}
+		return c.EncodeImage(b64)
+	}
+	return nil, bad("model", "unsupported model type "+c.Type)
+}
+
+// EncodeImage decodes a base64 image and converts it to the model's input.
+func (c Config) EncodeImage(b64 string) ([]float32, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return nil, bad("image", "not valid base64")
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		return nil, bad("image", "not a PNG, JPEG or GIF image")
+	}
+	if cfg.Width*cfg.Height > 50_000_000 {
+		return nil, bad("image", "image larger than 50 megapixels")
+	}
+	img, _, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, bad("image", "image could not be decoded: "+err.Error())
+	}
+	if len(c.InputShape) != 3 {
+		return nil, bad("image", "this model takes a feature vector (input_data), not an image")
+	}
+	ch, h, w := c.InputShape[0], c.InputShape[1], c.InputShape[2]
+	out := make([]float32, ch*h*w)
+	bnd := img.Bounds()
+	scale := c.ClipMax - c.ClipMin
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			// Box-average the source pixels that fall into this cell.
+			x0, x1 := bnd.Min.X+x*bnd.Dx()/w, bnd.Min.X+(x+1)*bnd.Dx()/w
+			y0, y1 := bnd.Min.Y+y*bnd.Dy()/h, bnd.Min.Y+(y+1)*bnd.Dy()/h
+			if x1 <= x0 {
+				x1 = x0 + 1
+			}
+			if y1 <= y0 {
+				y1 = y0 + 1
+			}
+			var r, g, b, n float64
+			for yy := y0; yy < y1; yy++ {
+				for xx := x0; xx < x1; xx++ {
+					cr, cg, cb, _ := img.At(xx, yy).RGBA()
+					r, g, b, n = r+float64(cr), g+float64(cg), b+float64(cb), n+1
+				}
+			}
+			r, g, b = r/n/65535, g/n/65535, b/n/65535
+			if ch == 1 {
+				out[y*w+x] = c.ClipMin + scale*float32(0.299*r+0.587*g+0.114*b)
+			} else {
+				out[0*h*w+y*w+x] = c.ClipMin + scale*float32(r)
+				out[1*h*w+y*w+x] = c.ClipMin + scale*float32(g)
+				out[2*h*w+y*w+x] = c.ClipMin + scale*float32(b)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Tokens splits text into lower-case word tokens.
+func Tokens(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' })
+}
+
+// EncodeText is the bag-of-words count vector of s over the vocabulary.
+func (c Config) EncodeText(s string) []float32 {
+	c.index()
+	v := make([]float32, len(c.Vocabulary))
+	for _, t := range Tokens(s) {
+		if i, ok := c.vocabIndex[t]; ok {
+			v[i]++
+		}
+	}
+	return v
+}
+
+// Softmax turns logits into probabilities (numerically stable).
+func Softmax(logits []float32) []float32 {
+	out := make([]float32, len(logits))
+	if len(logits) == 0 {
+		return out
+	}
+	m := logits[0]
+	for _, v := range logits {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float64
+	for i, v := range logits {
+		e := math.Exp(float64(v - m))
+		out[i] = float32(e)
+		sum += e
+	}
+	for i := range out {
+		out[i] = float32(float64(out[i]) / sum)
+	}
+	return out
+}
+
+// Argmax returns the index of the largest value.
+func Argmax(xs []float32) int {
+	best := 0
+	for i, v := range xs {
+		if v > xs[best] {
+			best = i
+		}
+	}
+	return best
+}

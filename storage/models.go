@@ -1,0 +1,129 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/models"
+	"gorm.io/gorm"
+)
+
+// CreateModel inserts a model (status processing) and its validation job
+// in one transaction, with the model file's blob when it was uploaded.
+func (db *DB) CreateModel(ctx context.Context, m *models.Model, job *models.Job, blobs []models.Blob) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(m).Error; err != nil {
+			return fmt.Errorf("insert model: %w", err)
+		}
+		if err := tx.Create(job).Error; err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		for i := range blobs {
+			blobs[i].JobID = job.ID
+		}
+		if len(blobs) > 0 {
+			if err := tx.Create(&blobs).Error; err != nil {
+				return fmt.Errorf("insert blobs: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// GetModel loads an org's model; another org's model is not found.
+func (db *DB) GetModel(ctx context.Context, orgID, id string) (models.Model, error) {
+	var m models.Model
+	q := db.gorm.WithContext(ctx).Where("id = ?", id)
+	if orgID != "" {
+		q = q.Where("org_id = ?", orgID)
+	}
+	err := q.First(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return m, warden.Errorf(warden.ENOTFOUND, "model not found")
+	} else if err != nil {
+		return m, fmt.Errorf("load model: %w", err)
+	}
+	return m, nil
+}
+
+// ModelFilter selects and orders a model listing.
+type ModelFilter struct {
+	Type, Status      string
+	Limit, Offset     int
+	SortBy, SortOrder string // validated by the caller against ModelSortColumns
+}
+
+// ModelSortColumns are the columns a listing may sort by.
+var ModelSortColumns = map[string]bool{"id": true, "name": true, "created_at": true, "updated_at": true, "type": true, "status": true}
+
+// ListModels lists an org's models with the total before pagination.
+func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]models.Model, int64, error) {
+	q := db.gorm.WithContext(ctx).Model(&models.Model{}).Where("org_id = ?", orgID)
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count models: %w", err)
+	}
+	col, dir := "created_at", "DESC"
+	if ModelSortColumns[f.SortBy] {
+		col = f.SortBy
+	}
+	if f.SortOrder == "asc" {
+		dir = "ASC"
+	}
+	var ms []models.Model
+	err := q.Order(col + " " + dir).Order("id ASC").Limit(f.Limit).Offset(f.Offset).Find(&ms).Error
+	return ms, total, err
+}
+
+// ModelValidated records the outcome of a model's validation.
+func (db *DB) ModelValidated(ctx context.Context, id string, set map[string]any) error {
+	set["updated_at"] = time.Now().UTC()
+	return db.gorm.WithContext(ctx).Model(&models.Model{}).Where("id = ?", id).Updates(set).Error
+}
+
+// DeleteModel removes an org's model, returning it so the caller can delete its blob.
+func (db *DB) DeleteModel(ctx context.Context, orgID, id string) (models.Model, error) {
+	m, err := db.GetModel(ctx, orgID, id)
+	if err != nil {
+		return m, err
+	}
+	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if m.BlobKey != "" {
+			if err := tx.Where("key = ?", m.BlobKey).Delete(&models.Blob{}).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Where("id = ?", m.ID).Delete(&models.Model{}).Error
+	})
+	return m, err
+}
+
+// AddJobBlobs records artifacts a running job wrote (idempotent per key);
+// rows are only added while the job still exists.
+func (db *DB) AddJobBlobs(ctx context.Context, jobID string, blobs []models.Blob) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&models.Job{}).Where("id = ?", jobID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return warden.Errorf(warden.ENOTFOUND, "job not found")
+		}
+		for _, b := range blobs {
+			b.JobID = jobID
+			if err := tx.Where(models.Blob{Key: b.Key}).Assign(b).FirstOrCreate(&b).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,134 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/worker/torch"
+)
+
+// predictChunk bounds the batch sent through one forward pass.
+const predictChunk = 256
+
+// torchClassifier adapts a loaded TorchScript module to the attack
+// interfaces: Predict for black-box attacks, LossGradient for white-box
+// ones, PredictText for TextFooler. Calls on one module are serialised.
+type torchClassifier struct {
+	mod     *torch.Module
+	cfg     modelio.Config
+	classes int
+	mu      *sync.Mutex
+}
+
+var (
+	_ attacks.GradientClassifier = (*torchClassifier)(nil)
+	_ attacks.TextClassifier     = (*torchClassifier)(nil)
+)
+
+func (c *torchClassifier) NumClasses() int { return c.classes }
+
+// Labels names the classes.
+func (c *torchClassifier) Labels() []string {
+	out := make([]string, c.classes)
+	for i := range out {
+		out[i] = c.cfg.Label(i)
+	}
+	return out
+}
+
+// logits runs the module on x in chunks.
+func (c *torchClassifier) logits(ctx context.Context, x attacks.Batch) ([][]float32, error) {
+	n, size := x.N(), x.SampleSize()
+	out := make([][]float32, 0, n)
+	for lo := 0; lo < n; lo += predictChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+predictChunk, n)
+		shape := make([]int64, len(x.Shape))
+		for i, d := range x.Shape {
+			shape[i] = int64(d)
+		}
+		shape[0] = int64(hi - lo)
+		c.mu.Lock()
+		y, err := c.mod.Forward(&torch.Tensor{Data: x.Data[lo*size : hi*size], Shape: shape})
+		c.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("forward: %w", err)
+		}
+		if len(y.Shape) != 2 || int(y.Shape[0]) != hi-lo || int(y.Shape[1]) != c.classes {
+			return nil, fmt.Errorf("model output shape %v, want [%d %d]", y.Shape, hi-lo, c.classes)
+		}
+		for i := 0; i < hi-lo; i++ {
+			out = append(out, y.Data[i*c.classes:(i+1)*c.classes])
+		}
+	}
+	return out, nil
+}
+
+// Predict returns class probabilities.
+func (c *torchClassifier) Predict(ctx context.Context, x attacks.Batch) ([][]float32, error) {
+	ls, err := c.logits(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ls {
+		ls[i] = modelio.Softmax(ls[i])
+	}
+	return ls, nil
+}
+
+// LossGradient returns each sample's cross-entropy gradient w.r.t. its
+// input. libtorch differentiates the batch mean, so each sample's gradient
+// is that times the batch size (samples do not interact in eval mode).
+func (c *torchClassifier) LossGradient(ctx context.Context, x attacks.Batch, labels []int) (attacks.Batch, []float32, error) {
+	if err := ctx.Err(); err != nil {
+		return attacks.Batch{}, nil, err
+	}
+	n := x.N()
+	shape := make([]int64, len(x.Shape))
+	for i, d := range x.Shape {
+		shape[i] = int64(d)
+	}
+	ls := make([]int64, n)
+	for i, l := range labels {
+		ls[i] = int64(l)
+	}
+	c.mu.Lock()
+	_, grad, logits, err := torch.InputGradient(c.mod, x.Data, shape, ls)
+	c.mu.Unlock()
+	if err != nil {
+		return attacks.Batch{}, nil, fmt.Errorf("input gradient: %w", err)
+	}
+	for i := range grad {
+		grad[i] *= float32(n)
+	}
+	loss := make([]float32, n)
+	for i := 0; i < n; i++ {
+		row := logits[i*c.classes : (i+1)*c.classes]
+		m := row[0]
+		for _, v := range row {
+			m = max(m, v)
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v - m))
+		}
+		loss[i] = float32(float64(m)+math.Log(s)) - row[labels[i]]
+	}
+	return attacks.Batch{Data: grad, Shape: x.Shape}, loss, nil
+}
+
+// PredictText encodes texts as bags of words and predicts.
+func (c *torchClassifier) PredictText(ctx context.Context, texts []string) ([][]float32, error) {
+	size := c.cfg.SampleSize()
+	data := make([]float32, 0, len(texts)*size)
+	for _, t := range texts {
+		data = append(data, c.cfg.EncodeText(t)...)
+	}
+	return c.Predict(ctx, attacks.Batch{Data: data, Shape: []int{len(texts), size}})
+}

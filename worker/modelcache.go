@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/worker/torch"
+)
+
+// loadedModel is a TorchScript module ready to use.
+type loadedModel struct {
+	clf     *torchClassifier
+	version string // model id + update time; a changed row reloads
+}
+
+// modelCache keeps the most recently used modules loaded, so predictions
+// and attacks do not reload the file each time.
+type modelCache struct {
+	mu     sync.Mutex
+	dir    string
+	device torch.Device
+	max    int
+	order  []string // least recently used first
+	byID   map[string]*loadedModel
+}
+
+func newModelCache(dir string, dev torch.Device) *modelCache {
+	return &modelCache{dir: dir, device: dev, max: 8, byID: map[string]*loadedModel{}}
+}
+
+// get loads (or reuses) a model's module. classes is learnt from the model
+// row's output schema after validation, or from a forward pass.
+func (w *Worker) loadModel(ctx context.Context, m models.Model) (*torchClassifier, error) {
+	if !torch.Available() {
+		return nil, Permanent("%s", torch.Reason())
+	}
+	c := w.models
+	version := m.ID + "@" + m.UpdatedAt.String()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if lm, ok := c.byID[m.ID]; ok && lm.version == version {
+		c.touch(m.ID)
+		return lm.clf, nil
+	}
+	cfg, details := modelio.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	if details != nil {
+		return nil, Permanent("model metadata is invalid: %v", details)
+	}
+	path := filepath.Join(c.dir, m.ID+".pt")
+	if err := w.copyBlob(ctx, m.BlobKey, path); err != nil {
+		return nil, err
+	}
+	mod, err := torch.LoadModule(path, c.device)
+	if err != nil {
+		return nil, Permanent("cannot load the TorchScript module: %v", err)
+	}
+	clf := &torchClassifier{mod: mod, cfg: cfg, mu: &sync.Mutex{}}
+	if clf.classes, err = probeClasses(clf); err != nil {
+		mod.Close()
+		return nil, Permanent("%v", err)
+	}
+	if old, ok := c.byID[m.ID]; ok {
+		old.clf.mod.Close()
+		c.remove(m.ID)
+	}
+	c.byID[m.ID] = &loadedModel{clf: clf, version: version}
+	c.order = append(c.order, m.ID)
+	for len(c.order) > c.max {
+		evict := c.order[0]
+		c.byID[evict].clf.mu.Lock() // wait for a call in flight
+		c.byID[evict].clf.mod.Close()
+		c.byID[evict].clf.mu.Unlock()
+		c.remove(evict)
+	}
+	return clf, nil
+}
+
+func (c *modelCache) touch(id string) {
+	c.remove(id)
+	c.order = append(c.order, id)
+}
+
+func (c *modelCache) remove(id string) {
+	for i, x := range c.order {
+		if x == id {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	if _, ok := c.byID[id]; ok && !contains(c.order, id) {
+		delete(c.byID, id)
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// probeClasses runs one zero input to learn the number of classes.
+func probeClasses(c *torchClassifier) (int, error) {
+	shape := c.cfg.BatchShape(1)
+	y, err := c.mod.Forward(&torch.Tensor{Data: make([]float32, c.cfg.SampleSize()), Shape: shape})
+	if err != nil {
+		return 0, fmt.Errorf("sample forward pass with input shape %v failed: %w", shape, err)
+	}
+	if len(y.Shape) != 2 || y.Shape[0] != 1 || y.Shape[1] < 2 {
+		return 0, fmt.Errorf("the model must return logits of shape [batch, classes ≥ 2]; got %v", y.Shape)
+	}
+	return int(y.Shape[1]), nil
+}
+
+// copyBlob writes a blob to a local file (libtorch loads from paths).
+func (w *Worker) copyBlob(ctx context.Context, key, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	rc, err := w.Blobs.Open(ctx, key)
+	if err != nil {
+		return fmt.Errorf("open model blob: %w", err)
+	}
+	defer rc.Close()
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("copy model blob: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	slog.Debug("model file cached", "path", path)
+	return nil
+}
