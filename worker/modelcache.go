@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/wardenlab/warden/modelio"
@@ -60,7 +61,8 @@ func (w *Worker) loadModel(ctx context.Context, m models.Model) (*torchClassifie
 	}
 	mod, err := torch.LoadModule(path, c.device)
 	if err != nil {
-		return nil, Permanent("cannot load the TorchScript module: %v", err)
+		// The local cache path means nothing to the model's owner.
+		return nil, Permanent("cannot load the TorchScript module: %s", strings.ReplaceAll(err.Error(), path, "the model file"))
 	}
 	clf := &torchClassifier{mod: mod, cfg: cfg, mu: &sync.Mutex{}}
 	if clf.classes, err = probeClasses(clf); err != nil {
