@@ -458,6 +458,7 @@ type rbacRoute struct {
 	method, path, concrete string
 	body                   any
 	role                   string
+	fresh                  func() string // for routes that consume their target (DELETE): a new concrete path per call
 }
 
 // TestRBAC: every /v1 route × every role, by bearer token and by API key:
@@ -497,15 +498,47 @@ func TestRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A model (failed validation, so no worker is needed), an attack job with
+	// an artifact, and a factory of deletable models.
+	newModel := func() string {
+		m := models.Model{ID: "mdl_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20], OrgID: org.OrgID, Name: "m", Type: "CV",
+			Status: models.ModelFailed, Error: "test", Metadata: `{"input_shape":[4]}`}
+		if err := s.db.Gorm().Create(&m).Error; err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	modelID := newModel()
+	atk := models.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org.OrgID, Kind: "attack", Queue: "gpu",
+		Status: models.JobInProgress, Input: "{}", Deadline: time.Now().Add(time.Hour)}
+	if err := s.db.CreateJob(ctx, &atk, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.blobs.Put(ctx, "jobs/"+atk.ID+"/artifacts/0_original.png", strings.NewReader("png")); err != nil {
+		t.Fatal(err)
+	}
+	fgsm := map[string]any{"model_id": modelID, "attack_method_id": "attack_fgsm", "input_data": []float32{0, 0, 0, 0}}
+
 	routes := []rbacRoute{
-		{"GET", "/v1/jobs/{job_id}", "/v1/jobs/" + jobID, nil, models.RoleViewer},
-		{"GET", "/v1/webhooks/deliveries", "/v1/webhooks/deliveries", nil, models.RoleViewer},
-		{"GET", "/v1/webhooks/deliveries/{delivery_id}", "/v1/webhooks/deliveries/" + delivery.ID, nil, models.RoleViewer},
-		{"POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver", "/v1/webhooks/deliveries/" + delivery.ID + "/redeliver", nil, models.RoleDeveloper},
-		{"POST", "/v1/diagnostics/probe", "/v1/diagnostics/probe", map[string]int{"hold_ms": 0}, models.RoleDeveloper},
-		{"GET", "/v1/credentials", "/v1/credentials", nil, models.RoleAdmin},
-		{"POST", "/v1/credentials", "/v1/credentials", map[string]string{"kind": "api_key", "role": "viewer"}, models.RoleAdmin},
-		{"DELETE", "/v1/credentials/{credential_id}", "/v1/credentials/" + victim, nil, models.RoleAdmin},
+		{"GET", "/v1/models", "/v1/models", nil, models.RoleViewer, nil},
+		{"GET", "/v1/models/{model_id}", "/v1/models/" + modelID, nil, models.RoleViewer, nil},
+		{"POST", "/v1/models", "/v1/models", map[string]string{"name": "x", "type": "CV", "model_file_url": "s3://b/k"}, models.RoleAdmin, nil},
+		{"DELETE", "/v1/models/{model_id}", "", nil, models.RoleAdmin, func() string { return "/v1/models/" + newModel() }},
+		{"POST", "/v1/models/{model_id}/predict", "/v1/models/" + modelID + "/predict", map[string]any{"input_data": []float32{0, 0, 0, 0}}, models.RoleDeveloper, nil},
+		{"GET", "/v1/attacks", "/v1/attacks", nil, models.RoleViewer, nil},
+		{"POST", "/v1/attacks/launch", "/v1/attacks/launch", fgsm, models.RoleDeveloper, nil},
+		{"GET", "/v1/attacks/{attack_id}/status", "/v1/attacks/" + atk.ID + "/status", nil, models.RoleViewer, nil},
+		{"GET", "/v1/attacks/{attack_id}/results", "/v1/attacks/" + atk.ID + "/results", nil, models.RoleViewer, nil},
+		{"GET", "/v1/attacks/{attack_id}/artifacts/{name}", "/v1/attacks/" + atk.ID + "/artifacts/0_original.png", nil, models.RoleViewer, nil},
+		{"POST", "/v1/attacks/{attack_id}/cancel", "/v1/attacks/" + atk.ID + "/cancel", nil, models.RoleDeveloper, nil},
+		{"GET", "/v1/jobs/{job_id}", "/v1/jobs/" + jobID, nil, models.RoleViewer, nil},
+		{"GET", "/v1/webhooks/deliveries", "/v1/webhooks/deliveries", nil, models.RoleViewer, nil},
+		{"GET", "/v1/webhooks/deliveries/{delivery_id}", "/v1/webhooks/deliveries/" + delivery.ID, nil, models.RoleViewer, nil},
+		{"POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver", "/v1/webhooks/deliveries/" + delivery.ID + "/redeliver", nil, models.RoleDeveloper, nil},
+		{"POST", "/v1/diagnostics/probe", "/v1/diagnostics/probe", map[string]int{"hold_ms": 0}, models.RoleDeveloper, nil},
+		{"GET", "/v1/credentials", "/v1/credentials", nil, models.RoleAdmin, nil},
+		{"POST", "/v1/credentials", "/v1/credentials", map[string]string{"kind": "api_key", "role": "viewer"}, models.RoleAdmin, nil},
+		{"DELETE", "/v1/credentials/{credential_id}", "/v1/credentials/" + victim, nil, models.RoleAdmin, nil},
 	}
 
 	// Coverage: every authenticated /v1 operation is in the table, with the
@@ -538,12 +571,16 @@ func TestRBAC(t *testing.T) {
 	}
 
 	send := func(r rbacRoute, opts ...reqOpt) (int, map[string]any) {
+		path := r.concrete
+		if r.fresh != nil {
+			path = r.fresh()
+		}
 		if r.body != nil {
 			b, _ := json.Marshal(r.body)
-			code, m, _ := s.do(r.method, r.concrete, strings.NewReader(string(b)), "application/json", opts...)
+			code, m, _ := s.do(r.method, path, strings.NewReader(string(b)), "application/json", opts...)
 			return code, m
 		}
-		code, m, _ := s.do(r.method, r.concrete, nil, "", opts...)
+		code, m, _ := s.do(r.method, path, nil, "", opts...)
 		return code, m
 	}
 	for _, r := range routes {
