@@ -1,18 +1,24 @@
 # Warden. Two commands on a fresh Debian machine:
-#   make run    API + worker on the embedded defaults (SQLite, local blobs, local Redis)
-#   make test   vet + every test against real PostgreSQL and Redis
-# Both install what is missing (scripts/deps.sh) and start services that are
-# not listening (scripts/services.sh); both are idempotent.
+#   make run    API + worker on the embedded defaults (SQLite, local blobs, local
+#               Redis) with demo models ready to attack
+#   make test   vet + every test against real PostgreSQL, Redis and libtorch
+# Both install what is missing (scripts/deps.sh: redis-server, postgresql,
+# npm, libtorch-dev, python3-torch, wordnet-base), adapt gotch to the
+# installed libtorch (mk/torch.mk), and start services that are not
+# listening (scripts/services.sh); both are idempotent.
 SHELL   := /bin/bash
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/wardenlab/warden/api.Version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: run test bench deps services assets build vet fuzz clean
+.PHONY: run test bench deps services assets build build-pure vet fuzz clean
+
+include mk/torch.mk
+.DEFAULT_GOAL := build
 
 deps:
-	@bash scripts/deps.sh base
+	@bash scripts/deps.sh torch
 
 services: deps
 	@bash scripts/services.sh
@@ -29,20 +35,32 @@ api/docs/swagger-ui/swagger-ui-bundle.js api/docs/redoc/redoc.standalone.js: pac
 	cp node_modules/redoc/bundles/redoc.standalone.js node_modules/redoc/LICENSE api/docs/redoc/
 	touch api/docs/swagger-ui/swagger-ui-bundle.js api/docs/redoc/redoc.standalone.js
 
-build: assets
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/warden ./cmd/warden
+# bin/warden with the libtorch worker (cgo; only worker/torch links gotch).
+build: deps assets torch-setup
+	$(call TORCH_GOCMD,build) -ldflags "$(LDFLAGS)" -o bin/warden ./cmd/warden
+
+# The same binary without libtorch: the API (and a worker that cannot run
+# model jobs) with CGO_ENABLED=0, no C toolchain needed.
+build-pure: assets
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/warden-pure ./cmd/warden
 
 run: services build
 	./bin/warden dev
 
-vet:
+vet: torch-setup
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	$(call TORCH_GOCMD,vet) ./...
 
-test: services assets vet
-	$(GO) test -count=1 ./...
+# One pass over every package with the libtorch engine (the libtch C++ is
+# compiled once, with -p=1 to bound memory), plus the CGO-free build.
+test: services deps assets torch-setup vet
+	CGO_ENABLED=0 $(GO) build ./...
+	$(call TORCH_GOCMD,build) ./...
+	scripts/torch/test-setup
+	TORCH_TEST_REQUIRE_PYTHON=1 $(GO) test -modfile=$(TORCH_MODFILE) -tags torch -count=1 -timeout 20m ./...
 
-bench: services assets
+bench: services deps assets torch-setup
 	bash bench/run.sh
 
 # Coverage-guided fuzzing of the parsers that read untrusted bytes.
