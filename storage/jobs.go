@@ -23,20 +23,23 @@ func (db *DB) CreateJob(ctx context.Context, job *models.Job, blobs []models.Blo
 		}
 		return nil
 	}
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(job).Error; err != nil {
-			return fmt.Errorf("insert job: %w", err)
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return insertJob(tx, job, blobs) })
+}
+
+// insertJob writes a job and the blobs it owns inside a transaction.
+func insertJob(tx *gorm.DB, job *models.Job, blobs []models.Blob) error {
+	if err := tx.Create(job).Error; err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	for i := range blobs {
+		blobs[i].JobID = job.ID
+	}
+	if len(blobs) > 0 {
+		if err := tx.Create(&blobs).Error; err != nil {
+			return fmt.Errorf("insert blobs: %w", err)
 		}
-		for i := range blobs {
-			blobs[i].JobID = job.ID
-		}
-		if len(blobs) > 0 {
-			if err := tx.Create(&blobs).Error; err != nil {
-				return fmt.Errorf("insert blobs: %w", err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // GetJob loads a job by id. Callers check visibility (tenancy) themselves

@@ -18,18 +18,7 @@ func (db *DB) CreateModel(ctx context.Context, m *models.Model, job *models.Job,
 		if err := tx.Create(m).Error; err != nil {
 			return fmt.Errorf("insert model: %w", err)
 		}
-		if err := tx.Create(job).Error; err != nil {
-			return fmt.Errorf("insert job: %w", err)
-		}
-		for i := range blobs {
-			blobs[i].JobID = job.ID
-		}
-		if len(blobs) > 0 {
-			if err := tx.Create(&blobs).Error; err != nil {
-				return fmt.Errorf("insert blobs: %w", err)
-			}
-		}
-		return nil
+		return insertJob(tx, job, blobs)
 	})
 }
 
