@@ -150,6 +150,12 @@ func withProps(base map[string]any, extra map[string]any) map[string]any {
 	return out
 }
 
+var (
+	opText = op{Responses: map[string]resp{"200": {"Prometheus text exposition format", nil}}}
+	opHTML = op{Responses: map[string]resp{"200": {"HTML page", nil}}}
+	opJSON = op{Responses: map[string]resp{"200": {"JSON document", anyObj}}}
+)
+
 var modelIDParam = param{Name: "model_id", In: "path", Type: "string", Required: true}
 var attackIDParam = param{Name: "attack_id", In: "path", Type: "string", Required: true}
 

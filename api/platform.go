@@ -45,13 +45,13 @@ func (s *Server) routesPlatform() {
 	s.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: models.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, general, s.authenticate, require(models.RoleAdmin))
 	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: models.RoleDeveloper, Op: opRedeliver}, s.redeliver, general, s.authenticate, require(models.RoleDeveloper))
 
-	s.e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
+	s.add(route{Method: "GET", Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics: HTTP latency by route, jobs by kind and status, job duration, queue depth", Op: opText}, echo.WrapHandler(s.Metrics.Handler()))
 	mon := dashboards.Asynqmon(s.Redis, "/monitoring")
-	s.e.Any("/monitoring", echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
 	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
-	s.e.GET("/openapi.json", s.getOpenAPI)
-	s.e.GET("/docs", s.getDocs)
-	s.e.GET("/redoc", s.getRedoc)
+	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard (HTTP Basic: org id and admin API key)", Role: models.RoleAdmin, Op: opHTML}, echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
+	s.add(route{Method: "GET", Path: "/openapi.json", Tag: "operations", Summary: "This OpenAPI 3 document", Op: opJSON}, s.getOpenAPI)
+	s.add(route{Method: "GET", Path: "/docs", Tag: "operations", Summary: "Swagger UI", Op: opHTML}, s.getDocs)
+	s.add(route{Method: "GET", Path: "/redoc", Tag: "operations", Summary: "ReDoc", Op: opHTML}, s.getRedoc)
 	s.e.GET("/docs/assets/*", s.getDocsAsset)
 }
 
