@@ -20,6 +20,7 @@ import (
 	"github.com/wardenlab/warden/modelio"
 	"github.com/wardenlab/warden/models"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/tasks"
 )
 
@@ -111,7 +112,7 @@ func (w *Worker) fetchModelFile(ctx context.Context, m models.Model) (string, er
 	if u.Scheme == "s3" {
 		return "", Permanent("model_file_url uses s3://, but this deployment has no S3-compatible blob store configured; upload the file or use https://")
 	}
-	key := "models/" + m.ID + "/model.pt"
+	key := storage.ModelBlobKey(m.ID)
 	f, err := os.CreateTemp("", "warden-model-*")
 	if err != nil {
 		return "", err
