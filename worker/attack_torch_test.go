@@ -153,6 +153,8 @@ type refOutput struct {
 	PGD         []float32 `json:"pgd"`
 	FGSMSeconds []float64 `json:"fgsm_seconds"`
 	PGDSeconds  []float64 `json:"pgd_seconds"`
+	FGSMCPU     []float64 `json:"fgsm_cpu_seconds"`
+	PGDCPU      []float64 `json:"pgd_cpu_seconds"`
 	Version     string    `json:"torch_version"`
 	Threads     int       `json:"threads"`
 }

@@ -11,7 +11,8 @@ libtorch 1.13.1 as Debian's libtorch-dev that Warden's engine links:
   attack_reference.py bench MODEL.pt IN.json OUT.json
       times the same steps as Warden's worker (clean prediction, gradient
       steps, prediction of the result) "reps" times after "warmup" runs
-      with torch.set_num_threads("threads"); writes per-run seconds.
+      with torch.set_num_threads("threads"); writes per-run wall and
+      process CPU seconds.
 
 Each step is x <- clip(x0 + clip(x + a*sign(grad) - x0, -eps, eps), lo, hi)
 with grad the gradient of F.cross_entropy (mean over the batch) w.r.t. x,
@@ -81,12 +82,14 @@ def main():
         for name, fn in (("fgsm", run_fgsm), ("pgd", run_pgd)):
             for _ in range(cfg.get("warmup", 3)):
                 fn()
-            ts = []
+            ts, cpu = [], []
             for _ in range(cfg["reps"]):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn()
                 ts.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
             res[name + "_seconds"] = ts
+            res[name + "_cpu_seconds"] = cpu
     else:
         sys.exit("unknown mode " + mode)
     with open(out, "w") as f:
