@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -45,6 +46,9 @@ func TestBenchTorchAttacks(t *testing.T) {
 	}
 	needRefPython(t)
 	threads := envInt("TORCH_THREADS", 1)
+	// As Worker.attack does for a job: one OS thread, one OpenMP pool.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	torch.SetThreads(threads)
 	reps, rounds, warmup := envInt("WARDEN_BENCH_REPS", 10), envInt("WARDEN_BENCH_ROUNDS", 6), 3
 
