@@ -89,7 +89,7 @@ func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
 // job loads the file and fills schemas and metrics.
 func (s *Server) postModel(c echo.Context) error {
 	ctx := c.Request().Context()
-	id := "mdl_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
+	id := storage.NewModelID()
 	var (
 		req   modelRequest
 		blobs []models.Blob
@@ -97,7 +97,7 @@ func (s *Server) postModel(c echo.Context) error {
 	)
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if mt == "multipart/form-data" {
-		key = "models/" + id + "/model.pt"
+		key = storage.ModelBlobKey(id)
 		n, err := s.readModelMultipart(c, &req, key)
 		if err != nil {
 			if n > 0 {
@@ -126,9 +126,7 @@ func (s *Server) postModel(c echo.Context) error {
 	}
 	m := &models.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
 		Status: models.ModelProcessing, SourceURL: source, BlobKey: key, Metadata: md}
-	in, _ := json.Marshal(tasks.ModelJobInput{ModelID: id})
-	job := &models.Job{ID: "mjob_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: &org, Kind: tasks.KindModelLoad,
-		Queue: tasks.Kinds[tasks.KindModelLoad].Queue, Status: models.JobQueued, Input: string(in), Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
+	job := storage.NewModelJob(org, id, time.Now().UTC().Add(s.Config.JobDeadline))
 	if err := s.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
 		if key != "" {
 			s.Blobs.Delete(context.WithoutCancel(ctx), key)

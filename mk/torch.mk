@@ -5,6 +5,8 @@
 #                      the stamp makes a second run instant)
 #   make torch-build   build everything with the libtorch engine
 #   make torch-test    run worker/torch's tests against Python's torch
+#   make torch-bench   FGSM/PGD-10 through the demo CNN, Warden vs
+#                      python3-torch (bench/torch.sh, bench/RESULTS.md)
 #
 # LIBTORCH=/path       libtorch with lib/ and include/ (default: Debian's
 #                      libtorch-dev, installed when missing), e.g. the torch
@@ -28,7 +30,7 @@ TORCH_GOCMD = $(TORCH_GO) $(1) -modfile=$(TORCH_MODFILE) -tags torch $(TORCH_GOF
 TORCH_SETUP_DEPS := scripts/torch/setup scripts/torch/patchlibtch/main.go \
 	$(wildcard scripts/torch/ext/*) go.mod
 
-.PHONY: torch-setup torch-build torch-test torch-clean
+.PHONY: torch-setup torch-build torch-test torch-bench torch-clean
 
 torch-setup: $(TORCH_STAMP)
 
@@ -43,6 +45,9 @@ torch-test: $(TORCH_STAMP)
 	scripts/torch/test-setup
 	TORCH_THREADS='$(TORCH_THREADS)' TORCH_TEST_REQUIRE_PYTHON=1 \
 		$(call TORCH_GOCMD,test) -count=1 -v ./worker/torch/
+
+torch-bench: $(TORCH_STAMP)
+	TORCH_THREADS='$(or $(TORCH_THREADS),1)' bash bench/torch.sh
 
 torch-clean:
 	rm -rf $(TORCH_BUILD_DIR)/gotch $(TORCH_BUILD_DIR)/go.torch.* $(TORCH_BUILD_DIR)/torch-setup*.stamp

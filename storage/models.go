@@ -2,14 +2,31 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/tasks"
 	"gorm.io/gorm"
 )
+
+// NewModelID returns a fresh model id: "mdl_" and 20 hex digits.
+func NewModelID() string { return "mdl_" + compactUUID()[:20] }
+
+// ModelBlobKey is where a model's TorchScript file is stored.
+func ModelBlobKey(modelID string) string { return "models/" + modelID + "/model.pt" }
+
+// NewModelJob is the validation job (kind model_validate, status queued)
+// created together with a model by CreateModel; the caller enqueues it
+// after the transaction commits.
+func NewModelJob(orgID, modelID string, deadline time.Time) *models.Job {
+	in, _ := json.Marshal(tasks.ModelJobInput{ModelID: modelID})
+	return &models.Job{ID: "mjob_" + compactUUID(), OrgID: &orgID, Kind: tasks.KindModelLoad,
+		Queue: tasks.Kinds[tasks.KindModelLoad].Queue, Status: models.JobQueued, Input: string(in), Deadline: deadline}
+}
 
 // CreateModel inserts a model (status processing) and its validation job
 // in one transaction, with the model file's blob when it was uploaded.
@@ -30,6 +47,19 @@ func (db *DB) GetModel(ctx context.Context, orgID, id string) (models.Model, err
 		q = q.Where("org_id = ?", orgID)
 	}
 	err := q.First(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return m, warden.Errorf(warden.ENOTFOUND, "model not found")
+	} else if err != nil {
+		return m, fmt.Errorf("load model: %w", err)
+	}
+	return m, nil
+}
+
+// FindModelByName returns an org's model with that name (the oldest one
+// when several share it).
+func (db *DB) FindModelByName(ctx context.Context, orgID, name string) (models.Model, error) {
+	var m models.Model
+	err := db.gorm.WithContext(ctx).Where("org_id = ? AND name = ?", orgID, name).Order("created_at ASC").Order("id ASC").First(&m).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return m, warden.Errorf(warden.ENOTFOUND, "model not found")
 	} else if err != nil {

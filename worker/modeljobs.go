@@ -20,6 +20,7 @@ import (
 	"github.com/wardenlab/warden/modelio"
 	"github.com/wardenlab/warden/models"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/tasks"
 )
 
@@ -111,7 +112,7 @@ func (w *Worker) fetchModelFile(ctx context.Context, m models.Model) (string, er
 	if u.Scheme == "s3" {
 		return "", Permanent("model_file_url uses s3://, but this deployment has no S3-compatible blob store configured; upload the file or use https://")
 	}
-	key := "models/" + m.ID + "/model.pt"
+	key := storage.ModelBlobKey(m.ID)
 	f, err := os.CreateTemp("", "warden-model-*")
 	if err != nil {
 		return "", err
@@ -249,6 +250,14 @@ func (w *Worker) attack(ctx context.Context, r *Run) (Output, error) {
 	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
 		return Output{}, Permanent("invalid input: %v", err)
 	}
+	// Keep the whole attack on one OS thread. Engine calls pin a thread
+	// only for their own duration; between calls the goroutine may move,
+	// and libgomp keeps one OpenMP worker pool per calling thread, so with
+	// TORCH_THREADS > 1 the steps of one attack would hop between pools
+	// (measured: 1.7x the wall time of PyTorch for FGSM at 2 threads, 1.07x
+	// with this lock; bench/RESULTS.md). The attacks start no goroutines.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	r.Progress(ctx, 2, "loading_model")
 	clf, _, err := w.activeModel(ctx, in.ModelID)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/tasks"
 	"github.com/wardenlab/warden/worker"
+	"github.com/wardenlab/warden/worker/demo"
 )
 
 const usage = `usage: warden <command> [flags]
@@ -36,6 +37,8 @@ commands:
   worker [--queues gpu=6,cpu=2] [--concurrency N]
                             run a worker serving the given queues
   dev                       API and worker in one process; creates a demo org
+                            and registers the demo models (libtorch builds)
+  demo train [--org ORG_ID] train the demo models and register them for an org
   migrate                   apply database migrations and exit
   org create --name N [--json]
                             create an org and print its credentials (once)
@@ -79,6 +82,8 @@ func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error
 		return err
 	case "org":
 		return orgCommand(ctx, cfg, args, stdout)
+	case "demo":
+		return demoCommand(ctx, cfg, args, stdout)
 	case "api":
 		return serve(ctx, cfg, true, false, stdout)
 	case "worker":
@@ -194,8 +199,9 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	defer insp.Close()
 	metrics.WatchQueues(insp, db, []string{tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU})
 
+	demoOrgID := ""
 	if withAPI && withWorker {
-		if err := demoOrg(ctx, cfg, db, stdout); err != nil {
+		if demoOrgID, err = demoOrg(ctx, cfg, db, stdout); err != nil {
 			return err
 		}
 	}
@@ -209,6 +215,15 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 		w := worker.New(worker.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Client: client, Outbound: out, Metrics: metrics, Trust: trust})
 		n++
 		go func() { errc <- w.Run(ctx) }()
+		if demoOrgID != "" {
+			// Training takes a few seconds the first time; the API does not wait.
+			go func() {
+				d := demo.Deps{DB: db, Blobs: blobs, Client: client, JobDeadline: cfg.JobDeadline, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir}
+				if err := demo.EnsureDemoModels(ctx, d, demoOrgID); err != nil && ctx.Err() == nil {
+					slog.Warn("demo models not registered", "err", err)
+				}
+			}()
+		}
 		if !withAPI && cfg.WorkerMetricsAddr != "" {
 			go serveWorkerMetrics(ctx, cfg.WorkerMetricsAddr, metrics)
 		}
@@ -246,35 +261,35 @@ func serveWorkerMetrics(ctx context.Context, addr string, m *dashboards.Metrics)
 // demoOrg creates the "demo" org on first start and prints its credentials;
 // they are kept (mode 0600) in the data directory so later starts can print
 // them again. Development convenience only: production creates orgs with
-// `warden org create`.
-func demoOrg(ctx context.Context, cfg config.Config, db *storage.DB, stdout io.Writer) error {
+// `warden org create`. It returns the demo org's id.
+func demoOrg(ctx context.Context, cfg config.Config, db *storage.DB, stdout io.Writer) (string, error) {
 	path := filepath.Join(cfg.DataDir, "demo-credentials.json")
 	if b, err := os.ReadFile(path); err == nil {
 		var c storage.NewOrgCredentials
 		if json.Unmarshal(b, &c) == nil {
 			if _, err := db.GetOrg(ctx, c.OrgID); err == nil {
 				fmt.Fprintln(stdout, "Demo org credentials ("+path+"):")
-				return printCreds(stdout, c, false)
+				return c.OrgID, printCreds(stdout, c, false)
 			}
 		}
 	}
-	if _, err := db.FindOrgByName(ctx, "demo"); err == nil {
+	if o, err := db.FindOrgByName(ctx, "demo"); err == nil {
 		fmt.Fprintln(stdout, "Demo org exists but its credentials file is gone; create another with `warden org create --name N`.")
-		return nil
+		return o.ID, nil
 	} else if warden.ErrorCode(err) != warden.ENOTFOUND {
-		return err
+		return "", err
 	}
 	c, err := db.CreateOrg(ctx, "demo")
 	if err != nil {
-		return err
+		return "", err
 	}
 	b, _ := json.MarshalIndent(c, "", "  ")
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return err
+		return "", err
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintln(stdout, "Created demo org; credentials saved to "+path+":")
-	return printCreds(stdout, c, false)
+	return c.OrgID, printCreds(stdout, c, false)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
@@ -145,7 +146,11 @@ func (s *scope) toGo(t *ts.Tensor) (*Tensor, error) {
 	}
 	out := make([]float32, n)
 	if n > 0 {
-		if err := c.CopyData(out, uint(n)); err != nil {
+		// c is a contiguous float32 CPU tensor: copy its n values straight
+		// into out. (gotch's CopyData first walks the destination with
+		// reflection, one allocation per element: 8 % of a PGD step.)
+		lib.AtCopyData(lib.Ctensor(c.Ctensor()), unsafe.Pointer(&out[0]), uint(n), 4)
+		if err := ts.TorchErr(); err != nil {
 			return nil, err
 		}
 	}
