@@ -14,14 +14,7 @@ import (
 // GetCredential loads a credential by id, revoked or not, so that callers
 // can tell a revoked client from an unknown one.
 func (db *DB) GetCredential(ctx context.Context, id string) (models.Credential, error) {
-	var c models.Credential
-	err := db.gorm.WithContext(ctx).First(&c, "id = ?", id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return c, warden.Errorf(warden.ENOTFOUND, "credential not found")
-	} else if err != nil {
-		return c, fmt.Errorf("load credential: %w", err)
-	}
-	return c, nil
+	return first[models.Credential](db.gorm.WithContext(ctx).Where("id = ?", id), "credential")
 }
 
 // ListCredentials returns an org's credentials, revoked ones included,

@@ -4,6 +4,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/wardenlab/warden"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -117,4 +119,17 @@ func redact(url string) string {
 		}
 	}
 	return url
+}
+
+// first loads the first row q selects, answering ENOTFOUND ("<what> not
+// found") when there is none.
+func first[T any](q *gorm.DB, what string) (T, error) {
+	var v T
+	err := q.First(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return v, warden.Errorf(warden.ENOTFOUND, "%s not found", what)
+	} else if err != nil {
+		return v, fmt.Errorf("load %s: %w", what, err)
+	}
+	return v, nil
 }

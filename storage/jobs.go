@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -45,26 +44,12 @@ func insertJob(tx *gorm.DB, job *models.Job, blobs []models.Blob) error {
 // GetJob loads a job by id. Callers check visibility (tenancy) themselves
 // with VisibleTo and answer 404 for a job the caller may not see.
 func (db *DB) GetJob(ctx context.Context, id string) (models.Job, error) {
-	var j models.Job
-	err := db.gorm.WithContext(ctx).First(&j, "id = ?", id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return j, warden.Errorf(warden.ENOTFOUND, "job not found")
-	} else if err != nil {
-		return j, fmt.Errorf("load job: %w", err)
-	}
-	return j, nil
+	return first[models.Job](db.gorm.WithContext(ctx).Where("id = ?", id), "job")
 }
 
 // GetResult loads a job's result; ENOTFOUND when it has none yet.
 func (db *DB) GetResult(ctx context.Context, jobID string) (models.Result, error) {
-	var r models.Result
-	err := db.gorm.WithContext(ctx).First(&r, "job_id = ?", jobID).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return r, warden.Errorf(warden.ENOTFOUND, "result not found")
-	} else if err != nil {
-		return r, fmt.Errorf("load result: %w", err)
-	}
-	return r, nil
+	return first[models.Result](db.gorm.WithContext(ctx).Where("job_id = ?", jobID), "result")
 }
 
 // VisibleTo reports whether a caller of orgID ("" for anonymous) may see the

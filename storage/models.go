@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -41,31 +40,17 @@ func (db *DB) CreateModel(ctx context.Context, m *models.Model, job *models.Job,
 
 // GetModel loads an org's model; another org's model is not found.
 func (db *DB) GetModel(ctx context.Context, orgID, id string) (models.Model, error) {
-	var m models.Model
 	q := db.gorm.WithContext(ctx).Where("id = ?", id)
 	if orgID != "" {
 		q = q.Where("org_id = ?", orgID)
 	}
-	err := q.First(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return m, warden.Errorf(warden.ENOTFOUND, "model not found")
-	} else if err != nil {
-		return m, fmt.Errorf("load model: %w", err)
-	}
-	return m, nil
+	return first[models.Model](q, "model")
 }
 
 // FindModelByName returns an org's model with that name (the oldest one
 // when several share it).
 func (db *DB) FindModelByName(ctx context.Context, orgID, name string) (models.Model, error) {
-	var m models.Model
-	err := db.gorm.WithContext(ctx).Where("org_id = ? AND name = ?", orgID, name).Order("created_at ASC").Order("id ASC").First(&m).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return m, warden.Errorf(warden.ENOTFOUND, "model not found")
-	} else if err != nil {
-		return m, fmt.Errorf("load model: %w", err)
-	}
-	return m, nil
+	return first[models.Model](db.gorm.WithContext(ctx).Where("org_id = ? AND name = ?", orgID, name).Order("created_at ASC").Order("id ASC"), "model")
 }
 
 // ModelFilter selects and orders a model listing.

@@ -170,22 +170,12 @@ func (c *credCache) forget(id string) {
 
 // GetOrg loads an org.
 func (db *DB) GetOrg(ctx context.Context, id string) (models.Org, error) {
-	var o models.Org
-	err := db.gorm.WithContext(ctx).First(&o, "id = ?", id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return o, warden.Errorf(warden.ENOTFOUND, "org not found")
-	}
-	return o, err
+	return first[models.Org](db.gorm.WithContext(ctx).Where("id = ?", id), "org")
 }
 
 // FindOrgByName returns the first org with that name.
 func (db *DB) FindOrgByName(ctx context.Context, name string) (models.Org, error) {
-	var o models.Org
-	err := db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at").First(&o).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return o, warden.Errorf(warden.ENOTFOUND, "org not found")
-	}
-	return o, err
+	return first[models.Org](db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at"), "org")
 }
 
 func hashSecret(s string) string {

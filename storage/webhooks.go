@@ -2,29 +2,20 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/models"
 	"gorm.io/gorm"
 )
 
 // GetDelivery loads a webhook delivery of an org ("" = any org, for the worker).
 func (db *DB) GetDelivery(ctx context.Context, orgID, id string) (models.WebhookDelivery, error) {
-	var d models.WebhookDelivery
 	q := db.gorm.WithContext(ctx).Where("id = ?", id)
 	if orgID != "" {
 		q = q.Where("org_id = ?", orgID)
 	}
-	err := q.First(&d).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return d, warden.Errorf(warden.ENOTFOUND, "webhook delivery not found")
-	} else if err != nil {
-		return d, fmt.Errorf("load webhook delivery: %w", err)
-	}
-	return d, nil
+	return first[models.WebhookDelivery](q, "webhook delivery")
 }
 
 // ListDeliveries lists an org's deliveries, newest first, optionally of one job.
