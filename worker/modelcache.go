@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -37,8 +38,8 @@ func newModelCache(dir string, dev torch.Device) *modelCache {
 	return &modelCache{dir: dir, device: dev, max: 8, byID: map[string]*loadedModel{}}
 }
 
-// get loads (or reuses) a model's module. classes is learnt from the model
-// row's output schema after validation, or from a forward pass.
+// loadModel loads (or reuses) a model's module; the number of classes is
+// learnt from one forward pass when it loads.
 func (w *Worker) loadModel(ctx context.Context, m models.Model) (*torchClassifier, error) {
 	if !torch.Available() {
 		return nil, Permanent("%s", torch.Reason())
@@ -69,46 +70,36 @@ func (w *Worker) loadModel(ctx context.Context, m models.Model) (*torchClassifie
 		mod.Close()
 		return nil, Permanent("%v", err)
 	}
-	if old, ok := c.byID[m.ID]; ok {
-		old.clf.mod.Close()
-		c.remove(m.ID)
+	if old, ok := c.byID[m.ID]; ok { // the row changed: replace its module
+		c.drop(m.ID, old)
 	}
 	c.byID[m.ID] = &loadedModel{clf: clf, version: version}
 	c.order = append(c.order, m.ID)
 	for len(c.order) > c.max {
-		evict := c.order[0]
-		c.byID[evict].clf.mu.Lock() // wait for a call in flight
-		c.byID[evict].clf.mod.Close()
-		c.byID[evict].clf.mu.Unlock()
-		c.remove(evict)
+		c.drop(c.order[0], c.byID[c.order[0]])
 	}
 	return clf, nil
 }
 
+// touch marks id as most recently used.
 func (c *modelCache) touch(id string) {
-	c.remove(id)
+	c.forgetOrder(id)
 	c.order = append(c.order, id)
 }
 
-func (c *modelCache) remove(id string) {
-	for i, x := range c.order {
-		if x == id {
-			c.order = append(c.order[:i], c.order[i+1:]...)
-			break
-		}
-	}
-	if _, ok := c.byID[id]; ok && !contains(c.order, id) {
-		delete(c.byID, id)
+func (c *modelCache) forgetOrder(id string) {
+	if i := slices.Index(c.order, id); i >= 0 {
+		c.order = slices.Delete(c.order, i, i+1)
 	}
 }
 
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
+// drop unloads a module once no call is using it.
+func (c *modelCache) drop(id string, lm *loadedModel) {
+	lm.clf.mu.Lock()
+	lm.clf.mod.Close()
+	lm.clf.mu.Unlock()
+	c.forgetOrder(id)
+	delete(c.byID, id)
 }
 
 // probeClasses runs one zero input to learn the number of classes.
