@@ -111,6 +111,9 @@ func (s *Server) launchAttack(c echo.Context) error {
 	if !compatible {
 		return invalid("attack_method_id", fmt.Sprintf("%s does not apply to %s models", entry.ID, m.Type))
 	}
+	if m.EndpointURL != "" && entry.Access == "white-box" {
+		return invalid("attack_method_id", fmt.Sprintf("%s needs gradients; this model is a remote endpoint, so only black-box methods apply", entry.ID))
+	}
 	params, pd, err := attacks.ValidateParams(entry.ID, req.AttackParameters)
 	if err != nil {
 		for k, v := range pd {

@@ -36,12 +36,16 @@ func (s *Server) routesModels() {
 // modelRequest is POST /v1/models (JSON, or the same fields as multipart
 // form values with the TorchScript file in "file" and metadata as JSON text).
 type modelRequest struct {
-	Name         string          `json:"name"`
-	Type         string          `json:"type"`
-	Version      string          `json:"version"`
-	Description  string          `json:"description"`
-	ModelFileURL string          `json:"model_file_url"`
-	Metadata     json.RawMessage `json:"metadata"`
+	Name         string `json:"name"`
+	Type         string `json:"type"`
+	Version      string `json:"version"`
+	Description  string `json:"description"`
+	ModelFileURL string `json:"model_file_url"`
+	// ModelEndpointURL registers a model served elsewhere instead of a
+	// file: Warden POSTs {"inputs": [[…]]} (CV) or {"texts": […]} (NLP)
+	// and reads {"probabilities": [[…]]}. Only black-box attacks apply.
+	ModelEndpointURL string          `json:"model_endpoint_url"`
+	Metadata         json.RawMessage `json:"metadata"`
 }
 
 func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
@@ -56,12 +60,20 @@ func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
 	if len(r.Description) > 4000 {
 		d["description"] = "at most 4000 characters"
 	}
-	if _, details := modelio.ParseConfig(r.Type, r.Metadata); details != nil {
+	if cfg, details := modelio.ParseConfig(r.Type, r.Metadata); details != nil {
 		for k, v := range details {
 			d[k] = v
 		}
+	} else if cfg.Tokenizer == modelio.TokenizerText && r.ModelEndpointURL == "" {
+		d["metadata.tokenizer"] = `"text" is for models registered by model_endpoint_url; a TorchScript text model uses "bow"`
 	}
 	switch {
+	case r.ModelEndpointURL != "":
+		if upload || r.ModelFileURL != "" {
+			d["model_endpoint_url"] = "give a file (upload or model_file_url) or model_endpoint_url, not both"
+		} else if _, err := s.Outbound.ValidateURL(r.ModelEndpointURL); err != nil {
+			d["model_endpoint_url"] = err.Error()
+		}
 	case upload && r.ModelFileURL != "":
 		d["model_file_url"] = "give either a file upload or model_file_url, not both"
 	case !upload && r.ModelFileURL == "":
@@ -119,13 +131,15 @@ func (s *Server) postModel(c echo.Context) error {
 	source := req.ModelFileURL
 	if key != "" {
 		source = "upload"
+	} else if req.ModelEndpointURL != "" {
+		source = "endpoint"
 	}
 	md := string(req.Metadata)
 	if md == "" {
 		md = "{}"
 	}
 	m := &models.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
-		Status: models.ModelProcessing, SourceURL: source, BlobKey: key, Metadata: md}
+		Status: models.ModelProcessing, SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, Metadata: md}
 	job := storage.NewModelJob(org, id, time.Now().UTC().Add(s.Config.JobDeadline))
 	if err := s.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
 		if key != "" {
@@ -244,6 +258,7 @@ type ModelDetails struct {
 	Metadata     json.RawMessage `json:"metadata"`
 	Error        *string         `json:"error"`
 	Device       string          `json:"device,omitempty"`
+	EndpointURL  string          `json:"model_endpoint_url,omitempty"`
 }
 
 func summary(m models.Model) ModelSummary {
@@ -293,7 +308,7 @@ func (s *Server) getModel(c echo.Context) error {
 		return err
 	}
 	d := ModelDetails{ModelSummary: summary(m), InputSchema: rawOrNull(m.InputSchema), OutputSchema: rawOrNull(m.OutputSchema),
-		Metrics: rawOrNull(m.Metrics), Metadata: rawOrNull(m.Metadata), Device: m.Device}
+		Metrics: rawOrNull(m.Metrics), Metadata: rawOrNull(m.Metadata), Device: m.Device, EndpointURL: m.EndpointURL}
 	if m.Error != "" {
 		d.Error = &m.Error
 	}

@@ -192,11 +192,13 @@ var schemas = map[string]any{
 	"ModelDetails": obj(map[string]any{"id": str, "name": str, "type": str, "version": str, "description": str, "status": str, "created_at": dt, "updated_at": dt,
 		"input_schema": anyObj, "output_schema": anyObj, "metrics": anyObj, "metadata": anyObj, "error": map[string]any{"type": "string", "nullable": true}, "device": str}),
 	"ModelRequest": obj(map[string]any{"name": str, "type": map[string]any{"type": "string", "enum": []string{"CV", "NLP"}}, "version": str, "description": str,
-		"model_file_url": map[string]any{"type": "string", "format": "uri"}, "metadata": obj(map[string]any{
+		"model_file_url":     map[string]any{"type": "string", "format": "uri"},
+		"model_endpoint_url": map[string]any{"type": "string", "format": "uri", "description": "Instead of a file: a remote endpoint taking {\"inputs\": [[numbers]]} (CV) or {\"texts\": [strings]} (NLP) and answering {\"probabilities\": [[…]]}; black-box attacks only"},
+		"metadata": obj(map[string]any{
 			"input_shape": map[string]any{"type": "array", "items": integ, "description": "CV: [channels, height, width] or [features]"},
 			"labels":      map[string]any{"type": "array", "items": str}, "input_range": map[string]any{"type": "array", "items": num},
-			"tokenizer": map[string]any{"type": "string", "enum": []string{"bow"}}, "vocabulary": map[string]any{"type": "array", "items": str},
-			"metrics": anyObj})}, "name", "type", "model_file_url"),
+			"tokenizer": map[string]any{"type": "string", "enum": []string{"bow", "text"}}, "vocabulary": map[string]any{"type": "array", "items": str},
+			"metrics": anyObj})}, "name", "type"),
 	"AttackMethod": obj(map[string]any{"id": str, "name": str, "description": str, "compatible_model_types": map[string]any{"type": "array", "items": str}, "access": str, "parameters_schema": anyObj}),
 	"AttackLaunch": obj(map[string]any{"model_id": str, "attack_method_id": str, "input_data": map[string]any{"description": "One input: text, base64 image or array of numbers"},
 		"inputs":      map[string]any{"type": "array", "maxItems": maxAttackBatch, "description": "A batch of inputs instead of input_data"},

@@ -28,6 +28,12 @@ const (
 	TypeNLP = "NLP"
 )
 
+// Tokenizers of NLP models.
+const (
+	TokenizerBOW  = "bow"  // a TorchScript module over word counts of Vocabulary
+	TokenizerText = "text" // a remote endpoint that takes the text itself
+)
+
 // Config is derived from a model's type and metadata at registration.
 type Config struct {
 	Type       string   `json:"type"`
@@ -99,11 +105,14 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 			}
 		}
 	case TypeNLP:
-		if md.Tokenizer != "bow" {
-			details["metadata.tokenizer"] = `required for NLP models: "bow" (bag of words over metadata.vocabulary)`
-		}
-		if len(md.Vocabulary) == 0 || len(md.Vocabulary) > maxVocab {
-			details["metadata.vocabulary"] = fmt.Sprintf("required for NLP models: 1 to %d words", maxVocab)
+		switch md.Tokenizer {
+		case TokenizerBOW:
+			if len(md.Vocabulary) == 0 || len(md.Vocabulary) > maxVocab {
+				details["metadata.vocabulary"] = fmt.Sprintf("required for bag-of-words models: 1 to %d words", maxVocab)
+			}
+		case TokenizerText:
+		default:
+			details["metadata.tokenizer"] = `required for NLP models: "bow" (bag of words over metadata.vocabulary) or "text" (a remote endpoint takes the text)`
 		}
 		c.Tokenizer, c.Vocabulary = md.Tokenizer, md.Vocabulary
 		c.InputShape = []int{len(md.Vocabulary)}
@@ -118,7 +127,7 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 }
 
 func (c *Config) index() {
-	if c.Tokenizer == "bow" && c.vocabIndex == nil {
+	if c.Tokenizer == TokenizerBOW && c.vocabIndex == nil {
 		c.vocabIndex = make(map[string]int, len(c.Vocabulary))
 		for i, w := range c.Vocabulary {
 			c.vocabIndex[strings.ToLower(w)] = i

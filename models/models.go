@@ -165,6 +165,7 @@ type Model struct {
 	Status       string    `gorm:"size:32;not null;index"`
 	Error        string    `gorm:"type:text"`
 	SourceURL    string    `gorm:"size:2048"` // model_file_url as submitted ("upload" for multipart)
+	EndpointURL  string    `gorm:"size:2048"` // a remote prediction endpoint instead of a file (black-box only)
 	BlobKey      string    `gorm:"size:512"`
 	Metadata     string    `gorm:"type:text"` // client metadata, JSON object
 	InputSchema  string    `gorm:"type:text"` // JSON Schema, filled by validation

@@ -34,6 +34,7 @@ var migrations = []migration{
 		return err
 	}},
 	{3, "models", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
+	{4, "remote model endpoints", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
 }
 
 type schemaMigration struct {

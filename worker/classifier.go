@@ -24,18 +24,33 @@ type torchClassifier struct {
 	mu      *sync.Mutex
 }
 
+// model is a registered model ready to answer: a TorchScript module run
+// here (white-box: it also gives gradients) or a remote prediction
+// endpoint (black-box: predictions only).
+type model interface {
+	attacks.Classifier
+	attacks.TextClassifier
+	Config() modelio.Config
+}
+
 var (
 	_ attacks.GradientClassifier = (*torchClassifier)(nil)
-	_ attacks.TextClassifier     = (*torchClassifier)(nil)
+	_ model                      = (*torchClassifier)(nil)
+	_ model                      = (*httpClassifier)(nil)
 )
 
 func (c *torchClassifier) NumClasses() int { return c.classes }
 
+// Config says how the model is fed.
+func (c *torchClassifier) Config() modelio.Config { return c.cfg }
+
 // Labels names the classes.
-func (c *torchClassifier) Labels() []string {
-	out := make([]string, c.classes)
+func (c *torchClassifier) Labels() []string { return labels(c.cfg, c.classes) }
+
+func labels(cfg modelio.Config, classes int) []string {
+	out := make([]string, classes)
 	for i := range out {
-		out[i] = c.cfg.Label(i)
+		out[i] = cfg.Label(i)
 	}
 	return out
 }

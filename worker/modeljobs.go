@@ -49,7 +49,7 @@ func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
 		}
 		return Output{}, err
 	}
-	if m.BlobKey == "" {
+	if m.BlobKey == "" && m.EndpointURL == "" {
 		r.Progress(ctx, 10, "fetching_model_file")
 		key, err := w.fetchModelFile(ctx, m)
 		if err != nil {
@@ -61,19 +61,25 @@ func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
 		m.BlobKey = key
 	}
 	r.Progress(ctx, 40, "loading_module")
-	clf, err := w.loadModel(ctx, m)
+	clf, err := w.openModel(ctx, m)
 	if err != nil {
 		return fail(err)
 	}
-	if n := len(clf.cfg.Labels); n > 0 && n != clf.classes {
-		return fail(Permanent("metadata.labels names %d classes but the model outputs %d", n, clf.classes))
+	if n := len(clf.Config().Labels); n > 0 && n != clf.NumClasses() {
+		return fail(Permanent("metadata.labels names %d classes but the model outputs %d", n, clf.NumClasses()))
 	}
 	r.Progress(ctx, 70, "sample_forward")
-	x := attacks.Batch{Data: make([]float32, clf.cfg.SampleSize()), Shape: intShape(clf.cfg.BatchShape(1))}
+	x := attacks.Batch{Data: make([]float32, clf.Config().SampleSize()), Shape: intShape(clf.Config().BatchShape(1))}
 	start := time.Now()
 	const runs = 3
 	for i := 0; i < runs; i++ {
-		if _, err := clf.Predict(ctx, x); err != nil {
+		var err error
+		if clf.Config().Type == modelio.TypeNLP {
+			_, err = clf.PredictText(ctx, []string{"warden sample"})
+		} else {
+			_, err = clf.Predict(ctx, x)
+		}
+		if err != nil {
 			return fail(Permanent("sample forward pass failed: %v", err))
 		}
 	}
@@ -87,8 +93,8 @@ func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
 			metrics[k] = v // reported by the model's owner (e.g. held-out accuracy)
 		}
 	}
-	metrics["num_classes"] = clf.classes
-	metrics["input_size"] = clf.cfg.SampleSize()
+	metrics["num_classes"] = clf.NumClasses()
+	metrics["input_size"] = clf.Config().SampleSize()
 	metrics["forward_latency_ms"] = latency
 	in1, out1 := schemas(clf)
 	enc := func(v any) string { b, _ := json.Marshal(v); return string(b) }
@@ -138,25 +144,30 @@ func (w *Worker) fetchModelFile(ctx context.Context, m models.Model) (string, er
 }
 
 // schemas describes the model's request and response for GET /v1/models/{id}.
-func schemas(c *torchClassifier) (in, out map[string]any) {
+func schemas(c model) (in, out map[string]any) {
 	labels := c.Labels()
+	cfg := c.Config()
 	out = map[string]any{"type": "object", "properties": map[string]any{
 		"prediction": map[string]any{"type": "string", "enum": labels, "description": "Predicted class label"},
 		"confidence": map[string]any{"type": "number", "format": "float", "description": "Softmax probability of the prediction"},
 	}}
-	n := c.cfg.SampleSize()
-	if c.cfg.Type == modelio.TypeNLP {
+	n := cfg.SampleSize()
+	if cfg.Type == modelio.TypeNLP {
+		desc := "Text; tokenised into a bag of words over the model's vocabulary"
+		if cfg.Tokenizer == modelio.TokenizerText {
+			desc = "Text, sent as it is to the model's endpoint"
+		}
 		return map[string]any{"type": "object", "properties": map[string]any{
-			"input_data": map[string]any{"type": "string", "description": "Text; tokenised into a bag of words over the model's vocabulary"},
+			"input_data": map[string]any{"type": "string", "description": desc},
 		}, "required": []string{"input_data"}}, out
 	}
 	props := map[string]any{
-		"input_data": map[string]any{"type": "array", "items": map[string]any{"type": "number", "minimum": c.cfg.ClipMin, "maximum": c.cfg.ClipMax},
-			"minItems": n, "maxItems": n, "description": fmt.Sprintf("Raw input of shape %v, row-major", c.cfg.InputShape)},
+		"input_data": map[string]any{"type": "array", "items": map[string]any{"type": "number", "minimum": cfg.ClipMin, "maximum": cfg.ClipMax},
+			"minItems": n, "maxItems": n, "description": fmt.Sprintf("Raw input of shape %v, row-major", cfg.InputShape)},
 	}
-	if len(c.cfg.InputShape) == 3 {
+	if len(cfg.InputShape) == 3 {
 		props["image"] = map[string]any{"type": "string", "format": "byte",
-			"description": fmt.Sprintf("Base64 PNG, JPEG or GIF; resized to %dx%d, %d channel(s), scaled to [%g, %g]", c.cfg.InputShape[2], c.cfg.InputShape[1], c.cfg.InputShape[0], c.cfg.ClipMin, c.cfg.ClipMax)}
+			"description": fmt.Sprintf("Base64 PNG, JPEG or GIF; resized to %dx%d, %d channel(s), scaled to [%g, %g]", cfg.InputShape[2], cfg.InputShape[1], cfg.InputShape[0], cfg.ClipMin, cfg.ClipMax)}
 	}
 	return map[string]any{"type": "object", "properties": props, "oneOf": []any{
 		map[string]any{"required": []string{"image"}}, map[string]any{"required": []string{"input_data"}}}}, out
@@ -171,7 +182,7 @@ func intShape(s []int64) []int {
 }
 
 // activeModel loads a job's model, which must be active.
-func (w *Worker) activeModel(ctx context.Context, id string) (*torchClassifier, models.Model, error) {
+func (w *Worker) activeModel(ctx context.Context, id string) (model, models.Model, error) {
 	m, err := w.DB.GetModel(ctx, "", id)
 	if err != nil {
 		return nil, m, Permanent("model %s no longer exists", id)
@@ -179,7 +190,7 @@ func (w *Worker) activeModel(ctx context.Context, id string) (*torchClassifier, 
 	if m.Status != models.ModelActive {
 		return nil, m, Permanent("model %s is %s, not active", id, m.Status)
 	}
-	clf, err := w.loadModel(ctx, m)
+	clf, err := w.openModel(ctx, m)
 	return clf, m, err
 }
 
@@ -200,21 +211,30 @@ func (w *Worker) predict(ctx context.Context, r *Run) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	x, err := clf.cfg.Encode(in.Input)
-	if err != nil {
-		return Output{}, Permanent("%v", err)
+	var probs [][]float32
+	if clf.Config().Type == modelio.TypeNLP {
+		var text string
+		if err := json.Unmarshal(in.Input, &text); err != nil {
+			return Output{}, Permanent("NLP models take a string")
+		}
+		probs, err = clf.PredictText(ctx, []string{text})
+	} else {
+		x, eerr := clf.Config().Encode(in.Input)
+		if eerr != nil {
+			return Output{}, Permanent("%v", eerr)
+		}
+		probs, err = clf.Predict(ctx, attacks.Batch{Data: x, Shape: intShape(clf.Config().BatchShape(1))})
 	}
-	probs, err := clf.Predict(ctx, attacks.Batch{Data: x, Shape: intShape(clf.cfg.BatchShape(1))})
 	if err != nil {
 		return Output{}, err
 	}
 	k := modelio.Argmax(probs[0])
 	all := map[string]float32{}
 	for i, p := range probs[0] {
-		all[clf.cfg.Label(i)] = p
+		all[clf.Config().Label(i)] = p
 	}
-	return Output{Label: clf.cfg.Label(k), Data: map[string]any{
-		"prediction": clf.cfg.Label(k), "confidence": probs[0][k], "model_id": in.ModelID,
+	return Output{Label: clf.Config().Label(k), Data: map[string]any{
+		"prediction": clf.Config().Label(k), "confidence": probs[0][k], "model_id": in.ModelID,
 		"input_hash": InputHash(in.Input), "probabilities": all, "device": w.device.String(),
 	}}, nil
 }
@@ -312,7 +332,7 @@ func preview(v any) any {
 	return nil
 }
 
-func (w *Worker) attackText(ctx context.Context, clf *torchClassifier, in tasks.AttackInput, progress attacks.Progress) (map[string]any, error) {
+func (w *Worker) attackText(ctx context.Context, clf model, in tasks.AttackInput, progress attacks.Progress) (map[string]any, error) {
 	wn, err := w.wordNet()
 	if err != nil {
 		return nil, err
@@ -369,17 +389,17 @@ func flatten(samples []map[string]any, fooled int) map[string]any {
 	return doc
 }
 
-func (w *Worker) attackImage(ctx context.Context, jobID string, clf *torchClassifier, in tasks.AttackInput, progress attacks.Progress) (map[string]any, error) {
-	size := clf.cfg.SampleSize()
+func (w *Worker) attackImage(ctx context.Context, jobID string, clf model, in tasks.AttackInput, progress attacks.Progress) (map[string]any, error) {
+	size := clf.Config().SampleSize()
 	data := make([]float32, 0, size*len(in.Inputs))
 	for i, raw := range in.Inputs {
-		x, err := clf.cfg.Encode(raw)
+		x, err := clf.Config().Encode(raw)
 		if err != nil {
 			return nil, Permanent("input %d: %v", i, err)
 		}
 		data = append(data, x...)
 	}
-	x := attacks.Batch{Data: data, Shape: intShape(clf.cfg.BatchShape(len(in.Inputs)))}
+	x := attacks.Batch{Data: data, Shape: intShape(clf.Config().BatchShape(len(in.Inputs)))}
 	params := in.Params
 	if in.TargetLabel != nil {
 		params["target_label"] = *in.TargetLabel
@@ -403,19 +423,19 @@ func (w *Worker) attackImage(ctx context.Context, jobID string, clf *torchClassi
 	samples := make([]map[string]any, x.N())
 	fooled := 0
 	var blobs []models.Blob
-	lo, hi := clf.cfg.ClipMin, clf.cfg.ClipMax
+	lo, hi := clf.Config().ClipMin, clf.Config().ClipMax
 	for i := range samples {
 		cp, ap := modelio.Argmax(clean[i]), modelio.Argmax(adv[i])
 		pd := map[string]any{"linf_norm": res.LinfNorms[i], "l2_norm": res.L2Norms[i]}
 		s := map[string]any{
-			"original_prediction": clf.cfg.Label(cp), "original_confidence": clean[i][cp],
-			"adversarial_prediction": clf.cfg.Label(ap), "adversarial_confidence": adv[i][ap],
+			"original_prediction": clf.Config().Label(cp), "original_confidence": clean[i][cp],
+			"adversarial_prediction": clf.Config().Label(ap), "adversarial_confidence": adv[i][ap],
 			"attack_success": res.Success[i], "perturbation_details": pd,
 		}
 		if size <= 4096 {
 			s["original_input"], s["adversarial_example"] = x.Sample(i), res.Adversarial.Sample(i)
 		}
-		if len(clf.cfg.InputShape) == 3 && i < maxArtifactSamples {
+		if len(clf.Config().InputShape) == 3 && i < maxArtifactSamples {
 			for name, render := range map[string]func() ([]byte, error){
 				"original":     func() ([]byte, error) { return attacks.RenderPNG(x, i, lo, hi) },
 				"adversarial":  func() ([]byte, error) { return attacks.RenderPNG(res.Adversarial, i, lo, hi) },
