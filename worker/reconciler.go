@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,7 +12,10 @@ import (
 	"github.com/wardenlab/warden/tasks"
 )
 
-const reconcileLockKey = "warden:reconciler:lock"
+const (
+	reconcileLockKey = "warden:reconciler:lock"
+	asynqQueuesKey   = "asynq:queues"
+)
 
 func (w *Worker) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(w.Config.ReconcileInterval)
@@ -46,6 +50,18 @@ func (w *Worker) lock(ctx context.Context) bool {
 // API could not enqueue), and re-enqueues pending webhook deliveries whose
 // task vanished. Every step is idempotent, so running it twice is harmless.
 func (w *Worker) Reconcile(ctx context.Context) error {
+	// asynq's client remembers which queue names it has added to the
+	// "asynq:queues" set and never adds them again, so after Redis is
+	// flushed the set lacks them and Inspector.GetTaskInfo answers "queue
+	// not found" even for a task that is running. Treating that as a lost
+	// task re-enqueued running jobs and, with jobs longer than the grace
+	// period, restarted them forever. Re-publish the queues first (an
+	// idempotent SADD; the key is asynq's base.AllQueues, pinned by go.mod).
+	if w.rdb != nil {
+		if err := w.rdb.SAdd(ctx, asynqQueuesKey, tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU).Err(); err != nil {
+			return fmt.Errorf("publish queues: %w", err)
+		}
+	}
 	now := time.Now().UTC()
 	expired, err := w.DB.ExpiredJobs(ctx, now, 500)
 	if err != nil {

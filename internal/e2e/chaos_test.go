@@ -260,9 +260,19 @@ func TestChaosFlushAllLosesNothing(t *testing.T) {
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// One job runs longer than the reconcile interval: after the flush the
+	// reconciler must see its task as running, not lost, or it restarts it
+	// over and over (asynq does not re-publish flushed queue names).
+	long := s.submitProbe(withKey(org), 3000, "")
+	ids = append(ids, long)
 	s.startWorker() // reconcile interval 1 s (newStack)
 	s.waitStatus(ids, models.JobCompleted, 60*time.Second)
 	s.assertCompletedOnce(ids)
+	var j models.Job
+	s.db.Gorm().First(&j, "id = ?", long)
+	if j.Attempts != 1 {
+		t.Errorf("the long job ran %d times; the reconciler re-enqueued it while it ran", j.Attempts)
+	}
 }
 
 // TestChaosRedisRestart: Redis goes away while a probe is held; the API
