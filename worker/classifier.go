@@ -64,10 +64,7 @@ func (c *torchClassifier) logits(ctx context.Context, x attacks.Batch) ([][]floa
 			return nil, err
 		}
 		hi := min(lo+predictChunk, n)
-		shape := make([]int64, len(x.Shape))
-		for i, d := range x.Shape {
-			shape[i] = int64(d)
-		}
+		shape := int64Shape(x.Shape)
 		shape[0] = int64(hi - lo)
 		c.mu.Lock()
 		y, err := c.mod.Forward(&torch.Tensor{Data: x.Data[lo*size : hi*size], Shape: shape})
@@ -105,10 +102,7 @@ func (c *torchClassifier) LossGradient(ctx context.Context, x attacks.Batch, lab
 		return attacks.Batch{}, nil, err
 	}
 	n := x.N()
-	shape := make([]int64, len(x.Shape))
-	for i, d := range x.Shape {
-		shape[i] = int64(d)
-	}
+	shape := int64Shape(x.Shape)
 	ls := make([]int64, n)
 	for i, l := range labels {
 		ls[i] = int64(l)
@@ -146,4 +140,12 @@ func (c *torchClassifier) PredictText(ctx context.Context, texts []string) ([][]
 		data = append(data, c.cfg.EncodeText(t)...)
 	}
 	return c.Predict(ctx, attacks.Batch{Data: data, Shape: []int{len(texts), size}})
+}
+
+func int64Shape(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, d := range s {
+		out[i] = int64(d)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"github.com/wardenlab/warden/media"
 	"time"
 
 	"github.com/veraison/go-cose"
@@ -180,20 +181,10 @@ func VerifyChain(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) 
 	if roots == nil {
 		return errors.New("no trust anchors configured")
 	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
+	if err := media.VerifyChain(chain, roots, at); err != nil {
+		return err
 	}
-	leaf := chain[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   at,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}); err != nil {
-		return fmt.Errorf("certificate chain not trusted: %w", err)
-	}
-	return checkSignerProfile(leaf)
+	return checkSignerProfile(chain[0])
 }
 
 // checkSignerProfile applies the C2PA claim signer certificate profile.

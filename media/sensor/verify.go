@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/wardenlab/warden/media"
 	"time"
 
 	"github.com/wardenlab/warden/media/exif"
@@ -99,19 +100,13 @@ func verifyChain(ders [][]byte, trust *x509.CertPool, now time.Time) (*x509.Cert
 		}
 		certs = append(certs, c)
 	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("verify chain: no certificates")
 	}
-	leaf := certs[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         trust,
-		Intermediates: inter,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}); err != nil {
+	if err := media.VerifyChain(certs, trust, now); err != nil {
 		return nil, fmt.Errorf("verify chain: %w", err)
 	}
+	leaf := certs[0]
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return nil, errors.New("device certificate lacks digitalSignature key usage")
 	}
