@@ -14,6 +14,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/models"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -24,6 +25,11 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect string // "postgres" or "sqlite"
 	creds   credCache
+
+	// Group commit of the per-job writes (see groupWriter).
+	jobInserts     *groupWriter[*models.Job, struct{}]
+	jobStarts      *groupWriter[string, started]
+	jobCompletions *groupWriter[completion, bool] // PostgreSQL only; SQLite uses finish
 }
 
 // Open connects to PostgreSQL when url starts with postgres:// or
@@ -79,6 +85,7 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
 	db := &DB{gorm: g, dialect: dialect}
+	db.startGroups()
 	if err := db.Ping(ctx); err != nil {
 		slog.Warn("database not reachable yet; will retry on use", "err", err)
 	}
@@ -100,8 +107,31 @@ func (db *DB) Ping(ctx context.Context) error {
 // Dialect reports "postgres" or "sqlite".
 func (db *DB) Dialect() string { return db.dialect }
 
-// Close closes the pool.
+// groupFlushers is how many batches of one kind may be in flight at once;
+// groupMax bounds a batch (and so the distinct statement texts prepared).
+const groupFlushers, groupMax = 2, 32
+
+func (db *DB) startGroups() {
+	db.jobInserts = newGroupWriter(groupFlushers, groupMax, func(j *models.Job) string { return j.ID },
+		func(ctx context.Context, jobs []*models.Job) ([]struct{}, error) {
+			if err := db.gorm.WithContext(ctx).Create(jobs).Error; err != nil {
+				return nil, fmt.Errorf("insert job: %w", err)
+			}
+			return make([]struct{}, len(jobs)), nil
+		})
+	db.jobStarts = newGroupWriter(groupFlushers, groupMax, func(id string) string { return id }, db.startJobs)
+	if db.dialect == "postgres" {
+		db.jobCompletions = newGroupWriter(groupFlushers, groupMax, func(c completion) string { return c.id }, db.completeJobs)
+	}
+}
+
+// Close finishes the batched writes in flight and closes the pool.
 func (db *DB) Close() error {
+	db.jobInserts.close()
+	db.jobStarts.close()
+	if db.jobCompletions != nil {
+		db.jobCompletions.close()
+	}
 	sqlDB, err := db.gorm.DB()
 	if err != nil {
 		return err

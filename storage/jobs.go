@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wardenlab/warden"
@@ -16,11 +19,9 @@ func (db *DB) CreateJob(ctx context.Context, job *models.Job, blobs []models.Blo
 	if job.Status == "" {
 		job.Status = models.JobQueued
 	}
-	if len(blobs) == 0 { // one statement needs no transaction
-		if err := db.gorm.WithContext(ctx).Create(job).Error; err != nil {
-			return fmt.Errorf("insert job: %w", err)
-		}
-		return nil
+	if len(blobs) == 0 { // one statement, shared with concurrent submissions
+		_, err := db.jobInserts.do(ctx, job)
+		return err
 	}
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return insertJob(tx, job, blobs) })
 }
@@ -62,16 +63,25 @@ func VisibleTo(j models.Job, orgID string, anonymousOK bool) bool {
 	return orgID != "" && *j.OrgID == orgID
 }
 
-// StartJob moves a queued (or retried in_progress) job to in_progress and
-// counts the attempt. ok is false when the job is gone or already ended, in
-// which case the handler must do nothing.
+// StartJob moves a queued (or retried in_progress) job to in_progress,
+// counts the attempt and returns the row. ok is false when the job is
+// finished, cancelled or gone, and the handler must not run. Concurrent
+// starts share one UPDATE … RETURNING (see groupWriter).
 func (db *DB) StartJob(ctx context.Context, id string) (job models.Job, ok bool, err error) {
+	r, err := db.jobStarts.do(ctx, id)
+	return r.job, r.ok, err
+}
+
+type started struct {
+	job models.Job
+	ok  bool
+}
+
+func (db *DB) startJobs(ctx context.Context, ids []string) ([]started, error) {
 	now := time.Now().UTC()
-	// One round trip: a single UPDATE … RETURNING. This runs once per job
-	// attempt; UPDATE then SELECT would cost two.
 	var rows []models.Job
 	res := db.gorm.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
-		Where("id = ? AND status IN ?", id, []string{models.JobQueued, models.JobInProgress}).
+		Where("id IN ? AND status IN ?", ids, []string{models.JobQueued, models.JobInProgress}).
 		Updates(map[string]any{
 			"status":     models.JobInProgress,
 			"attempts":   gorm.Expr("attempts + 1"),
@@ -79,12 +89,17 @@ func (db *DB) StartJob(ctx context.Context, id string) (job models.Job, ok bool,
 			"updated_at": now,
 		})
 	if res.Error != nil {
-		return job, false, fmt.Errorf("start job: %w", res.Error)
+		return nil, fmt.Errorf("start job: %w", res.Error)
 	}
-	if res.RowsAffected == 0 || len(rows) == 0 {
-		return job, false, nil
+	byID := make(map[string]models.Job, len(rows))
+	for _, j := range rows {
+		byID[j.ID] = j
 	}
-	return rows[0], true, nil
+	out := make([]started, len(ids))
+	for i, id := range ids {
+		out[i].job, out[i].ok = byID[id]
+	}
+	return out, nil
 }
 
 // SetProgress records progress of an in_progress job.
@@ -99,8 +114,11 @@ func (db *DB) SetProgress(ctx context.Context, id string, pct int, stage string)
 // when the job is no longer in_progress (cancelled, deleted, or completed by
 // an earlier attempt), so a retried handler never produces two results.
 func (db *DB) CompleteJob(ctx context.Context, id string, result models.Result, delivery *models.WebhookDelivery) (bool, error) {
-	if db.dialect == "postgres" {
-		return db.completePostgres(ctx, id, result, delivery)
+	if db.jobCompletions != nil { // PostgreSQL: one statement, shared with concurrent completions
+		if delivery != nil {
+			delivery.JobID, delivery.Status = id, models.DeliveryPending
+		}
+		return db.jobCompletions.do(ctx, completion{id: id, result: result, delivery: delivery})
 	}
 	return db.finish(ctx, id, []string{models.JobInProgress}, map[string]any{"status": models.JobCompleted, "progress": 100, "stage": "done"}, &result, delivery)
 }
@@ -257,33 +275,90 @@ func (db *DB) CountJobs(ctx context.Context) (map[[2]string]int64, error) {
 	return out, err
 }
 
-// completePostgres is CompleteJob in one round trip: data-modifying CTEs
-// run as one atomic statement, so the job, its result and its webhook
-// delivery change together or not at all, exactly as the transaction in
-// finish does (SQLite has no data-modifying CTEs and uses that).
-func (db *DB) completePostgres(ctx context.Context, id string, r models.Result, d *models.WebhookDelivery) (bool, error) {
+// completion is one CompleteJob call waiting for its batch.
+type completion struct {
+	id       string
+	result   models.Result
+	delivery *models.WebhookDelivery
+}
+
+// completeJobs finishes a batch of in_progress jobs in one statement: the
+// status change, each result row and each webhook delivery row, so a job
+// can never be completed without its result or its delivery. Answers, per
+// job, whether this call completed it.
+func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error) {
 	now := time.Now().UTC()
-	q := `WITH u AS (
+	var ids, labels, data, durs, dIDs, dOrgs, dJobs, dEvents, dURLs, dPayloads pgArray
+	for _, c := range cs {
+		ids = append(ids, c.id)
+		labels = append(labels, c.result.Label)
+		data = append(data, c.result.Data)
+		durs = append(durs, strconv.FormatInt(c.result.DurationMS, 10))
+		if d := c.delivery; d != nil {
+			dIDs, dOrgs, dJobs = append(dIDs, d.ID), append(dOrgs, d.OrgID), append(dJobs, c.id)
+			dEvents, dURLs, dPayloads = append(dEvents, d.EventType), append(dURLs, d.URL), append(dPayloads, d.Payload)
+		}
+	}
+	// CAST, not ::, because GORM reads a name followed by ":" as no parameter.
+	q := `WITH v AS (
+  SELECT * FROM unnest(CAST(@ids AS text[]), CAST(@labels AS text[]), CAST(@data AS text[]), CAST(@durs AS bigint[])) AS v(id, label, data, dur)
+), u AS (
   UPDATE jobs SET status = @done, progress = 100, stage = 'done', finished_at = @now, updated_at = @now
-  WHERE id = @id AND status = @running RETURNING id
+  FROM v WHERE jobs.id = v.id AND jobs.status = @running RETURNING jobs.id
 ), r AS (
   INSERT INTO results (job_id, label, data, duration_ms, created_at)
-  SELECT id, @label, @data, @dur, @now FROM u ON CONFLICT (job_id) DO NOTHING
+  SELECT v.id, v.label, v.data, v.dur, @now FROM v JOIN u ON u.id = v.id ON CONFLICT (job_id) DO NOTHING
 )`
-	args := map[string]any{"done": models.JobCompleted, "running": models.JobInProgress, "now": now, "id": id,
-		"label": r.Label, "data": r.Data, "dur": r.DurationMS}
-	if d != nil {
+	args := map[string]any{"ids": ids, "labels": labels, "data": data, "durs": durs,
+		"done": models.JobCompleted, "running": models.JobInProgress, "now": now}
+	if len(dIDs) > 0 {
 		q += `, d AS (
   INSERT INTO webhook_deliveries (id, org_id, job_id, event_type, url, payload, status, attempts, created_at, updated_at)
-  SELECT @did, @org, id, @event, @url, @payload, @pending, 0, @now, @now FROM u
+  SELECT d.id, d.org, d.job, d.event, d.url, d.payload, @pending, 0, @now, @now
+  FROM unnest(CAST(@dids AS text[]), CAST(@dorgs AS text[]), CAST(@djobs AS text[]), CAST(@devents AS text[]), CAST(@durls AS text[]), CAST(@dpayloads AS text[])) AS d(id, org, job, event, url, payload)
+  JOIN u ON u.id = d.job
 )`
-		args["did"], args["org"], args["event"], args["url"], args["payload"], args["pending"] = d.ID, d.OrgID, d.EventType, d.URL, d.Payload, models.DeliveryPending
-		d.JobID, d.Status = id, models.DeliveryPending
+		args["dids"], args["dorgs"], args["djobs"], args["devents"], args["durls"], args["dpayloads"] = dIDs, dOrgs, dJobs, dEvents, dURLs, dPayloads
+		args["pending"] = models.DeliveryPending
 	}
-	q += ` SELECT COUNT(*) FROM u`
-	var n int64
-	if err := db.gorm.WithContext(ctx).Raw(q, args).Scan(&n).Error; err != nil {
-		return false, fmt.Errorf("complete job: %w", err)
+	q += ` SELECT id FROM u`
+	var done []string
+	if err := db.gorm.WithContext(ctx).Raw(q, args).Scan(&done).Error; err != nil {
+		return nil, fmt.Errorf("complete job: %w", err)
 	}
-	return n == 1, nil
+	set := make(map[string]bool, len(done))
+	for _, id := range done {
+		set[id] = true
+	}
+	out := make([]bool, len(cs))
+	for i, c := range cs {
+		out[i] = set[c.id]
+	}
+	return out, nil
+}
+
+// pgArray is a PostgreSQL array literal, sent as one text parameter and
+// cast in SQL (GORM would expand a Go slice into a list of parameters).
+type pgArray []string
+
+// Value quotes every element, so commas, braces, quotes and backslashes
+// in the data survive and no element reads as NULL.
+func (a pgArray) Value() (driver.Value, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range a {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range v {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String(), nil
 }

@@ -3,8 +3,12 @@ package storage_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,6 +257,133 @@ func TestRevokeCredential(t *testing.T) {
 		}
 		if g, err := db.GetCredential(ctx, a.ClientID); err != nil || g.RevokedAt == nil {
 			t.Errorf("get revoked: %+v %v", g, err)
+		}
+	})
+}
+
+// TestConcurrentJobWritesShareStatements: many jobs created, started and
+// completed at once (the API and worker under load, where the writes are
+// batched) each get exactly their own row, result and delivery, with data
+// that an array literal could garble carried byte for byte.
+func TestConcurrentJobWritesShareStatements(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		org, err := db.CreateOrg(ctx, "load")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 120
+		hostile := []string{`{"a":"b,c"}`, `say "hi" \ back\slash`, `NULL`, ``, "{}", "ünï\ncode\t{,}"}
+		id := func(i int) string { return fmt.Sprintf("%s-%03d", strings.ReplaceAll(t.Name(), "/", "-"), i) }
+		var wg sync.WaitGroup
+		errs := make(chan error, 4*n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j := models.Job{ID: id(i), OrgID: &org.OrgID, Kind: "probe", Queue: "cpu", Input: hostile[i%len(hostile)], Deadline: time.Now().Add(time.Hour)}
+				if err := db.CreateJob(ctx, &j, nil); err != nil {
+					errs <- fmt.Errorf("create %d: %w", i, err)
+					return
+				}
+				if j.CreatedAt.IsZero() || j.Status != models.JobQueued {
+					errs <- fmt.Errorf("create %d: row not filled in: %+v", i, j)
+				}
+				got, ok, err := db.StartJob(ctx, j.ID)
+				if err != nil || !ok || got.ID != j.ID || got.Attempts != 1 || got.Input != j.Input {
+					errs <- fmt.Errorf("start %d: %+v %v %v", i, got, ok, err)
+					return
+				}
+				var d *models.WebhookDelivery
+				if i%3 == 0 {
+					d = &models.WebhookDelivery{ID: "d-" + j.ID, OrgID: org.OrgID, EventType: "job.completed", URL: "https://hooks.example/" + j.ID, Payload: hostile[(i+1)%len(hostile)]}
+				}
+				done, err := db.CompleteJob(ctx, j.ID, models.Result{Label: hostile[(i+2)%len(hostile)], Data: hostile[i%len(hostile)], DurationMS: int64(i)}, d)
+				if err != nil || !done {
+					errs <- fmt.Errorf("complete %d: %v %v", i, done, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		for i := range n {
+			j, err := db.GetJob(ctx, id(i))
+			if err != nil || j.Status != models.JobCompleted || j.Attempts != 1 || j.Input != hostile[i%len(hostile)] {
+				t.Fatalf("job %d: %+v %v", i, j, err)
+			}
+			r, err := db.GetResult(ctx, id(i))
+			if err != nil || r.Label != hostile[(i+2)%len(hostile)] || r.Data != hostile[i%len(hostile)] || r.DurationMS != int64(i) {
+				t.Fatalf("result %d: %+v %v", i, r, err)
+			}
+			var ds []models.WebhookDelivery
+			db.Gorm().Where("job_id = ?", id(i)).Find(&ds)
+			switch {
+			case i%3 != 0 && len(ds) != 0:
+				t.Fatalf("job %d has deliveries it never asked for: %+v", i, ds)
+			case i%3 == 0 && (len(ds) != 1 || ds[0].Payload != hostile[(i+1)%len(hostile)] || ds[0].Status != models.DeliveryPending || ds[0].OrgID != org.OrgID):
+				t.Fatalf("job %d deliveries: %+v", i, ds)
+			}
+		}
+		// A duplicate id fails its own caller, not the others writing at
+		// the same moment.
+		var dup atomic.Int32
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				jid := fmt.Sprintf("%s-fresh-%02d", strings.ReplaceAll(t.Name(), "/", "-"), i)
+				if i%5 == 0 {
+					jid = id(i) // exists
+				}
+				j := models.Job{ID: jid, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
+				err := db.CreateJob(ctx, &j, nil)
+				if (err != nil) != (i%5 == 0) {
+					t.Errorf("create %s: %v", jid, err)
+				}
+				if err != nil {
+					dup.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if dup.Load() != 4 {
+			t.Fatalf("%d duplicate ids refused, want 4", dup.Load())
+		}
+	})
+}
+
+// TestConcurrentStartsOfOneJobCountEveryAttempt: two starts of the same job
+// at once (a retry racing the reconciler) never share a statement, so both
+// attempts are counted.
+func TestConcurrentStartsOfOneJobCountEveryAttempt(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		j := newJob(db, t, nil)
+		var wg sync.WaitGroup
+		attempts := make(chan int, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, ok, err := db.StartJob(ctx, j.ID)
+				if err != nil || !ok {
+					t.Errorf("start: %v %v", ok, err)
+				}
+				attempts <- got.Attempts
+			}()
+		}
+		wg.Wait()
+		close(attempts)
+		var seen []int
+		for a := range attempts {
+			seen = append(seen, a)
+		}
+		slices.Sort(seen)
+		if !slices.Equal(seen, []int{1, 2, 3, 4}) {
+			t.Fatalf("attempts seen %v, want 1..4", seen)
 		}
 	})
 }
