@@ -65,7 +65,7 @@ type Job struct {
 	OrgID       *string   `gorm:"size:64;index"` // nil for anonymous verification jobs
 	Kind        string    `gorm:"size:64;not null;index"`
 	Queue       string    `gorm:"size:32;not null"`
-	Status      string    `gorm:"size:32;not null;index"`
+	Status      string    `gorm:"size:32;not null"` // indexed only where unfinished (migration 5)
 	Progress    int       `gorm:"not null;default:0"`
 	Stage       string    `gorm:"size:128"`
 	Input       string    `gorm:"type:text"` // JSON payload as submitted (validated)
@@ -76,7 +76,7 @@ type Job struct {
 	UpdatedAt   time.Time
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
-	Deadline    time.Time `gorm:"index"`
+	Deadline    time.Time // indexed only where unfinished (migration 5)
 }
 
 // Result is the output of a job; job_id is unique so that a retried handler

@@ -109,7 +109,7 @@ func (db *DB) Dialect() string { return db.dialect }
 
 // groupFlushers is how many batches of one kind may be in flight at once;
 // groupMax bounds a batch (and so the distinct statement texts prepared).
-const groupFlushers, groupMax = 2, 32
+const groupFlushers, groupMax = 1, 32
 
 func (db *DB) startGroups() {
 	db.jobInserts = newGroupWriter(groupFlushers, groupMax, func(j *models.Job) string { return j.ID },

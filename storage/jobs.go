@@ -217,12 +217,16 @@ func (db *DB) JobBlobs(ctx context.Context, jobID string) ([]models.Blob, error)
 	return blobs, err
 }
 
+// unfinished selects queued and in_progress jobs through the partial
+// indexes of migration 5 (finished_at is set exactly when a job ends).
+const unfinished = "finished_at IS NULL AND status IN ('" + models.JobQueued + "', '" + models.JobInProgress + "')"
+
 // UnfinishedJobs lists queued and in_progress jobs not touched since before,
 // oldest first, for the reconciler.
 func (db *DB) UnfinishedJobs(ctx context.Context, before time.Time, limit int) ([]models.Job, error) {
 	var jobs []models.Job
 	err := db.gorm.WithContext(ctx).
-		Where("status IN ? AND updated_at < ?", []string{models.JobQueued, models.JobInProgress}, before).
+		Where(unfinished+" AND updated_at < ?", before).
 		Order("created_at").Limit(limit).Find(&jobs).Error
 	return jobs, err
 }
@@ -231,7 +235,7 @@ func (db *DB) UnfinishedJobs(ctx context.Context, before time.Time, limit int) (
 func (db *DB) ExpiredJobs(ctx context.Context, now time.Time, limit int) ([]models.Job, error) {
 	var jobs []models.Job
 	err := db.gorm.WithContext(ctx).
-		Where("status IN ? AND deadline < ?", []string{models.JobQueued, models.JobInProgress}, now).
+		Where(unfinished+" AND deadline < ?", now).
 		Order("deadline").Limit(limit).Find(&jobs).Error
 	return jobs, err
 }
@@ -300,11 +304,14 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
 		}
 	}
 	// CAST, not ::, because GORM reads a name followed by ":" as no parameter.
+	// The UPDATE finds its rows by primary key (id = ANY): joined to v
+	// instead, a plan prepared while the table was small scans every
+	// in_progress entry of the status index, and that grows with history.
 	q := `WITH v AS (
   SELECT * FROM unnest(CAST(@ids AS text[]), CAST(@labels AS text[]), CAST(@data AS text[]), CAST(@durs AS bigint[])) AS v(id, label, data, dur)
 ), u AS (
   UPDATE jobs SET status = @done, progress = 100, stage = 'done', finished_at = @now, updated_at = @now
-  FROM v WHERE jobs.id = v.id AND jobs.status = @running RETURNING jobs.id
+  WHERE jobs.id = ANY(CAST(@ids AS text[])) AND jobs.status = @running RETURNING jobs.id
 ), r AS (
   INSERT INTO results (job_id, label, data, duration_ms, created_at)
   SELECT v.id, v.label, v.data, v.dur, @now FROM v JOIN u ON u.id = v.id ON CONFLICT (job_id) DO NOTHING

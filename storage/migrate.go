@@ -35,6 +35,26 @@ var migrations = []migration{
 	}},
 	{3, "models", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
 	{4, "remote model endpoints", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
+	{5, "unfinished-job indexes", func(tx *gorm.DB) error {
+		// The reconciler looks only at unfinished jobs, a few among the
+		// whole history, so only those are indexed. A plain index on status
+		// also lured the per-job updates (which filter on status) into
+		// scanning every queued entry instead of finding their rows by
+		// primary key. These indexes are keyed on finished_at IS NULL,
+		// which the per-job updates never mention, so the planner cannot
+		// use them there; the reconciler's queries say both.
+		for _, q := range []string{
+			"DROP INDEX IF EXISTS idx_jobs_status",
+			"DROP INDEX IF EXISTS idx_jobs_deadline",
+			"CREATE INDEX IF NOT EXISTS idx_jobs_unfinished_updated ON jobs (updated_at) WHERE finished_at IS NULL",
+			"CREATE INDEX IF NOT EXISTS idx_jobs_unfinished_deadline ON jobs (deadline) WHERE finished_at IS NULL",
+		} {
+			if err := tx.Exec(q).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 type schemaMigration struct {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,6 +97,66 @@ func (p benchParams) profile(t testing.TB, name string) func() {
 type benchResult struct {
 	elapsed, submit time.Duration
 	xactsPerJob     float64 // PostgreSQL transactions per job (Warden only)
+	cpu             cpuTimes
+}
+
+// cpuTimes is CPU time (user + system) by process over a timed phase: this
+// test process (load generator, API and worker together), the PostgreSQL
+// server processes and redis-server, read from /proc (Linux; empty
+// elsewhere). Processes that start or end inside the phase are missed; the
+// pools keep their connections, so the servers' backends live throughout.
+type cpuTimes map[string]time.Duration
+
+const clockTick = 10 * time.Millisecond // USER_HZ = 100 on Linux
+
+func readCPU() cpuTimes {
+	out := cpuTimes{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	self := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		b, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime(14) stime(15)
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		comm, f := string(b[open+1:end]), strings.Fields(string(b[end+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		name := ""
+		switch {
+		case filepath.Base(d) == self:
+			name = "test"
+		case comm == "postgres" || strings.HasPrefix(comm, "postgres:"):
+			name = "postgres"
+		case comm == "redis-server":
+			name = "redis"
+		default:
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[name] += time.Duration(u+st) * clockTick
+	}
+	return out
+}
+
+func (a cpuTimes) since(b cpuTimes) cpuTimes {
+	d := cpuTimes{}
+	for k, v := range a {
+		d[k] = v - b[k]
+	}
+	return d
+}
+
+// perJob formats µs of CPU per job for each process group.
+func (c cpuTimes) perJob(n int) string {
+	us := func(k string) float64 { return float64(c[k].Microseconds()) / float64(n) }
+	return fmt.Sprintf("test=%.0f,postgres=%.0f,redis=%.0f", us("test"), us("postgres"), us("redis"))
 }
 
 func (r benchResult) rate(n int) float64 { return float64(n) / r.elapsed.Seconds() }
@@ -128,8 +189,8 @@ func TestBenchThroughput(t *testing.T) {
 	ward := benchWarden(t, p)
 	wr, ar := ward.rate(p.n), base.rate(p.n)
 	ratio := wr / ar
-	fmt.Printf("BENCH n=%d clients=%d concurrency=%d warden_jobs_per_s=%.1f asynq_jobs_per_s=%.1f ratio=%.3f warden_submit_per_s=%.1f asynq_enqueue_per_s=%.1f pg_xacts_per_job=%.2f\n",
-		p.n, p.clients, p.concurrency, wr, ar, ratio, float64(p.n)/ward.submit.Seconds(), float64(p.n)/base.submit.Seconds(), ward.xactsPerJob)
+	fmt.Printf("BENCH n=%d clients=%d concurrency=%d warden_jobs_per_s=%.1f asynq_jobs_per_s=%.1f ratio=%.3f warden_submit_per_s=%.1f asynq_enqueue_per_s=%.1f pg_xacts_per_job=%.2f warden_cpu_us_per_job=%s asynq_cpu_us_per_job=%s\n",
+		p.n, p.clients, p.concurrency, wr, ar, ratio, float64(p.n)/ward.submit.Seconds(), float64(p.n)/base.submit.Seconds(), ward.xactsPerJob, ward.cpu.perJob(p.n), base.cpu.perJob(p.n))
 }
 
 // benchAsynq: raw asynq client enqueue (same task options as Warden's
@@ -170,6 +231,7 @@ func benchAsynq(t *testing.T, p benchParams) benchResult {
 
 	stop := p.profile(t, "asynq")
 	defer stop()
+	cpu0 := readCPU()
 	start := time.Now()
 	p.fanOut(t, p.n, enqueue)
 	submit := time.Since(start)
@@ -177,7 +239,7 @@ func benchAsynq(t *testing.T, p benchParams) benchResult {
 	for done.Load() < want {
 		time.Sleep(time.Millisecond)
 	}
-	return benchResult{elapsed: time.Since(start), submit: submit}
+	return benchResult{elapsed: time.Since(start), submit: submit, cpu: readCPU().since(cpu0)}
 }
 
 // benchWarden: POST /v1/diagnostics/probe {hold_ms: 0} over real HTTP to
@@ -224,20 +286,34 @@ func benchWarden(t *testing.T, p benchParams) benchResult {
 	x0 := xacts()
 
 	stop := p.profile(t, "warden")
+	cpu0 := readCPU()
 	start := time.Now()
 	p.fanOut(t, p.n, submit)
 	sub := time.Since(start)
 	want := int64(warm + p.n)
-	for completed() < want {
-		time.Sleep(20 * time.Millisecond)
+	// Every job is in the table once fanOut returns; poll the few
+	// unfinished ones (a partial index) rather than count the history.
+	unfinished := func() int64 {
+		var n int64
+		s.db.Gorm().Model(&models.Job{}).Where("finished_at IS NULL").Count(&n)
+		return n
+	}
+	polls := 0
+	for unfinished() > 0 {
+		polls++
+		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu := readCPU().since(cpu0)
 	stop()
+	if n := completed(); n != want {
+		t.Fatalf("%d of %d jobs completed", n, want)
+	}
 	time.Sleep(1100 * time.Millisecond)
-	// The counters include the completion polls above; subtract them.
-	polls := float64(elapsed / (20 * time.Millisecond))
-	perJob := (float64(xacts()-x0) - polls - 1) / float64(p.n)
-	return benchResult{elapsed: elapsed, submit: sub, xactsPerJob: perJob}
+	// The counters include the completion polls above (at most one COUNT
+	// each); subtract them.
+	perJob := (float64(xacts()-x0) - float64(polls) - 1) / float64(p.n)
+	return benchResult{elapsed: elapsed, submit: sub, xactsPerJob: perJob, cpu: cpu}
 }
 
 // BenchmarkSubmitProbe measures the API's submission path alone (auth,
