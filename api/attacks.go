@@ -23,14 +23,14 @@ import (
 const maxAttackBatch = 256
 
 func (s *Server) routesAttacks() {
-	general := s.limit("ip", s.Config.RateGeneral)
+	general := bucket{"ip", s.Config.RateGeneral}
 	viewer, developer := require(models.RoleViewer), require(models.RoleDeveloper)
-	s.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: models.RoleViewer, Op: opAttackList}, s.listAttacks, general, s.authenticate, viewer)
-	s.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: models.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, general, s.authenticate, developer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: models.RoleViewer, Op: opAttackStatus}, s.attackStatus, general, s.authenticate, viewer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: models.RoleViewer, Op: opAttackResults}, s.attackResults, general, s.authenticate, viewer)
-	s.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: models.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, general, s.authenticate, developer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: models.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, general, s.authenticate, viewer)
+	s.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: models.RoleViewer, Op: opAttackList}, s.listAttacks, s.guard(general), viewer)
+	s.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: models.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, s.guard(general), developer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: models.RoleViewer, Op: opAttackStatus}, s.attackStatus, s.guard(general), viewer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: models.RoleViewer, Op: opAttackResults}, s.attackResults, s.guard(general), viewer)
+	s.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: models.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, s.guard(general), developer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: models.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, s.guard(general), viewer)
 }
 
 func (s *Server) listAttacks(c echo.Context) error {

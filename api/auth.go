@@ -38,56 +38,66 @@ func bearerToken(h string) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-// authenticate reads credentials when present: an OAuth2 access token
+// identify reads credentials when present: an OAuth2 access token
 // (`Authorization: Bearer`, from POST /v1/auth/token), `x-api-key` with
 // `Org-Id` (AISpectra style), or HTTP Basic with the org id as user name and
 // the API key as password (for browsers opening /monitoring). Wrong
 // credentials are a 401 even on routes that allow anonymous use; no
-// credentials leave the request anonymous. Authenticated callers also spend
-// their per-credential rate budget here.
+// credentials give a nil principal (anonymous). It spends no rate budget:
+// guard and authenticate do.
+func (s *Server) identify(c echo.Context) (p *storage.Principal, bearer bool, err error) {
+	req := c.Request()
+	orgID, key := req.Header.Get("Org-Id"), req.Header.Get("x-api-key")
+	if token, ok := bearerToken(req.Header.Get("Authorization")); ok {
+		if key != "" {
+			return nil, false, warden.Errorf(warden.EINVALID, "send either a bearer token or x-api-key, not both")
+		}
+		if token == "" {
+			err = invalidToken("empty bearer token")
+		} else {
+			var v storage.Principal
+			if v, err = s.tokens.verify(req.Context(), token); err == nil {
+				return &v, true, nil
+			}
+		}
+		if warden.ErrorCode(err) == warden.EUNAUTHORIZED {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden", error="invalid_token", error_description="`+warden.ErrorMessage(err)+`"`)
+		}
+		return nil, false, err
+	}
+	if key == "" {
+		if u, pw, ok := req.BasicAuth(); ok {
+			orgID, key = u, pw
+		}
+	}
+	if key == "" {
+		return nil, false, nil
+	}
+	if orgID == "" {
+		return nil, false, warden.Errorf(warden.EUNAUTHORIZED, "Org-Id header is required with x-api-key")
+	}
+	v, err := s.DB.AuthenticateAPIKey(req.Context(), orgID, key)
+	if err != nil {
+		return nil, false, err
+	}
+	return &v, false, nil
+}
+
+// authenticate is identify plus the credential's rate budget, for routes
+// that have no client-IP budget (guard does both in one Redis call).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		orgID, key := req.Header.Get("Org-Id"), req.Header.Get("x-api-key")
-		var p storage.Principal
-		if token, ok := bearerToken(req.Header.Get("Authorization")); ok {
-			if key != "" {
-				return warden.Errorf(warden.EINVALID, "send either a bearer token or x-api-key, not both")
-			}
-			var err error
-			if token == "" {
-				err = invalidToken("empty bearer token")
-			} else {
-				p, err = s.tokens.verify(req.Context(), token)
-			}
-			if err != nil {
-				if warden.ErrorCode(err) == warden.EUNAUTHORIZED {
-					c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden", error="invalid_token", error_description="`+warden.ErrorMessage(err)+`"`)
-				}
-				return err
-			}
-			c.Set(bearerKey, true)
-		} else {
-			if key == "" {
-				if u, pw, ok := req.BasicAuth(); ok {
-					orgID, key = u, pw
-				}
-			}
-			if key == "" {
-				return next(c)
-			}
-			if orgID == "" {
-				return warden.Errorf(warden.EUNAUTHORIZED, "Org-Id header is required with x-api-key")
-			}
-			var err error
-			if p, err = s.DB.AuthenticateAPIKey(req.Context(), orgID, key); err != nil {
-				return err
-			}
-		}
-		if err := s.spend(c, "cred", p.CredentialID, s.Config.RateCredential); err != nil {
+		p, bearer, err := s.identify(c)
+		if err != nil {
 			return err
 		}
-		c.Set(principalKey, &p)
+		if p != nil {
+			if err := s.spend(c, spend{"cred", p.CredentialID, s.Config.RateCredential}); err != nil {
+				return err
+			}
+			c.Set(principalKey, p)
+			c.Set(bearerKey, bearer)
+		}
 		return next(c)
 	}
 }

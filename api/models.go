@@ -24,13 +24,13 @@ import (
 )
 
 func (s *Server) routesModels() {
-	general := s.limit("ip", s.Config.RateGeneral)
+	general := bucket{"ip", s.Config.RateGeneral}
 	viewer, developer, admin := require(models.RoleViewer), require(models.RoleDeveloper), require(models.RoleAdmin)
-	s.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: models.RoleViewer, Op: opModelList}, s.listModels, general, s.authenticate, viewer)
-	s.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: models.RoleAdmin, Op: opModelCreate}, s.postModel, general, s.authenticate, admin)
-	s.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: models.RoleViewer, Op: opModelGet}, s.getModel, general, s.authenticate, viewer)
-	s.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: models.RoleAdmin, Op: opModelDelete}, s.deleteModel, general, s.authenticate, admin)
-	s.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: models.RoleDeveloper, Op: opPredict}, s.postPredict, general, s.authenticate, developer)
+	s.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: models.RoleViewer, Op: opModelList}, s.listModels, s.guard(general), viewer)
+	s.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: models.RoleAdmin, Op: opModelCreate}, s.postModel, s.guard(general), admin)
+	s.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: models.RoleViewer, Op: opModelGet}, s.getModel, s.guard(general), viewer)
+	s.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: models.RoleAdmin, Op: opModelDelete}, s.deleteModel, s.guard(general), admin)
+	s.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: models.RoleDeveloper, Op: opPredict}, s.postPredict, s.guard(general), developer)
 }
 
 // modelRequest is POST /v1/models (JSON, or the same fields as multipart

@@ -34,16 +34,16 @@ import (
 // viewer reads, developer submits and cancels work, admin manages
 // credentials (and, later, models) and sees the queues.
 func (s *Server) routesPlatform() {
-	general := s.limit("ip", s.Config.RateGeneral)
-	s.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit("token", s.Config.RateToken))
-	s.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: models.RoleViewer, Op: opJobGet}, s.getJob, general, s.authenticate, require(models.RoleViewer))
-	s.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: models.RoleDeveloper, Op: opProbe}, s.postProbe, general, s.authenticate, require(models.RoleDeveloper))
-	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: models.RoleViewer, Op: opDeliveries}, s.listDeliveries, general, s.authenticate, require(models.RoleViewer))
-	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: models.RoleViewer, Op: opDelivery}, s.getDelivery, general, s.authenticate, require(models.RoleViewer))
-	s.add(route{Method: "GET", Path: "/v1/credentials", Tag: "credentials", Summary: "List the org's credentials (without secrets)", Role: models.RoleAdmin, Op: opCredentials}, s.listCredentials, general, s.authenticate, require(models.RoleAdmin))
-	s.add(route{Method: "POST", Path: "/v1/credentials", Tag: "credentials", Summary: "Create an API key or OAuth2 client; the secret is shown once", Role: models.RoleAdmin, Op: opCredentialCreate}, s.postCredential, general, s.authenticate, require(models.RoleAdmin))
-	s.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: models.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, general, s.authenticate, require(models.RoleAdmin))
-	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: models.RoleDeveloper, Op: opRedeliver}, s.redeliver, general, s.authenticate, require(models.RoleDeveloper))
+	general := bucket{"ip", s.Config.RateGeneral}
+	s.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
+	s.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: models.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(models.RoleViewer))
+	s.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: models.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(models.RoleDeveloper))
+	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: models.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(models.RoleViewer))
+	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: models.RoleViewer, Op: opDelivery}, s.getDelivery, s.guard(general), require(models.RoleViewer))
+	s.add(route{Method: "GET", Path: "/v1/credentials", Tag: "credentials", Summary: "List the org's credentials (without secrets)", Role: models.RoleAdmin, Op: opCredentials}, s.listCredentials, s.guard(general), require(models.RoleAdmin))
+	s.add(route{Method: "POST", Path: "/v1/credentials", Tag: "credentials", Summary: "Create an API key or OAuth2 client; the secret is shown once", Role: models.RoleAdmin, Op: opCredentialCreate}, s.postCredential, s.guard(general), require(models.RoleAdmin))
+	s.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: models.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, s.guard(general), require(models.RoleAdmin))
+	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: models.RoleDeveloper, Op: opRedeliver}, s.redeliver, s.guard(general), require(models.RoleDeveloper))
 
 	s.add(route{Method: "GET", Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics: HTTP latency by route, jobs by kind and status, job duration, queue depth", Op: opText}, echo.WrapHandler(s.Metrics.Handler()))
 	mon := dashboards.Asynqmon(s.Redis, "/monitoring")

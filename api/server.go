@@ -46,6 +46,7 @@ type Server struct {
 	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	limiter   *Limiter
+	refused   refusals // client-IP budgets Redis refused moments ago
 	tokens    *tokens
 	routes    []route // for the OpenAPI document
 }

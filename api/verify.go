@@ -42,13 +42,13 @@ const multipartOverhead = 64 << 10
 var errFileTooLarge = errors.New("file exceeds the size limit")
 
 func (s *Server) routesVerify() {
-	general := s.limit("ip", s.Config.RateGeneral)
-	upload := s.limit("upload", s.Config.RateUpload)
-	s.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, general, upload, s.authenticate)
-	s.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, general, upload, s.authenticate)
-	s.add(route{Method: "GET", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Get a verification result", Op: opVerifyGet}, s.getVerify, general, s.authenticate)
-	s.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, general, s.authenticate)
-	s.add(route{Method: "GET", Path: "/api/metrics", Tag: "verification", Summary: "Aggregated verification metrics", Op: opVerifyMetrics}, s.getVerifyMetrics, general)
+	general := bucket{"ip", s.Config.RateGeneral}
+	upload := bucket{"upload", s.Config.RateUpload}
+	s.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, s.guard(general, upload))
+	s.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, s.guard(general, upload))
+	s.add(route{Method: "GET", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Get a verification result", Op: opVerifyGet}, s.getVerify, s.guard(general))
+	s.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, s.guard(general))
+	s.add(route{Method: "GET", Path: "/api/metrics", Tag: "verification", Summary: "Aggregated verification metrics", Op: opVerifyMetrics}, s.getVerifyMetrics, s.limit(general))
 	s.add(route{Method: "GET", Path: "/health", Tag: "platform", Summary: "Service health", Op: opHealth}, s.getHealth)
 }
 

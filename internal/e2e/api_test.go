@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/models"
@@ -358,6 +359,82 @@ func TestRateLimits(t *testing.T) {
 	}
 	if codes[429] == 0 || codes[200] == 0 {
 		t.Errorf("per-credential limit: %v", codes)
+	}
+}
+
+// TestRateLimitsShareOneScript: the client-IP and credential budgets are
+// spent together (one Redis round trip, all or nothing), a client guessing
+// keys meets the IP budget, and one refused budget does not refuse others.
+func TestRateLimitsShareOneScript(t *testing.T) {
+	s := newStack(t, false, func(c *config.Config) { c.RateGeneral, c.RateUpload, c.RateCredential = 3, 1, 2 })
+	a, b := s.org("a"), s.org("b")
+	ctx := context.Background()
+	ropt, err := redis.ParseURL(s.cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+
+	// A caller whose credential budget (2/s) runs out before the IP budget
+	// (3/s): the refusals spend nothing of the IP's budget, and another
+	// credential from the same IP still gets through.
+	codes := map[int]int{}
+	for range 4 {
+		code, _ := s.getJSON("/v1/webhooks/deliveries", withKey(a))
+		codes[code]++
+	}
+	if codes[200] != 2 || codes[429] != 2 {
+		t.Fatalf("credential budget 2/s, 4 requests: %v", codes)
+	}
+	if code, m := s.getJSON("/v1/webhooks/deliveries", withKey(b)); code != 200 {
+		t.Fatalf("another credential from the same IP after the first one's refusals: %d %v", code, m)
+	}
+	pa, err := s.db.AuthenticateAPIKey(ctx, a.OrgID, a.APIKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"warden:rl:ip:127.0.0.1", "warden:rl:cred:" + pa.CredentialID} {
+		if n, err := rdb.Exists(ctx, k).Result(); err != nil || n != 1 {
+			t.Errorf("bucket %s not spent: %v %v", k, n, err)
+		}
+	}
+
+	// Guessing keys: wrong credentials answer 401 until the IP budget is
+	// gone, then 429 with Retry-After, never a database error.
+	g := newStack(t, false, func(c *config.Config) { c.RateGeneral = 3 })
+	org := g.org("victim")
+	codes = map[int]int{}
+	for i := range 8 {
+		code, m, h := g.do("GET", "/v1/webhooks/deliveries", nil, "", header("x-api-key", fmt.Sprintf("wk_guess.%d", i)), header("Org-Id", org.OrgID))
+		codes[code]++
+		if code == 429 && h.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After: %v", m)
+		}
+	}
+	if codes[401] == 0 || codes[429] == 0 || codes[401]+codes[429] != 8 {
+		t.Fatalf("8 guesses at 3/s: %v", codes)
+	}
+	// The valid key is refused too while the IP's budget is spent.
+	if code, _ := g.getJSON("/v1/webhooks/deliveries", withKey(org)); code != 429 {
+		t.Errorf("valid key from a refused IP: %d", code)
+	}
+
+	// The upload budget (1/s) running out leaves reads of the same IP alone.
+	u := newStack(t, false, func(c *config.Config) { c.RateGeneral, c.RateUpload = 100, 1 })
+	jpeg := fixture(t, "media/c2pa/testdata/no_manifest.jpg")
+	var refused bool
+	for range 3 {
+		body, ct := multipartBody(t, "a.jpg", jpeg, nil)
+		if code, _, _ := u.do("POST", "/api/verify", body, ct); code == 429 {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Fatal("3 uploads at 1/s were never limited")
+	}
+	if code, m := u.getJSON("/api/verify/550e8400-e29b-41d4-a716-446655440000"); code != 404 {
+		t.Errorf("a read after the upload budget ran out: %d %v", code, m)
 	}
 }
 
