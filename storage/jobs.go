@@ -304,19 +304,21 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
 		}
 	}
 	// CAST, not ::, because GORM reads a name followed by ":" as no parameter.
-	// The UPDATE finds its rows by primary key (id = ANY): joined to v
-	// instead, a plan prepared while the table was small scans every
-	// in_progress entry of the status index, and that grows with history.
+	// The UPDATE names its rows in a parameter list (id IN ($1, …, $k),
+	// one prepared statement per batch size): joined to v, or as id =
+	// ANY(array), the plan cached while the table was nearly empty kept
+	// scanning the whole table (or every unfinished entry of an index)
+	// as it grew; with k known the primary key wins from the start.
 	q := `WITH v AS (
   SELECT * FROM unnest(CAST(@ids AS text[]), CAST(@labels AS text[]), CAST(@data AS text[]), CAST(@durs AS bigint[])) AS v(id, label, data, dur)
 ), u AS (
   UPDATE jobs SET status = @done, progress = 100, stage = 'done', finished_at = @now, updated_at = @now
-  WHERE jobs.id = ANY(CAST(@ids AS text[])) AND jobs.status = @running RETURNING jobs.id
+  WHERE jobs.id IN @idlist AND jobs.status = @running RETURNING jobs.id
 ), r AS (
   INSERT INTO results (job_id, label, data, duration_ms, created_at)
   SELECT v.id, v.label, v.data, v.dur, @now FROM v JOIN u ON u.id = v.id ON CONFLICT (job_id) DO NOTHING
 )`
-	args := map[string]any{"ids": ids, "labels": labels, "data": data, "durs": durs,
+	args := map[string]any{"ids": ids, "idlist": []string(ids), "labels": labels, "data": data, "durs": durs,
 		"done": models.JobCompleted, "running": models.JobInProgress, "now": now}
 	if len(dIDs) > 0 {
 		q += `, d AS (
