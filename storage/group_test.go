@@ -203,11 +203,3 @@ func TestGroupWriterCloseAnswersEveryone(t *testing.T) {
 		t.Fatalf("write after close: %v", err)
 	}
 }
-
-func TestPgArrayQuotesEverything(t *testing.T) {
-	v, _ := pgArray{`plain`, `a,b`, `{x}`, `say "hi"`, `back\slash`, `NULL`, ``, "ünï\ncode"}.Value()
-	want := `{"plain","a,b","{x}","say \"hi\"","back\\slash","NULL","","ünï` + "\n" + `code"}`
-	if v != want {
-		t.Fatalf("got  %s\nwant %s", v, want)
-	}
-}

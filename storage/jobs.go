@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wardenlab/warden"
@@ -331,13 +330,23 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
 		args["pending"] = models.DeliveryPending
 	}
 	q += ` SELECT id FROM u`
-	var done []string
-	if err := db.gorm.WithContext(ctx).Raw(q, args).Scan(&done).Error; err != nil {
+	// Rows, not Scan: GORM's Scan renders the whole statement with its
+	// arguments as text for a logger on every call.
+	rows, err := db.gorm.WithContext(ctx).Raw(q, args).Rows()
+	if err != nil {
 		return nil, fmt.Errorf("complete job: %w", err)
 	}
-	set := make(map[string]bool, len(done))
-	for _, id := range done {
+	defer rows.Close()
+	set := make(map[string]bool, len(cs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("complete job: %w", err)
+		}
 		set[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("complete job: %w", err)
 	}
 	out := make([]bool, len(cs))
 	for i, c := range cs {
@@ -346,28 +355,12 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
 	return out, nil
 }
 
-// pgArray is a PostgreSQL array literal, sent as one text parameter and
-// cast in SQL (GORM would expand a Go slice into a list of parameters).
+// pgArray is a text[] parameter. As a driver.Valuer it passes GORM
+// whole (GORM would expand a plain slice into a list of parameters), and
+// pgx, which takes any Go value through database/sql, encodes the []string
+// it returns as a binary array: no quoting, no escaping, and no element can
+// read as NULL.
 type pgArray []string
 
-// Value quotes every element, so commas, braces, quotes and backslashes
-// in the data survive and no element reads as NULL.
-func (a pgArray) Value() (driver.Value, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, v := range a {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for _, r := range v {
-			if r == '"' || r == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String(), nil
-}
+// Value hands the elements to pgx.
+func (a pgArray) Value() (driver.Value, error) { return []string(a), nil }
