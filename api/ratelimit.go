@@ -141,7 +141,11 @@ type bucket struct {
 func (s *Server) limit(buckets ...bucket) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if err := s.spend(c, s.ipSpends(c, buckets)...); err != nil {
+			spends := s.ipSpends(c, buckets)
+			if err := s.refusedRecently(c, spends); err != nil {
+				return err
+			}
+			if err := s.spend(c, spends...); err != nil {
 				return err
 			}
 			return next(c)
@@ -207,12 +211,12 @@ func (s *Server) refusedRecently(c echo.Context, spends []spend) error {
 	return nil
 }
 
+// spend charges the request to every budget in one Redis call and answers
+// 429 when one refuses; a refused client-IP budget is remembered locally
+// (see refusals). Callers check refusedRecently first.
 func (s *Server) spend(c echo.Context, spends ...spend) error {
 	if len(spends) == 0 {
 		return nil
-	}
-	if err := s.refusedRecently(c, spends); err != nil {
-		return err
 	}
 	ok, wait, by := s.limiter.Allow(c.Request().Context(), spends...)
 	if ok {

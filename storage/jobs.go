@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/wardenlab/warden"
@@ -291,12 +290,13 @@ type completion struct {
 // job, whether this call completed it.
 func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error) {
 	now := time.Now().UTC()
-	var ids, labels, data, durs, dIDs, dOrgs, dJobs, dEvents, dURLs, dPayloads pgArray
+	var ids, labels, data, dIDs, dOrgs, dJobs, dEvents, dURLs, dPayloads pgArray[string]
+	var durs pgArray[int64]
 	for _, c := range cs {
 		ids = append(ids, c.id)
 		labels = append(labels, c.result.Label)
 		data = append(data, c.result.Data)
-		durs = append(durs, strconv.FormatInt(c.result.DurationMS, 10))
+		durs = append(durs, c.result.DurationMS)
 		if d := c.delivery; d != nil {
 			dIDs, dOrgs, dJobs = append(dIDs, d.ID), append(dOrgs, d.OrgID), append(dJobs, c.id)
 			dEvents, dURLs, dPayloads = append(dEvents, d.EventType), append(dURLs, d.URL), append(dPayloads, d.Payload)
@@ -355,12 +355,12 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
 	return out, nil
 }
 
-// pgArray is a text[] parameter. As a driver.Valuer it passes GORM
-// whole (GORM would expand a plain slice into a list of parameters), and
-// pgx, which takes any Go value through database/sql, encodes the []string
-// it returns as a binary array: no quoting, no escaping, and no element can
-// read as NULL.
-type pgArray []string
+// pgArray is an array parameter. As a driver.Valuer it passes GORM whole
+// (GORM would expand a plain slice into a list of parameters), and pgx,
+// which takes any Go value through database/sql, encodes the slice it
+// returns as a binary array: no quoting, no escaping, no element can read
+// as NULL.
+type pgArray[T string | int64] []T
 
 // Value hands the elements to pgx.
-func (a pgArray) Value() (driver.Value, error) { return []string(a), nil }
+func (a pgArray[T]) Value() (driver.Value, error) { return []T(a), nil }
