@@ -141,11 +141,11 @@ type bucket struct {
 func (s *Server) limit(buckets ...bucket) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			spends := s.ipSpends(c, buckets)
-			if err := s.refusedRecently(c, spends); err != nil {
-				return err
+			spends, err := s.ipSpends(c, buckets)
+			if err == nil {
+				err = s.spend(c, spends...)
 			}
-			if err := s.spend(c, spends...); err != nil {
+			if err != nil {
 				return err
 			}
 			return next(c)
@@ -161,8 +161,8 @@ func (s *Server) limit(buckets ...bucket) echo.MiddlewareFunc {
 func (s *Server) guard(buckets ...bucket) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			spends := s.ipSpends(c, buckets)
-			if err := s.refusedRecently(c, spends); err != nil {
+			spends, err := s.ipSpends(c, buckets)
+			if err != nil {
 				return err
 			}
 			p, bearer, err := s.identify(c)
@@ -187,13 +187,15 @@ func (s *Server) guard(buckets ...bucket) echo.MiddlewareFunc {
 	}
 }
 
-func (s *Server) ipSpends(c echo.Context, buckets []bucket) []spend {
+// ipSpends is the request's charge to the route's client-IP budgets, or
+// 429 at once when one of them was refused moments ago.
+func (s *Server) ipSpends(c echo.Context, buckets []bucket) ([]spend, error) {
 	ip := c.RealIP()
 	out := make([]spend, len(buckets), len(buckets)+1)
 	for i, b := range buckets {
 		out[i] = spend{b.name, ip, b.rate}
 	}
-	return out
+	return out, s.refusedRecently(c, out)
 }
 
 // refusedRecently answers 429 at once when one of these client-IP budgets
@@ -213,7 +215,8 @@ func (s *Server) refusedRecently(c echo.Context, spends []spend) error {
 
 // spend charges the request to every budget in one Redis call and answers
 // 429 when one refuses; a refused client-IP budget is remembered locally
-// (see refusals). Callers check refusedRecently first.
+// (see refusals). Callers get their spends from ipSpends, which checks
+// those refusals first.
 func (s *Server) spend(c echo.Context, spends ...spend) error {
 	if len(spends) == 0 {
 		return nil
