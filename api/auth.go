@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -113,7 +113,7 @@ func require(role string) echo.MiddlewareFunc {
 				h.Add("WWW-Authenticate", `Bearer realm="warden"`)
 				return warden.Errorf(warden.EUNAUTHORIZED, "authentication required")
 			}
-			if models.RoleRank(p.Role) < models.RoleRank(role) {
+			if records.RoleRank(p.Role) < records.RoleRank(role) {
 				if bearer, _ := c.Get(bearerKey).(bool); bearer {
 					c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden", error="insufficient_scope", scope="`+role+`"`)
 				}

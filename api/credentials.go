@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 )
 
 // CredentialResponse is a credential as the API lists it; the secret is
@@ -31,7 +31,7 @@ type credentialRequest struct {
 	Role string `json:"role"`
 }
 
-func credentialResponse(c models.Credential) CredentialResponse {
+func credentialResponse(c records.Credential) CredentialResponse {
 	return CredentialResponse{ID: c.ID, Kind: c.Kind, Role: c.Role, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt}
 }
 
@@ -40,10 +40,10 @@ func (s *Server) postCredential(c echo.Context) error {
 	if err := decodeJSON(c, &body, 4<<10); err != nil {
 		return err
 	}
-	if body.Kind != models.CredentialClient && body.Kind != models.CredentialAPIKey {
+	if body.Kind != records.CredentialClient && body.Kind != records.CredentialAPIKey {
 		return invalid("kind", "kind must be oauth_client or api_key")
 	}
-	if models.RoleRank(body.Role) == 0 {
+	if records.RoleRank(body.Role) == 0 {
 		return invalid("role", "role must be viewer, developer or admin")
 	}
 	ctx := c.Request().Context()

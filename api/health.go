@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/jobs"
 )
 
 // getHealth answers spec 003's health check. ml_models_loaded is true when
@@ -32,7 +32,7 @@ func (s *Server) getHealth(c echo.Context) error {
 		for _, sv := range servers {
 			if sv.Status == "active" {
 				n++
-				if _, ok := sv.Queues[tasks.QueueCPU]; ok {
+				if _, ok := sv.Queues[jobs.QueueCPU]; ok {
 					cpu = true
 				}
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 )
 
 // oauthError is an error of the token endpoint. Unlike every other /v1
@@ -126,14 +126,14 @@ func grantedRole(scope, clientRole string) (string, error) {
 	}
 	role := ""
 	for _, f := range fields {
-		if models.RoleRank(f) == 0 {
+		if records.RoleRank(f) == 0 {
 			return "", &oauthError{http.StatusBadRequest, "invalid_scope", "unknown scope " + f + "; scopes are viewer, developer and admin"}
 		}
-		if models.RoleRank(f) > models.RoleRank(role) {
+		if records.RoleRank(f) > records.RoleRank(role) {
 			role = f
 		}
 	}
-	if models.RoleRank(role) > models.RoleRank(clientRole) {
+	if records.RoleRank(role) > records.RoleRank(clientRole) {
 		return "", &oauthError{http.StatusBadRequest, "invalid_scope", "scope " + role + " exceeds the client's role " + clientRole}
 	}
 	return role, nil

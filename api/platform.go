@@ -11,9 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/dashboards"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 )
 
 // routesPlatform registers the /v1 platform routes. Roles (each includes
@@ -36,19 +36,19 @@ import (
 func (s *Server) routesPlatform() {
 	general := bucket{"ip", s.Config.RateGeneral}
 	s.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
-	s.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: models.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(models.RoleViewer))
-	s.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: models.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(models.RoleDeveloper))
-	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: models.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(models.RoleViewer))
-	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: models.RoleViewer, Op: opDelivery}, s.getDelivery, s.guard(general), require(models.RoleViewer))
-	s.add(route{Method: "GET", Path: "/v1/credentials", Tag: "credentials", Summary: "List the org's credentials (without secrets)", Role: models.RoleAdmin, Op: opCredentials}, s.listCredentials, s.guard(general), require(models.RoleAdmin))
-	s.add(route{Method: "POST", Path: "/v1/credentials", Tag: "credentials", Summary: "Create an API key or OAuth2 client; the secret is shown once", Role: models.RoleAdmin, Op: opCredentialCreate}, s.postCredential, s.guard(general), require(models.RoleAdmin))
-	s.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: models.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, s.guard(general), require(models.RoleAdmin))
-	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: models.RoleDeveloper, Op: opRedeliver}, s.redeliver, s.guard(general), require(models.RoleDeveloper))
+	s.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: records.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(records.RoleViewer))
+	s.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: records.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(records.RoleDeveloper))
+	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: records.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(records.RoleViewer))
+	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: records.RoleViewer, Op: opDelivery}, s.getDelivery, s.guard(general), require(records.RoleViewer))
+	s.add(route{Method: "GET", Path: "/v1/credentials", Tag: "credentials", Summary: "List the org's credentials (without secrets)", Role: records.RoleAdmin, Op: opCredentials}, s.listCredentials, s.guard(general), require(records.RoleAdmin))
+	s.add(route{Method: "POST", Path: "/v1/credentials", Tag: "credentials", Summary: "Create an API key or OAuth2 client; the secret is shown once", Role: records.RoleAdmin, Op: opCredentialCreate}, s.postCredential, s.guard(general), require(records.RoleAdmin))
+	s.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: records.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, s.guard(general), require(records.RoleAdmin))
+	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: records.RoleDeveloper, Op: opRedeliver}, s.redeliver, s.guard(general), require(records.RoleDeveloper))
 
 	s.add(route{Method: "GET", Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics: HTTP latency by route, jobs by kind and status, job duration, queue depth", Op: opText}, echo.WrapHandler(s.Metrics.Handler()))
 	mon := dashboards.Asynqmon(s.Redis, "/monitoring")
-	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
-	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard (HTTP Basic: org id and admin API key)", Role: models.RoleAdmin, Op: opHTML}, echo.WrapHandler(mon), s.authenticate, require(models.RoleAdmin))
+	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.authenticate, require(records.RoleAdmin))
+	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard (HTTP Basic: org id and admin API key)", Role: records.RoleAdmin, Op: opHTML}, echo.WrapHandler(mon), s.authenticate, require(records.RoleAdmin))
 	s.add(route{Method: "GET", Path: "/openapi.json", Tag: "operations", Summary: "This OpenAPI 3 document", Op: opJSON}, s.getOpenAPI)
 	s.add(route{Method: "GET", Path: "/docs", Tag: "operations", Summary: "Swagger UI", Op: opHTML}, s.getDocs)
 	s.add(route{Method: "GET", Path: "/redoc", Tag: "operations", Summary: "ReDoc", Op: opHTML}, s.getRedoc)
@@ -85,7 +85,7 @@ func (s *Server) getJob(c echo.Context) error {
 	if j.Error != "" {
 		resp.Error = &j.Error
 	}
-	if j.Status == models.JobCompleted {
+	if j.Status == records.JobCompleted {
 		if r, err := s.DB.GetResult(ctx, j.ID); err == nil {
 			resp.Result = json.RawMessage(r.Data)
 		}
@@ -115,7 +115,7 @@ func (s *Server) postProbe(c echo.Context) error {
 	}
 	org := orgOf(c)
 	in, _ := json.Marshal(map[string]int{"hold_ms": body.HoldMS})
-	job := &models.Job{ID: uuid.NewString(), OrgID: &org, Kind: tasks.KindProbe, Queue: tasks.Kinds[tasks.KindProbe].Queue,
+	job := &records.Job{ID: uuid.NewString(), OrgID: &org, Kind: jobs.KindProbe, Queue: jobs.Kinds[jobs.KindProbe].Queue,
 		Input: string(in), CallbackURL: body.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
 	if err := s.enqueueNew(c.Request().Context(), job); err != nil {
 		return err
@@ -125,7 +125,7 @@ func (s *Server) postProbe(c echo.Context) error {
 
 // enqueueNew writes a job and enqueues it; see submitVerification for why an
 // enqueue failure does not fail the request.
-func (s *Server) enqueueNew(ctx context.Context, job *models.Job) error {
+func (s *Server) enqueueNew(ctx context.Context, job *records.Job) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := s.DB.CreateJob(ctx, job, nil); err != nil {
 		return err
@@ -161,7 +161,7 @@ type AttemptResponse struct {
 	At           time.Time `json:"at"`
 }
 
-func deliveryResponse(d models.WebhookDelivery) DeliveryResponse {
+func deliveryResponse(d records.WebhookDelivery) DeliveryResponse {
 	return DeliveryResponse{ID: d.ID, JobID: d.JobID, EventType: d.EventType, URL: d.URL, Status: d.Status, Attempts: d.Attempts,
 		Payload: json.RawMessage(d.Payload), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, DeliveredAt: d.DeliveredAt}
 }

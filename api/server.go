@@ -20,9 +20,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/dashboards"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 )
 
 // Version is set at build time with -ldflags "-X .../api.Version=…".
@@ -34,7 +34,7 @@ type Deps struct {
 	DB       *storage.DB
 	Blobs    storage.BlobStore
 	Redis    asynq.RedisConnOpt
-	Client   *tasks.Client
+	Client   *jobs.Client
 	Outbound *outbound.Client
 	Metrics  *dashboards.Metrics
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/config"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -167,7 +167,7 @@ func (t *tokens) verify(ctx context.Context, raw string) (storage.Principal, err
 	case err != nil:
 		return storage.Principal{}, invalidToken("invalid token")
 	}
-	if claims.Subject == "" || claims.Org == "" || models.RoleRank(claims.Role) == 0 {
+	if claims.Subject == "" || claims.Org == "" || records.RoleRank(claims.Role) == 0 {
 		return storage.Principal{}, invalidToken("token lacks sub, org or role")
 	}
 	cred, err := t.db.GetCredential(ctx, claims.Subject)
@@ -176,14 +176,14 @@ func (t *tokens) verify(ctx context.Context, raw string) (storage.Principal, err
 	} else if err != nil {
 		return storage.Principal{}, err
 	}
-	if cred.Kind != models.CredentialClient || cred.OrgID != claims.Org {
+	if cred.Kind != records.CredentialClient || cred.OrgID != claims.Org {
 		return storage.Principal{}, invalidToken("invalid token")
 	}
 	if cred.RevokedAt != nil {
 		return storage.Principal{}, invalidToken("token's client has been revoked")
 	}
 	role := claims.Role
-	if models.RoleRank(cred.Role) < models.RoleRank(role) {
+	if records.RoleRank(cred.Role) < records.RoleRank(role) {
 		role = cred.Role
 	}
 	return storage.Principal{OrgID: cred.OrgID, CredentialID: cred.ID, Role: role}, nil

@@ -7,25 +7,25 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
 
 // GetCredential loads a credential by id, revoked or not, so that callers
 // can tell a revoked client from an unknown one.
-func (db *DB) GetCredential(ctx context.Context, id string) (models.Credential, error) {
-	return first[models.Credential](db.gorm.WithContext(ctx).Where("id = ?", id), "credential")
+func (db *DB) GetCredential(ctx context.Context, id string) (records.Credential, error) {
+	return first[records.Credential](db.gorm.WithContext(ctx).Where("id = ?", id), "credential")
 }
 
 // ListCredentials returns an org's credentials, revoked ones included,
 // oldest first.
-func (db *DB) ListCredentials(ctx context.Context, orgID string, limit, offset int) ([]models.Credential, int64, error) {
-	q := db.gorm.WithContext(ctx).Model(&models.Credential{}).Where("org_id = ?", orgID)
+func (db *DB) ListCredentials(ctx context.Context, orgID string, limit, offset int) ([]records.Credential, int64, error) {
+	q := db.gorm.WithContext(ctx).Model(&records.Credential{}).Where("org_id = ?", orgID)
 	var total int64
 	if err := q.Count(&total).Error; err != nil {
 		return nil, 0, fmt.Errorf("count credentials: %w", err)
 	}
-	var cs []models.Credential
+	var cs []records.Credential
 	if err := q.Order("created_at, id").Limit(limit).Offset(offset).Find(&cs).Error; err != nil {
 		return nil, 0, fmt.Errorf("list credentials: %w", err)
 	}
@@ -34,8 +34,8 @@ func (db *DB) ListCredentials(ctx context.Context, orgID string, limit, offset i
 
 // RevokeCredential marks an org's credential revoked. Revoking twice keeps
 // the first time; another org's credential is not found.
-func (db *DB) RevokeCredential(ctx context.Context, orgID, id string) (models.Credential, error) {
-	var c models.Credential
+func (db *DB) RevokeCredential(ctx context.Context, orgID, id string) (records.Credential, error) {
+	var c records.Credential
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.First(&c, "id = ? AND org_id = ?", id, orgID).Error; errors.Is(err, gorm.ErrRecordNotFound) {
 			return warden.Errorf(warden.ENOTFOUND, "credential not found")

@@ -14,7 +14,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -27,7 +27,7 @@ type DB struct {
 	creds   credCache
 
 	// Group commit of the per-job writes (see groupWriter).
-	jobInserts     *groupWriter[*models.Job, struct{}]
+	jobInserts     *groupWriter[*records.Job, struct{}]
 	jobStarts      *groupWriter[string, started]
 	jobCompletions *groupWriter[completion, bool] // PostgreSQL only; SQLite uses finish
 }
@@ -112,8 +112,8 @@ func (db *DB) Dialect() string { return db.dialect }
 const groupFlushers, groupMax = 1, 32
 
 func (db *DB) startGroups() {
-	db.jobInserts = newGroupWriter(groupFlushers, groupMax, func(j *models.Job) string { return j.ID },
-		func(ctx context.Context, jobs []*models.Job) ([]struct{}, error) {
+	db.jobInserts = newGroupWriter(groupFlushers, groupMax, func(j *records.Job) string { return j.ID },
+		func(ctx context.Context, jobs []*records.Job) ([]struct{}, error) {
 			if err := db.gorm.WithContext(ctx).Create(jobs).Error; err != nil {
 				return nil, fmt.Errorf("insert job: %w", err)
 			}

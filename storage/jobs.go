@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
 // CreateJob writes a queued job and the blobs it owns in one transaction.
-func (db *DB) CreateJob(ctx context.Context, job *models.Job, blobs []models.Blob) error {
+func (db *DB) CreateJob(ctx context.Context, job *records.Job, blobs []records.Blob) error {
 	if job.Status == "" {
-		job.Status = models.JobQueued
+		job.Status = records.JobQueued
 	}
 	if len(blobs) == 0 { // one statement, shared with concurrent submissions
 		_, err := db.jobInserts.do(ctx, job)
@@ -25,7 +25,7 @@ func (db *DB) CreateJob(ctx context.Context, job *models.Job, blobs []models.Blo
 }
 
 // insertJob writes a job and the blobs it owns inside a transaction.
-func insertJob(tx *gorm.DB, job *models.Job, blobs []models.Blob) error {
+func insertJob(tx *gorm.DB, job *records.Job, blobs []records.Blob) error {
 	if err := tx.Create(job).Error; err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
@@ -42,19 +42,19 @@ func insertJob(tx *gorm.DB, job *models.Job, blobs []models.Blob) error {
 
 // GetJob loads a job by id. Callers check visibility (tenancy) themselves
 // with VisibleTo and answer 404 for a job the caller may not see.
-func (db *DB) GetJob(ctx context.Context, id string) (models.Job, error) {
-	return first[models.Job](db.gorm.WithContext(ctx).Where("id = ?", id), "job")
+func (db *DB) GetJob(ctx context.Context, id string) (records.Job, error) {
+	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ?", id), "job")
 }
 
 // GetResult loads a job's result; ENOTFOUND when it has none yet.
-func (db *DB) GetResult(ctx context.Context, jobID string) (models.Result, error) {
-	return first[models.Result](db.gorm.WithContext(ctx).Where("job_id = ?", jobID), "result")
+func (db *DB) GetResult(ctx context.Context, jobID string) (records.Result, error) {
+	return first[records.Result](db.gorm.WithContext(ctx).Where("job_id = ?", jobID), "result")
 }
 
 // VisibleTo reports whether a caller of orgID ("" for anonymous) may see the
 // job: an org's jobs only to that org, anonymous jobs to anyone who holds
 // their unguessable id when anonymousOK.
-func VisibleTo(j models.Job, orgID string, anonymousOK bool) bool {
+func VisibleTo(j records.Job, orgID string, anonymousOK bool) bool {
 	if j.OrgID == nil {
 		return anonymousOK
 	}
@@ -65,23 +65,23 @@ func VisibleTo(j models.Job, orgID string, anonymousOK bool) bool {
 // counts the attempt and returns the row. ok is false when the job is
 // finished, cancelled or gone, and the handler must not run. Concurrent
 // starts share one UPDATE … RETURNING (see groupWriter).
-func (db *DB) StartJob(ctx context.Context, id string) (job models.Job, ok bool, err error) {
+func (db *DB) StartJob(ctx context.Context, id string) (job records.Job, ok bool, err error) {
 	r, err := db.jobStarts.do(ctx, id)
 	return r.job, r.ok, err
 }
 
 type started struct {
-	job models.Job
+	job records.Job
 	ok  bool
 }
 
 func (db *DB) startJobs(ctx context.Context, ids []string) ([]started, error) {
 	now := time.Now().UTC()
-	var rows []models.Job
+	var rows []records.Job
 	res := db.gorm.WithContext(ctx).Model(&rows).Clauses(clause.Returning{}).
-		Where("id IN ? AND status IN ?", ids, []string{models.JobQueued, models.JobInProgress}).
+		Where("id IN ? AND status IN ?", ids, []string{records.JobQueued, records.JobInProgress}).
 		Updates(map[string]any{
-			"status":     models.JobInProgress,
+			"status":     records.JobInProgress,
 			"attempts":   gorm.Expr("attempts + 1"),
 			"started_at": gorm.Expr("COALESCE(started_at, ?)", now),
 			"updated_at": now,
@@ -89,7 +89,7 @@ func (db *DB) startJobs(ctx context.Context, ids []string) ([]started, error) {
 	if res.Error != nil {
 		return nil, fmt.Errorf("start job: %w", res.Error)
 	}
-	byID := make(map[string]models.Job, len(rows))
+	byID := make(map[string]records.Job, len(rows))
 	for _, j := range rows {
 		byID[j.ID] = j
 	}
@@ -102,8 +102,8 @@ func (db *DB) startJobs(ctx context.Context, ids []string) ([]started, error) {
 
 // SetProgress records progress of an in_progress job.
 func (db *DB) SetProgress(ctx context.Context, id string, pct int, stage string) error {
-	return db.gorm.WithContext(ctx).Model(&models.Job{}).
-		Where("id = ? AND status = ?", id, models.JobInProgress).
+	return db.gorm.WithContext(ctx).Model(&records.Job{}).
+		Where("id = ? AND status = ?", id, records.JobInProgress).
 		Updates(map[string]any{"progress": pct, "stage": stage, "updated_at": time.Now().UTC()}).Error
 }
 
@@ -111,34 +111,34 @@ func (db *DB) SetProgress(ctx context.Context, id string, pct int, stage string)
 // webhook delivery, all in one transaction. It is a no-op returning false
 // when the job is no longer in_progress (cancelled, deleted, or completed by
 // an earlier attempt), so a retried handler never produces two results.
-func (db *DB) CompleteJob(ctx context.Context, id string, result models.Result, delivery *models.WebhookDelivery) (bool, error) {
+func (db *DB) CompleteJob(ctx context.Context, id string, result records.Result, delivery *records.WebhookDelivery) (bool, error) {
 	if db.jobCompletions != nil { // PostgreSQL: one statement, shared with concurrent completions
 		if delivery != nil {
-			delivery.JobID, delivery.Status = id, models.DeliveryPending
+			delivery.JobID, delivery.Status = id, records.DeliveryPending
 		}
 		return db.jobCompletions.do(ctx, completion{id: id, result: result, delivery: delivery})
 	}
-	return db.finish(ctx, id, []string{models.JobInProgress}, map[string]any{"status": models.JobCompleted, "progress": 100, "stage": "done"}, &result, delivery)
+	return db.finish(ctx, id, []string{records.JobInProgress}, map[string]any{"status": records.JobCompleted, "progress": 100, "stage": "done"}, &result, delivery)
 }
 
 // FailJob marks a queued or in_progress job failed with a message safe to
 // show to its owner and queues its webhook delivery.
-func (db *DB) FailJob(ctx context.Context, id, msg string, delivery *models.WebhookDelivery) (bool, error) {
-	return db.finish(ctx, id, []string{models.JobQueued, models.JobInProgress}, map[string]any{"status": models.JobFailed, "error": msg}, nil, delivery)
+func (db *DB) FailJob(ctx context.Context, id, msg string, delivery *records.WebhookDelivery) (bool, error) {
+	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobFailed, "error": msg}, nil, delivery)
 }
 
 // CancelJob marks an unfinished job cancelled.
-func (db *DB) CancelJob(ctx context.Context, id string, delivery *models.WebhookDelivery) (bool, error) {
-	return db.finish(ctx, id, []string{models.JobQueued, models.JobInProgress}, map[string]any{"status": models.JobCancelled}, nil, delivery)
+func (db *DB) CancelJob(ctx context.Context, id string, delivery *records.WebhookDelivery) (bool, error) {
+	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobCancelled}, nil, delivery)
 }
 
-func (db *DB) finish(ctx context.Context, id string, from []string, set map[string]any, result *models.Result, delivery *models.WebhookDelivery) (bool, error) {
+func (db *DB) finish(ctx context.Context, id string, from []string, set map[string]any, result *records.Result, delivery *records.WebhookDelivery) (bool, error) {
 	done := false
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := time.Now().UTC()
 		set["finished_at"] = now
 		set["updated_at"] = now
-		res := tx.Model(&models.Job{}).Where("id = ? AND status IN ?", id, from).Updates(set)
+		res := tx.Model(&records.Job{}).Where("id = ? AND status IN ?", id, from).Updates(set)
 		if res.Error != nil {
 			return fmt.Errorf("update job: %w", res.Error)
 		}
@@ -153,7 +153,7 @@ func (db *DB) finish(ctx context.Context, id string, from []string, set map[stri
 		}
 		if delivery != nil {
 			delivery.JobID = id
-			delivery.Status = models.DeliveryPending
+			delivery.Status = records.DeliveryPending
 			if err := tx.Create(delivery).Error; err != nil {
 				return fmt.Errorf("insert webhook delivery: %w", err)
 			}
@@ -166,34 +166,34 @@ func (db *DB) finish(ctx context.Context, id string, from []string, set map[stri
 
 // RequeueJob puts an in_progress job whose task vanished back to queued.
 func (db *DB) RequeueJob(ctx context.Context, id string) error {
-	return db.gorm.WithContext(ctx).Model(&models.Job{}).
-		Where("id = ? AND status = ?", id, models.JobInProgress).
-		Updates(map[string]any{"status": models.JobQueued, "updated_at": time.Now().UTC()}).Error
+	return db.gorm.WithContext(ctx).Model(&records.Job{}).
+		Where("id = ? AND status = ?", id, records.JobInProgress).
+		Updates(map[string]any{"status": records.JobQueued, "updated_at": time.Now().UTC()}).Error
 }
 
 // DeleteJob removes a job with its result, blobs rows and webhook records,
 // returning the blobs so the caller can delete the stored objects.
-func (db *DB) DeleteJob(ctx context.Context, id string) ([]models.Blob, error) {
-	var blobs []models.Blob
+func (db *DB) DeleteJob(ctx context.Context, id string) ([]records.Blob, error) {
+	var blobs []records.Blob
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("job_id = ?", id).Find(&blobs).Error; err != nil {
 			return err
 		}
 		var deliveryIDs []string
-		if err := tx.Model(&models.WebhookDelivery{}).Where("job_id = ?", id).Pluck("id", &deliveryIDs).Error; err != nil {
+		if err := tx.Model(&records.WebhookDelivery{}).Where("job_id = ?", id).Pluck("id", &deliveryIDs).Error; err != nil {
 			return err
 		}
 		if len(deliveryIDs) > 0 {
-			if err := tx.Where("delivery_id IN ?", deliveryIDs).Delete(&models.WebhookAttempt{}).Error; err != nil {
+			if err := tx.Where("delivery_id IN ?", deliveryIDs).Delete(&records.WebhookAttempt{}).Error; err != nil {
 				return err
 			}
 		}
-		for _, m := range []any{&models.WebhookDelivery{}, &models.Blob{}, &models.Result{}} {
+		for _, m := range []any{&records.WebhookDelivery{}, &records.Blob{}, &records.Result{}} {
 			if err := tx.Where("job_id = ?", id).Delete(m).Error; err != nil {
 				return err
 			}
 		}
-		res := tx.Where("id = ?", id).Delete(&models.Job{})
+		res := tx.Where("id = ?", id).Delete(&records.Job{})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -209,20 +209,20 @@ func (db *DB) DeleteJob(ctx context.Context, id string) ([]models.Blob, error) {
 }
 
 // JobBlobs lists the blobs of a job.
-func (db *DB) JobBlobs(ctx context.Context, jobID string) ([]models.Blob, error) {
-	var blobs []models.Blob
+func (db *DB) JobBlobs(ctx context.Context, jobID string) ([]records.Blob, error) {
+	var blobs []records.Blob
 	err := db.gorm.WithContext(ctx).Where("job_id = ?", jobID).Order("created_at").Find(&blobs).Error
 	return blobs, err
 }
 
 // unfinished selects queued and in_progress jobs through the partial
 // indexes of migration 5 (finished_at is set exactly when a job ends).
-const unfinished = "finished_at IS NULL AND status IN ('" + models.JobQueued + "', '" + models.JobInProgress + "')"
+const unfinished = "finished_at IS NULL AND status IN ('" + records.JobQueued + "', '" + records.JobInProgress + "')"
 
 // UnfinishedJobs lists queued and in_progress jobs not touched since before,
 // oldest first, for the reconciler.
-func (db *DB) UnfinishedJobs(ctx context.Context, before time.Time, limit int) ([]models.Job, error) {
-	var jobs []models.Job
+func (db *DB) UnfinishedJobs(ctx context.Context, before time.Time, limit int) ([]records.Job, error) {
+	var jobs []records.Job
 	err := db.gorm.WithContext(ctx).
 		Where(unfinished+" AND updated_at < ?", before).
 		Order("created_at").Limit(limit).Find(&jobs).Error
@@ -230,8 +230,8 @@ func (db *DB) UnfinishedJobs(ctx context.Context, before time.Time, limit int) (
 }
 
 // ExpiredJobs lists unfinished jobs past their deadline.
-func (db *DB) ExpiredJobs(ctx context.Context, now time.Time, limit int) ([]models.Job, error) {
-	var jobs []models.Job
+func (db *DB) ExpiredJobs(ctx context.Context, now time.Time, limit int) ([]records.Job, error) {
+	var jobs []records.Job
 	err := db.gorm.WithContext(ctx).
 		Where(unfinished+" AND deadline < ?", now).
 		Order("deadline").Limit(limit).Find(&jobs).Error
@@ -269,7 +269,7 @@ func (db *DB) CountJobs(ctx context.Context) (map[[2]string]int64, error) {
 		Kind, Status string
 		N            int64
 	}
-	err := db.gorm.WithContext(ctx).Model(&models.Job{}).Select("kind, status, COUNT(*) AS n").Group("kind, status").Scan(&rows).Error
+	err := db.gorm.WithContext(ctx).Model(&records.Job{}).Select("kind, status, COUNT(*) AS n").Group("kind, status").Scan(&rows).Error
 	out := map[[2]string]int64{}
 	for _, r := range rows {
 		out[[2]string{r.Kind, r.Status}] = r.N
@@ -280,8 +280,8 @@ func (db *DB) CountJobs(ctx context.Context) (map[[2]string]int64, error) {
 // completion is one CompleteJob call waiting for its batch.
 type completion struct {
 	id       string
-	result   models.Result
-	delivery *models.WebhookDelivery
+	result   records.Result
+	delivery *records.WebhookDelivery
 }
 
 // completeJobs finishes a batch of in_progress jobs in one statement: the
@@ -318,7 +318,7 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
   SELECT v.id, v.label, v.data, v.dur, @now FROM v JOIN u ON u.id = v.id ON CONFLICT (job_id) DO NOTHING
 )`
 	args := map[string]any{"ids": ids, "idlist": []string(ids), "labels": labels, "data": data, "durs": durs,
-		"done": models.JobCompleted, "running": models.JobInProgress, "now": now}
+		"done": records.JobCompleted, "running": records.JobInProgress, "now": now}
 	if len(dIDs) > 0 {
 		q += `, d AS (
   INSERT INTO webhook_deliveries (id, org_id, job_id, event_type, url, payload, status, attempts, created_at, updated_at)
@@ -327,7 +327,7 @@ func (db *DB) completeJobs(ctx context.Context, cs []completion) ([]bool, error)
   JOIN u ON u.id = d.job
 )`
 		args["dids"], args["dorgs"], args["djobs"], args["devents"], args["durls"], args["dpayloads"] = dIDs, dOrgs, dJobs, dEvents, dURLs, dPayloads
-		args["pending"] = models.DeliveryPending
+		args["pending"] = records.DeliveryPending
 	}
 	q += ` SELECT id FROM u`
 	// Rows, not Scan: GORM's Scan renders the whole statement with its

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
 
@@ -15,7 +15,7 @@ import (
 // signer) first. When every key has been retired it creates a fresh one, so
 // the API always has a signer; concurrent replicas serialise on a lock so
 // they create one key between them, not one each.
-func (db *DB) SigningKeys(ctx context.Context) ([]models.SigningKey, error) {
+func (db *DB) SigningKeys(ctx context.Context) ([]records.SigningKey, error) {
 	keys, err := activeSigningKeys(db.gorm.WithContext(ctx))
 	if err != nil || len(keys) > 0 {
 		return keys, err
@@ -35,7 +35,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]models.SigningKey, error) {
 // CreateSigningKey adds a key that becomes the signer at once (for replicas,
 // once they reload). Retire the previous one after the token TTL has passed
 // so that tokens it signed expire first.
-func (db *DB) CreateSigningKey(ctx context.Context) (models.SigningKey, error) {
+func (db *DB) CreateSigningKey(ctx context.Context) (records.SigningKey, error) {
 	k := newSigningKey()
 	if err := db.gorm.WithContext(ctx).Create(&k).Error; err != nil {
 		return k, fmt.Errorf("create signing key: %w", err)
@@ -45,7 +45,7 @@ func (db *DB) CreateSigningKey(ctx context.Context) (models.SigningKey, error) {
 
 // RetireSigningKey stops a key from verifying (and signing) tokens.
 func (db *DB) RetireSigningKey(ctx context.Context, kid string) error {
-	res := db.gorm.WithContext(ctx).Model(&models.SigningKey{}).Where("kid = ? AND retired_at IS NULL", kid).
+	res := db.gorm.WithContext(ctx).Model(&records.SigningKey{}).Where("kid = ? AND retired_at IS NULL", kid).
 		Update("retired_at", time.Now().UTC())
 	if res.Error != nil {
 		return fmt.Errorf("retire signing key: %w", res.Error)
@@ -56,8 +56,8 @@ func (db *DB) RetireSigningKey(ctx context.Context, kid string) error {
 	return nil
 }
 
-func activeSigningKeys(tx *gorm.DB) ([]models.SigningKey, error) {
-	var keys []models.SigningKey
+func activeSigningKeys(tx *gorm.DB) ([]records.SigningKey, error) {
+	var keys []records.SigningKey
 	err := tx.Where("retired_at IS NULL").Order("created_at DESC, kid").Find(&keys).Error
 	if err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
@@ -66,7 +66,7 @@ func activeSigningKeys(tx *gorm.DB) ([]models.SigningKey, error) {
 }
 
 // ensureSigningKey returns the active keys, creating one when there is none.
-func ensureSigningKey(tx *gorm.DB) ([]models.SigningKey, error) {
+func ensureSigningKey(tx *gorm.DB) ([]records.SigningKey, error) {
 	keys, err := activeSigningKeys(tx)
 	if err != nil || len(keys) > 0 {
 		return keys, err
@@ -75,9 +75,9 @@ func ensureSigningKey(tx *gorm.DB) ([]models.SigningKey, error) {
 	if err := tx.Create(&k).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
 		return nil, fmt.Errorf("create signing key: %w", err)
 	}
-	return []models.SigningKey{k}, nil
+	return []records.SigningKey{k}, nil
 }
 
-func newSigningKey() models.SigningKey {
-	return models.SigningKey{KID: "sk_" + randomHex(8), Secret: randomB64(32), CreatedAt: time.Now().UTC()}
+func newSigningKey() records.SigningKey {
+	return records.SigningKey{KID: "sk_" + randomHex(8), Secret: randomB64(32), CreatedAt: time.Now().UTC()}
 }

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
 
@@ -21,11 +21,11 @@ type migration struct {
 
 var migrations = []migration{
 	{1, "core tables", func(tx *gorm.DB) error {
-		return tx.AutoMigrate(&models.Org{}, &models.Credential{}, &models.Job{},
-			&models.Result{}, &models.Blob{}, &models.WebhookDelivery{}, &models.WebhookAttempt{})
+		return tx.AutoMigrate(&records.Org{}, &records.Credential{}, &records.Job{},
+			&records.Result{}, &records.Blob{}, &records.WebhookDelivery{}, &records.WebhookAttempt{})
 	}},
 	{2, "signing keys", func(tx *gorm.DB) error {
-		if err := tx.AutoMigrate(&models.SigningKey{}); err != nil {
+		if err := tx.AutoMigrate(&records.SigningKey{}); err != nil {
 			return err
 		}
 		// Seed the first key here, under the migration lock, so that API
@@ -33,8 +33,8 @@ var migrations = []migration{
 		_, err := ensureSigningKey(tx)
 		return err
 	}},
-	{3, "models", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
-	{4, "remote model endpoints", func(tx *gorm.DB) error { return tx.AutoMigrate(&models.Model{}) }},
+	{3, "models", func(tx *gorm.DB) error { return tx.AutoMigrate(&records.Model{}) }},
+	{4, "remote model endpoints", func(tx *gorm.DB) error { return tx.AutoMigrate(&records.Model{}) }},
 	{5, "unfinished-job indexes", func(tx *gorm.DB) error {
 		// The reconciler looks only at unfinished jobs, a few among the
 		// whole history, so only those are indexed. A plain index on status

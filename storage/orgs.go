@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
 
@@ -36,7 +36,7 @@ func (db *DB) CreateOrg(ctx context.Context, name string) (NewOrgCredentials, er
 	if name == "" || len(name) > 200 {
 		return NewOrgCredentials{}, warden.Errorf(warden.EINVALID, "org name must be 1-200 characters")
 	}
-	org := models.Org{ID: "org_" + compactUUID(), Name: name, WebhookSecret: "whsec_" + randomB64(32)}
+	org := records.Org{ID: "org_" + compactUUID(), Name: name, WebhookSecret: "whsec_" + randomB64(32)}
 	keyID := "wk_" + randomHex(8)
 	apiKey := keyID + "." + randomB64URL(32)
 	clientID := "wc_" + randomHex(12)
@@ -45,9 +45,9 @@ func (db *DB) CreateOrg(ctx context.Context, name string) (NewOrgCredentials, er
 		if err := tx.Create(&org).Error; err != nil {
 			return err
 		}
-		return tx.Create([]models.Credential{
-			{ID: keyID, OrgID: org.ID, Kind: models.CredentialAPIKey, Role: models.RoleAdmin, SecretHash: hashSecret(apiKey)},
-			{ID: clientID, OrgID: org.ID, Kind: models.CredentialClient, Role: models.RoleAdmin, SecretHash: hashSecret(clientSecret)},
+		return tx.Create([]records.Credential{
+			{ID: keyID, OrgID: org.ID, Kind: records.CredentialAPIKey, Role: records.RoleAdmin, SecretHash: hashSecret(apiKey)},
+			{ID: clientID, OrgID: org.ID, Kind: records.CredentialClient, Role: records.RoleAdmin, SecretHash: hashSecret(clientSecret)},
 		}).Error
 	})
 	if err != nil {
@@ -59,20 +59,20 @@ func (db *DB) CreateOrg(ctx context.Context, name string) (NewOrgCredentials, er
 // CreateCredential adds a credential with the given role to an org and
 // returns its secret (shown once).
 func (db *DB) CreateCredential(ctx context.Context, orgID, kind, role string) (id, secret string, err error) {
-	if models.RoleRank(role) == 0 {
+	if records.RoleRank(role) == 0 {
 		return "", "", warden.Errorf(warden.EINVALID, "unknown role %q", role)
 	}
 	switch kind {
-	case models.CredentialAPIKey:
+	case records.CredentialAPIKey:
 		id = "wk_" + randomHex(8)
 		secret = id + "." + randomB64URL(32)
-	case models.CredentialClient:
+	case records.CredentialClient:
 		id = "wc_" + randomHex(12)
 		secret = randomB64URL(32)
 	default:
 		return "", "", warden.Errorf(warden.EINVALID, "unknown credential kind %q", kind)
 	}
-	c := models.Credential{ID: id, OrgID: orgID, Kind: kind, Role: role, SecretHash: hashSecret(secret)}
+	c := records.Credential{ID: id, OrgID: orgID, Kind: kind, Role: role, SecretHash: hashSecret(secret)}
 	if err := db.gorm.WithContext(ctx).Create(&c).Error; err != nil {
 		return "", "", fmt.Errorf("create credential: %w", err)
 	}
@@ -92,12 +92,12 @@ func (db *DB) AuthenticateAPIKey(ctx context.Context, orgID, apiKey string) (Pri
 	if !ok {
 		return Principal{}, warden.Errorf(warden.EUNAUTHORIZED, "invalid API key")
 	}
-	return db.authenticate(ctx, models.CredentialAPIKey, keyID, orgID, apiKey)
+	return db.authenticate(ctx, records.CredentialAPIKey, keyID, orgID, apiKey)
 }
 
 // AuthenticateClient checks OAuth2 client credentials.
 func (db *DB) AuthenticateClient(ctx context.Context, clientID, secret string) (Principal, error) {
-	return db.authenticate(ctx, models.CredentialClient, clientID, "", secret)
+	return db.authenticate(ctx, records.CredentialClient, clientID, "", secret)
 }
 
 func (db *DB) authenticate(ctx context.Context, kind, id, orgID, secret string) (Principal, error) {
@@ -105,7 +105,7 @@ func (db *DB) authenticate(ctx context.Context, kind, id, orgID, secret string) 
 	if p, ok := db.creds.get(kind + ":" + id + ":" + hash); ok && (orgID == "" || orgID == p.OrgID) {
 		return p, nil
 	}
-	var c models.Credential
+	var c records.Credential
 	err := db.gorm.WithContext(ctx).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, kind).First(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		hashSecret(secret) // same work whether or not the id exists
@@ -169,13 +169,13 @@ func (c *credCache) forget(id string) {
 }
 
 // GetOrg loads an org.
-func (db *DB) GetOrg(ctx context.Context, id string) (models.Org, error) {
-	return first[models.Org](db.gorm.WithContext(ctx).Where("id = ?", id), "org")
+func (db *DB) GetOrg(ctx context.Context, id string) (records.Org, error) {
+	return first[records.Org](db.gorm.WithContext(ctx).Where("id = ?", id), "org")
 }
 
 // FindOrgByName returns the first org with that name.
-func (db *DB) FindOrgByName(ctx context.Context, name string) (models.Org, error) {
-	return first[models.Org](db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at"), "org")
+func (db *DB) FindOrgByName(ctx context.Context, name string) (records.Org, error) {
+	return first[records.Org](db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at"), "org")
 }
 
 func hashSecret(s string) string {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/internal/testenv"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -37,9 +37,9 @@ func TestMigrateTwice(t *testing.T) {
 	})
 }
 
-func newJob(db *storage.DB, t *testing.T, org *string) models.Job {
-	j := models.Job{ID: "job-" + strings.ReplaceAll(t.Name(), "/", "-"), OrgID: org, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
-	if err := db.CreateJob(context.Background(), &j, []models.Blob{{Key: "jobs/" + j.ID + "/input", Size: 1}}); err != nil {
+func newJob(db *storage.DB, t *testing.T, org *string) records.Job {
+	j := records.Job{ID: "job-" + strings.ReplaceAll(t.Name(), "/", "-"), OrgID: org, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
+	if err := db.CreateJob(context.Background(), &j, []records.Blob{{Key: "jobs/" + j.ID + "/input", Size: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	return j
@@ -53,15 +53,15 @@ func TestJobLifecycleIsIdempotent(t *testing.T) {
 		j := newJob(db, t, nil)
 		for attempt := 1; attempt <= 2; attempt++ { // a crash after start: asynq retries
 			got, ok, err := db.StartJob(ctx, j.ID)
-			if err != nil || !ok || got.Status != models.JobInProgress || got.Attempts != attempt {
+			if err != nil || !ok || got.Status != records.JobInProgress || got.Attempts != attempt {
 				t.Fatalf("start %d: %+v %v %v", attempt, got, ok, err)
 			}
 		}
-		done, err := db.CompleteJob(ctx, j.ID, models.Result{Label: "ok", Data: "{}"}, nil)
+		done, err := db.CompleteJob(ctx, j.ID, records.Result{Label: "ok", Data: "{}"}, nil)
 		if err != nil || !done {
 			t.Fatalf("complete: %v %v", done, err)
 		}
-		done, err = db.CompleteJob(ctx, j.ID, models.Result{Label: "again", Data: "{}"}, nil)
+		done, err = db.CompleteJob(ctx, j.ID, records.Result{Label: "again", Data: "{}"}, nil)
 		if err != nil || done {
 			t.Fatalf("second complete: %v %v", done, err)
 		}
@@ -72,7 +72,7 @@ func TestJobLifecycleIsIdempotent(t *testing.T) {
 			t.Fatal("a completed job was restarted")
 		}
 		var n int64
-		db.Gorm().Model(&models.Result{}).Where("job_id = ?", j.ID).Count(&n)
+		db.Gorm().Model(&records.Result{}).Where("job_id = ?", j.ID).Count(&n)
 		r, err := db.GetResult(ctx, j.ID)
 		if n != 1 || err != nil || r.Label != "ok" {
 			t.Fatalf("results: %d, %+v %v", n, r, err)
@@ -101,7 +101,7 @@ func TestCancelledJobIsNotCompleted(t *testing.T) {
 		if done, err := db.CancelJob(ctx, j.ID, nil); !done || err != nil {
 			t.Fatalf("cancel %v %v", done, err)
 		}
-		if done, _ := db.CompleteJob(ctx, j.ID, models.Result{Data: "{}"}, nil); done {
+		if done, _ := db.CompleteJob(ctx, j.ID, records.Result{Data: "{}"}, nil); done {
 			t.Fatal("a cancelled job was completed")
 		}
 	})
@@ -119,7 +119,7 @@ func TestCredentialsAndTenancy(t *testing.T) {
 			t.Errorf("blank org name: %v", err)
 		}
 		p, err := db.AuthenticateAPIKey(ctx, a.OrgID, a.APIKey)
-		if err != nil || p.OrgID != a.OrgID || p.Role != models.RoleAdmin {
+		if err != nil || p.OrgID != a.OrgID || p.Role != records.RoleAdmin {
 			t.Fatalf("auth: %+v %v", p, err)
 		}
 		for _, c := range []struct{ org, key string }{{b.OrgID, a.APIKey}, {a.OrgID, a.APIKey + "x"}, {a.OrgID, "nodot"}, {a.OrgID, b.APIKey}} {
@@ -133,14 +133,14 @@ func TestCredentialsAndTenancy(t *testing.T) {
 		if _, err := db.AuthenticateClient(ctx, a.ClientID, b.ClientSecret); err == nil {
 			t.Error("client authenticated with another client's secret")
 		}
-		var stored models.Credential
+		var stored records.Credential
 		db.Gorm().First(&stored, "id = ?", strings.SplitN(a.APIKey, ".", 2)[0])
 		if strings.Contains(a.APIKey, stored.SecretHash) || len(stored.SecretHash) != 64 {
 			t.Errorf("API key not stored hashed: %q", stored.SecretHash)
 		}
 		orgA := a.OrgID
-		j := models.Job{OrgID: &orgA}
-		anon := models.Job{}
+		j := records.Job{OrgID: &orgA}
+		anon := records.Job{}
 		if !storage.VisibleTo(j, a.OrgID, false) || storage.VisibleTo(j, b.OrgID, true) || storage.VisibleTo(j, "", true) {
 			t.Error("org job visibility")
 		}
@@ -281,12 +281,12 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				j := models.Job{ID: id(i), OrgID: &org.OrgID, Kind: "probe", Queue: "cpu", Input: hostile[i%len(hostile)], Deadline: time.Now().Add(time.Hour)}
+				j := records.Job{ID: id(i), OrgID: &org.OrgID, Kind: "probe", Queue: "cpu", Input: hostile[i%len(hostile)], Deadline: time.Now().Add(time.Hour)}
 				if err := db.CreateJob(ctx, &j, nil); err != nil {
 					errs <- fmt.Errorf("create %d: %w", i, err)
 					return
 				}
-				if j.CreatedAt.IsZero() || j.Status != models.JobQueued {
+				if j.CreatedAt.IsZero() || j.Status != records.JobQueued {
 					errs <- fmt.Errorf("create %d: row not filled in: %+v", i, j)
 				}
 				got, ok, err := db.StartJob(ctx, j.ID)
@@ -294,11 +294,11 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 					errs <- fmt.Errorf("start %d: %+v %v %v", i, got, ok, err)
 					return
 				}
-				var d *models.WebhookDelivery
+				var d *records.WebhookDelivery
 				if i%3 == 0 {
-					d = &models.WebhookDelivery{ID: "d-" + j.ID, OrgID: org.OrgID, EventType: "job.completed", URL: "https://hooks.example/" + j.ID, Payload: hostile[(i+1)%len(hostile)]}
+					d = &records.WebhookDelivery{ID: "d-" + j.ID, OrgID: org.OrgID, EventType: "job.completed", URL: "https://hooks.example/" + j.ID, Payload: hostile[(i+1)%len(hostile)]}
 				}
-				done, err := db.CompleteJob(ctx, j.ID, models.Result{Label: hostile[(i+2)%len(hostile)], Data: hostile[i%len(hostile)], DurationMS: int64(i)}, d)
+				done, err := db.CompleteJob(ctx, j.ID, records.Result{Label: hostile[(i+2)%len(hostile)], Data: hostile[i%len(hostile)], DurationMS: int64(i)}, d)
 				if err != nil || !done {
 					errs <- fmt.Errorf("complete %d: %v %v", i, done, err)
 				}
@@ -311,19 +311,19 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 		}
 		for i := range n {
 			j, err := db.GetJob(ctx, id(i))
-			if err != nil || j.Status != models.JobCompleted || j.Attempts != 1 || j.Input != hostile[i%len(hostile)] {
+			if err != nil || j.Status != records.JobCompleted || j.Attempts != 1 || j.Input != hostile[i%len(hostile)] {
 				t.Fatalf("job %d: %+v %v", i, j, err)
 			}
 			r, err := db.GetResult(ctx, id(i))
 			if err != nil || r.Label != hostile[(i+2)%len(hostile)] || r.Data != hostile[i%len(hostile)] || r.DurationMS != int64(i) {
 				t.Fatalf("result %d: %+v %v", i, r, err)
 			}
-			var ds []models.WebhookDelivery
+			var ds []records.WebhookDelivery
 			db.Gorm().Where("job_id = ?", id(i)).Find(&ds)
 			switch {
 			case i%3 != 0 && len(ds) != 0:
 				t.Fatalf("job %d has deliveries it never asked for: %+v", i, ds)
-			case i%3 == 0 && (len(ds) != 1 || ds[0].Payload != hostile[(i+1)%len(hostile)] || ds[0].Status != models.DeliveryPending || ds[0].OrgID != org.OrgID):
+			case i%3 == 0 && (len(ds) != 1 || ds[0].Payload != hostile[(i+1)%len(hostile)] || ds[0].Status != records.DeliveryPending || ds[0].OrgID != org.OrgID):
 				t.Fatalf("job %d deliveries: %+v", i, ds)
 			}
 		}
@@ -338,7 +338,7 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 				if i%5 == 0 {
 					jid = id(i) // exists
 				}
-				j := models.Job{ID: jid, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
+				j := records.Job{ID: jid, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
 				err := db.CreateJob(ctx, &j, nil)
 				if (err != nil) != (i%5 == 0) {
 					t.Errorf("create %s: %v", jid, err)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/attacks/wordnet"
-	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
 )
@@ -73,7 +73,7 @@ func demoModels(t testing.TB) *demo.Set {
 // newTorchClassifier loads a trained demo model as the worker does.
 func newTorchClassifier(t testing.TB, m *demo.Trained) *torchClassifier {
 	t.Helper()
-	cfg, bad := modelio.ParseConfig(m.Type, m.Metadata)
+	cfg, bad := modelspec.ParseConfig(m.Type, m.Metadata)
 	if bad != nil {
 		t.Fatal(bad)
 	}
@@ -257,7 +257,7 @@ func correctDigits(t *testing.T, clf *torchClassifier, n int) attacks.Input {
 	}
 	out := attacks.Input{X: attacks.Batch{Shape: []int{0, 1, 8, 8}}}
 	for i := range probs {
-		if modelio.Argmax(probs[i]) == all.Labels[i] && len(out.Labels) < n {
+		if modelspec.Argmax(probs[i]) == all.Labels[i] && len(out.Labels) < n {
 			out.X.Data = append(out.X.Data, all.X.Sample(i)...)
 			out.Labels = append(out.Labels, all.Labels[i])
 		}

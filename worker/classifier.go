@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/wardenlab/warden/attacks"
-	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -19,7 +19,7 @@ const predictChunk = 256
 // ones, PredictText for TextFooler. Calls on one module are serialised.
 type torchClassifier struct {
 	mod     *torch.Module
-	cfg     modelio.Config
+	cfg     modelspec.Config
 	classes int
 	mu      *sync.Mutex
 }
@@ -30,7 +30,7 @@ type torchClassifier struct {
 type model interface {
 	attacks.Classifier
 	attacks.TextClassifier
-	Config() modelio.Config
+	Config() modelspec.Config
 }
 
 var (
@@ -42,12 +42,12 @@ var (
 func (c *torchClassifier) NumClasses() int { return c.classes }
 
 // Config says how the model is fed.
-func (c *torchClassifier) Config() modelio.Config { return c.cfg }
+func (c *torchClassifier) Config() modelspec.Config { return c.cfg }
 
 // Labels names the classes.
 func (c *torchClassifier) Labels() []string { return labels(c.cfg, c.classes) }
 
-func labels(cfg modelio.Config, classes int) []string {
+func labels(cfg modelspec.Config, classes int) []string {
 	out := make([]string, classes)
 	for i := range out {
 		out[i] = cfg.Label(i)
@@ -89,7 +89,7 @@ func (c *torchClassifier) Predict(ctx context.Context, x attacks.Batch) ([][]flo
 		return nil, err
 	}
 	for i := range ls {
-		ls[i] = modelio.Softmax(ls[i])
+		ls[i] = modelspec.Softmax(ls[i])
 	}
 	return ls, nil
 }

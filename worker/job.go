@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/wardenlab/warden/models"
-	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 )
 
 // permanentError marks a failure that retrying cannot fix (bad input).
@@ -27,7 +27,7 @@ func Permanent(format string, args ...any) error {
 
 // Run is the running job handed to a JobFunc.
 type Run struct {
-	Job models.Job
+	Job records.Job
 	w   *Worker
 
 	mu        sync.Mutex
@@ -51,7 +51,7 @@ func (r *Run) Progress(ctx context.Context, pct int, stage string) {
 }
 
 func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
-	var p tasks.JobPayload
+	var p jobs.JobPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("bad job payload: %v: %w", err, asynq.SkipRetry)
 	}
@@ -81,13 +81,13 @@ func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
 		if merr != nil {
 			return w.failJob(ctx, log, job, "internal error: result not serialisable", elapsed)
 		}
-		d := w.delivery(job, models.JobCompleted, out.Event)
-		done, cerr := w.DB.CompleteJob(ctx, job.ID, models.Result{Label: out.Label, Data: string(data), DurationMS: elapsed.Milliseconds()}, d)
+		d := w.delivery(job, records.JobCompleted, out.Event)
+		done, cerr := w.DB.CompleteJob(ctx, job.ID, records.Result{Label: out.Label, Data: string(data), DurationMS: elapsed.Milliseconds()}, d)
 		if cerr != nil {
 			return cerr
 		}
 		if done {
-			w.Metrics.JobFinished(job.Kind, models.JobCompleted, elapsed)
+			w.Metrics.JobFinished(job.Kind, records.JobCompleted, elapsed)
 			w.enqueueDelivery(ctx, d)
 			log.Info("job completed", "duration_ms", elapsed.Milliseconds(), "label", out.Label)
 		}
@@ -100,7 +100,7 @@ func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
 		// schedules a retry anyway; that retry finds the job cancelled in
 		// StartJob and does nothing, so the database is what stops it.
 		j, gerr := w.DB.GetJob(context.WithoutCancel(ctx), job.ID)
-		if gerr != nil || j.Status == models.JobCancelled {
+		if gerr != nil || j.Status == records.JobCancelled {
 			log.Info("job cancelled")
 			return fmt.Errorf("cancelled: %w", asynq.SkipRetry)
 		}
@@ -118,14 +118,14 @@ func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
 	}
 }
 
-func (w *Worker) failJob(ctx context.Context, log *slog.Logger, job models.Job, msg string, elapsed time.Duration) error {
-	d := w.delivery(job, models.JobFailed, map[string]any{"error": msg})
+func (w *Worker) failJob(ctx context.Context, log *slog.Logger, job records.Job, msg string, elapsed time.Duration) error {
+	d := w.delivery(job, records.JobFailed, map[string]any{"error": msg})
 	done, err := w.DB.FailJob(context.WithoutCancel(ctx), job.ID, msg, d)
 	if err != nil {
 		return err
 	}
 	if done {
-		w.Metrics.JobFinished(job.Kind, models.JobFailed, elapsed)
+		w.Metrics.JobFinished(job.Kind, records.JobFailed, elapsed)
 		w.enqueueDelivery(ctx, d)
 		log.Warn("job failed", "reason", msg)
 	}

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/wardenlab/warden/modelio"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/modelspec"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -40,7 +40,7 @@ func newModelCache(dir string, dev torch.Device) *modelCache {
 
 // loadModel loads (or reuses) a model's module; the number of classes is
 // learnt from one forward pass when it loads.
-func (w *Worker) loadModel(ctx context.Context, m models.Model) (*torchClassifier, error) {
+func (w *Worker) loadModel(ctx context.Context, m records.Model) (*torchClassifier, error) {
 	if !torch.Available() {
 		return nil, Permanent("%s", torch.Reason())
 	}
@@ -52,7 +52,7 @@ func (w *Worker) loadModel(ctx context.Context, m models.Model) (*torchClassifie
 		c.touch(m.ID)
 		return lm.clf, nil
 	}
-	cfg, details := modelio.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
 	if details != nil {
 		return nil, Permanent("model metadata is invalid: %v", details)
 	}

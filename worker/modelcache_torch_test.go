@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker/torch"
 )
@@ -37,12 +37,12 @@ func TestModelCache(t *testing.T) {
 	w := &Worker{Deps: Deps{Blobs: blobs}, models: newModelCache(filepath.Join(dir, "cache"), torch.CPU)}
 	w.models.max = 2
 	ctx := context.Background()
-	row := func(i int) models.Model {
+	row := func(i int) records.Model {
 		key := fmt.Sprintf("models/m%d/model.pt", i)
 		if _, err := blobs.Put(ctx, key, bytes.NewReader(file)); err != nil {
 			t.Fatal(err)
 		}
-		return models.Model{ID: fmt.Sprintf("m%d", i), Type: "CV", Metadata: `{"input_shape":[2]}`, BlobKey: key, UpdatedAt: time.Unix(1, 0)}
+		return records.Model{ID: fmt.Sprintf("m%d", i), Type: "CV", Metadata: `{"input_shape":[2]}`, BlobKey: key, UpdatedAt: time.Unix(1, 0)}
 	}
 	m0, m1, m2 := row(0), row(1), row(2)
 	a, err := w.loadModel(ctx, m0)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/wardenlab/warden/models"
-	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 )
 
 const (
@@ -58,7 +58,7 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	// period, restarted them forever. Re-publish the queues first (an
 	// idempotent SADD; the key is asynq's base.AllQueues, pinned by go.mod).
 	if w.rdb != nil {
-		if err := w.rdb.SAdd(ctx, asynqQueuesKey, tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU).Err(); err != nil {
+		if err := w.rdb.SAdd(ctx, asynqQueuesKey, jobs.QueueCritical, jobs.QueueGPU, jobs.QueueCPU).Err(); err != nil {
 			return fmt.Errorf("publish queues: %w", err)
 		}
 	}
@@ -69,21 +69,21 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	}
 	for _, j := range expired {
 		w.inspector.CancelProcessing(j.ID)
-		d := w.delivery(j, models.JobFailed, map[string]any{"error": "deadline exceeded"})
+		d := w.delivery(j, records.JobFailed, map[string]any{"error": "deadline exceeded"})
 		if done, err := w.DB.FailJob(ctx, j.ID, "deadline exceeded", d); err == nil && done {
-			w.Metrics.JobFinished(j.Kind, models.JobFailed, now.Sub(j.CreatedAt))
+			w.Metrics.JobFinished(j.Kind, records.JobFailed, now.Sub(j.CreatedAt))
 			w.enqueueDelivery(ctx, d)
 			slog.Warn("job failed: deadline exceeded", "job_id", j.ID)
 		}
 	}
 	grace := now.Add(-w.Config.ReconcileInterval)
-	jobs, err := w.DB.UnfinishedJobs(ctx, grace, 1000)
+	stale, err := w.DB.UnfinishedJobs(ctx, grace, 1000)
 	if err != nil {
 		return err
 	}
 	requeued := 0
-	for _, j := range jobs {
-		k, ok := tasks.Kinds[j.Kind]
+	for _, j := range stale {
+		k, ok := jobs.Kinds[j.Kind]
 		if !ok {
 			continue
 		}
@@ -92,14 +92,14 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		case err == nil && info.State == asynq.TaskStateArchived:
 			// Retries exhausted without the job row being updated
 			// (crash between the two): record the failure now.
-			d := w.delivery(j, models.JobFailed, map[string]any{"error": info.LastErr})
+			d := w.delivery(j, records.JobFailed, map[string]any{"error": info.LastErr})
 			if done, _ := w.DB.FailJob(ctx, j.ID, "failed after retries: "+info.LastErr, d); done {
 				w.enqueueDelivery(ctx, d)
 			}
 		case err == nil:
 			continue // the task exists; asynq owns it
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-			if j.Status == models.JobInProgress {
+			if j.Status == records.JobInProgress {
 				if err := w.DB.RequeueJob(ctx, j.ID); err != nil {
 					return err
 				}
@@ -117,7 +117,7 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		return err
 	}
 	for _, d := range deliveries {
-		_, err := w.inspector.GetTaskInfo(tasks.QueueCritical, d.ID)
+		_, err := w.inspector.GetTaskInfo(jobs.QueueCritical, d.ID)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			if err := w.Client.EnqueueWebhook(ctx, d.ID, d.ID); err != nil {
 				return err

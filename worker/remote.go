@@ -9,8 +9,8 @@ import (
 	"net/http"
 
 	"github.com/wardenlab/warden/attacks"
-	"github.com/wardenlab/warden/modelio"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/modelspec"
+	"github.com/wardenlab/warden/records"
 )
 
 // remoteChunk bounds the inputs sent in one request to a remote model.
@@ -23,14 +23,14 @@ const remoteChunk = 64
 // per input.
 type httpClassifier struct {
 	url     string
-	cfg     modelio.Config
+	cfg     modelspec.Config
 	classes int
 	client  *http.Client
 }
 
-func (h *httpClassifier) NumClasses() int        { return h.classes }
-func (h *httpClassifier) Labels() []string       { return labels(h.cfg, h.classes) }
-func (h *httpClassifier) Config() modelio.Config { return h.cfg }
+func (h *httpClassifier) NumClasses() int          { return h.classes }
+func (h *httpClassifier) Labels() []string         { return labels(h.cfg, h.classes) }
+func (h *httpClassifier) Config() modelspec.Config { return h.cfg }
 
 func (h *httpClassifier) post(ctx context.Context, body any, n int) ([][]float32, error) {
 	b, _ := json.Marshal(body)
@@ -66,7 +66,7 @@ func (h *httpClassifier) post(ctx context.Context, body any, n int) ([][]float32
 
 // Predict sends a batch in chunks.
 func (h *httpClassifier) Predict(ctx context.Context, x attacks.Batch) ([][]float32, error) {
-	if h.cfg.Type == modelio.TypeNLP {
+	if h.cfg.Type == modelspec.TypeNLP {
 		return nil, fmt.Errorf("a text model endpoint takes texts, not vectors")
 	}
 	n, size := x.N(), x.SampleSize()
@@ -102,11 +102,11 @@ func (h *httpClassifier) PredictText(ctx context.Context, texts []string) ([][]f
 
 // openModel returns a registered model's classifier: its remote endpoint,
 // or its TorchScript module loaded here.
-func (w *Worker) openModel(ctx context.Context, m models.Model) (model, error) {
+func (w *Worker) openModel(ctx context.Context, m records.Model) (model, error) {
 	if m.EndpointURL == "" {
 		return w.loadModel(ctx, m)
 	}
-	cfg, details := modelio.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
 	if details != nil {
 		return nil, Permanent("model metadata is invalid: %v", details)
 	}
@@ -115,7 +115,7 @@ func (w *Worker) openModel(ctx context.Context, m models.Model) (model, error) {
 		probs [][]float32
 		err   error
 	)
-	if cfg.Type == modelio.TypeNLP {
+	if cfg.Type == modelspec.TypeNLP {
 		probs, err = h.PredictText(ctx, []string{"warden endpoint probe"})
 	} else {
 		probs, err = h.Predict(ctx, attacks.Batch{Data: make([]float32, cfg.SampleSize()), Shape: intShape(cfg.BatchShape(1))})

@@ -16,9 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/dashboards"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -40,7 +40,7 @@ type Deps struct {
 	DB       *storage.DB
 	Blobs    storage.BlobStore
 	Redis    asynq.RedisConnOpt
-	Client   *tasks.Client
+	Client   *jobs.Client
 	Outbound *outbound.Client
 	Metrics  *dashboards.Metrics
 	Trust    TrustStores
@@ -63,11 +63,11 @@ type Worker struct {
 func New(d Deps) *Worker {
 	w := &Worker{Deps: d, handlers: map[string]JobFunc{}, inspector: asynq.NewInspector(d.Redis)}
 	w.rdb, _ = d.Redis.MakeRedisClient().(redis.UniversalClient)
-	w.handlers[tasks.KindProbe] = w.probe
-	w.handlers[tasks.KindVerifyMedia] = w.verifyMedia
-	w.handlers[tasks.KindModelLoad] = w.validateModel
-	w.handlers[tasks.KindPredict] = w.predict
-	w.handlers[tasks.KindAttack] = w.attack
+	w.handlers[jobs.KindProbe] = w.probe
+	w.handlers[jobs.KindVerifyMedia] = w.verifyMedia
+	w.handlers[jobs.KindModelLoad] = w.validateModel
+	w.handlers[jobs.KindPredict] = w.predict
+	w.handlers[jobs.KindAttack] = w.attack
 	if torch.Available() {
 		var why string
 		w.device, why = torch.SelectDevice()
@@ -105,8 +105,8 @@ func New(d Deps) *Worker {
 func (w *Worker) Register(kind string, fn JobFunc) { w.handlers[kind] = fn }
 
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if t.Type() == tasks.TypeWebhook {
-		return tasks.WebhookRetryDelay(n)
+	if t.Type() == jobs.TypeWebhook {
+		return jobs.WebhookRetryDelay(n)
 	}
 	d := time.Duration(n*n) * 2 * time.Second
 	if d > 5*time.Minute {
@@ -119,8 +119,8 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 // ShutdownTimeout to finish, the rest go back to Redis.
 func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(tasks.TypeJob, w.handleJob)
-	mux.HandleFunc(tasks.TypeWebhook, w.handleWebhook)
+	mux.HandleFunc(jobs.TypeJob, w.handleJob)
+	mux.HandleFunc(jobs.TypeWebhook, w.handleWebhook)
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

@@ -12,29 +12,29 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
-	"github.com/wardenlab/warden/models"
-	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/webhook"
 )
 
 // eventNames maps a job kind to the prefix of its webhook event types; the
 // adversarial surface (spec 002) names its event "attack_completed".
 var eventNames = map[string]string{
-	tasks.KindVerifyMedia: "verification",
-	tasks.KindProbe:       "probe",
-	tasks.KindAttack:      "attack",
-	tasks.KindModelLoad:   "model_validation",
+	jobs.KindVerifyMedia: "verification",
+	jobs.KindProbe:       "probe",
+	jobs.KindAttack:      "attack",
+	jobs.KindModelLoad:   "model_validation",
 }
 
 // resultPaths maps a job kind to where its result can be read.
 var resultPaths = map[string]string{
-	tasks.KindVerifyMedia: "/api/verify/%s",
-	tasks.KindAttack:      "/v1/attacks/%s/results",
+	jobs.KindVerifyMedia: "/api/verify/%s",
+	jobs.KindAttack:      "/v1/attacks/%s/results",
 }
 
 // delivery builds the webhook delivery for a job that reached status, or
 // nil when the job has no callback_url (or no org whose secret signs it).
-func (w *Worker) delivery(job models.Job, status string, extra map[string]any) *models.WebhookDelivery {
+func (w *Worker) delivery(job records.Job, status string, extra map[string]any) *records.WebhookDelivery {
 	if job.CallbackURL == "" || job.OrgID == nil {
 		return nil
 	}
@@ -55,7 +55,7 @@ func (w *Worker) delivery(job models.Job, status string, extra map[string]any) *
 		event[k] = v
 	}
 	body, _ := json.Marshal(event)
-	return &models.WebhookDelivery{
+	return &records.WebhookDelivery{
 		ID:        "msg_" + uuid.NewString(),
 		OrgID:     *job.OrgID,
 		EventType: event["event_type"].(string),
@@ -66,7 +66,7 @@ func (w *Worker) delivery(job models.Job, status string, extra map[string]any) *
 
 // enqueueDelivery queues a freshly committed delivery; if Redis is down the
 // reconciler enqueues it later, since the row is already pending.
-func (w *Worker) enqueueDelivery(ctx context.Context, d *models.WebhookDelivery) {
+func (w *Worker) enqueueDelivery(ctx context.Context, d *records.WebhookDelivery) {
 	if d == nil {
 		return
 	}
@@ -76,7 +76,7 @@ func (w *Worker) enqueueDelivery(ctx context.Context, d *models.WebhookDelivery)
 }
 
 func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
-	var p tasks.WebhookPayload
+	var p jobs.WebhookPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("bad webhook payload: %v: %w", err, asynq.SkipRetry)
 	}
@@ -84,7 +84,7 @@ func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("load delivery: %w", err)
 	}
-	if d.Status != models.DeliveryPending {
+	if d.Status != records.DeliveryPending {
 		return nil // delivered already, or given up and not redelivered
 	}
 	org, err := w.DB.GetOrg(ctx, d.OrgID)
@@ -93,7 +93,7 @@ func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	attempt := models.WebhookAttempt{DeliveryID: d.ID, Attempt: d.Attempts + 1}
+	attempt := records.WebhookAttempt{DeliveryID: d.ID, Attempt: d.Attempts + 1}
 	start := time.Now()
 	code, body, postErr := w.post(ctx, org.WebhookSecret, d)
 	attempt.DurationMS = time.Since(start).Milliseconds()
@@ -122,7 +122,7 @@ func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
 
 // post sends one signed POST. The body is signed fresh each attempt, with a
 // current timestamp, so receivers' replay windows accept retries.
-func (w *Worker) post(ctx context.Context, secret string, d models.WebhookDelivery) (int, string, error) {
+func (w *Worker) post(ctx context.Context, secret string, d records.WebhookDelivery) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader([]byte(d.Payload)))

@@ -8,8 +8,8 @@ import (
 	"io"
 
 	"github.com/wardenlab/warden/config"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
 )
@@ -71,12 +71,12 @@ func demoDeps(ctx context.Context, cfg config.Config) (demo.Deps, func(), error)
 		db.Close()
 		return demo.Deps{}, nil, err
 	}
-	redisOpt, err := tasks.RedisOpt(cfg.RedisURL)
+	redisOpt, err := jobs.RedisOpt(cfg.RedisURL)
 	if err != nil {
 		db.Close()
 		return demo.Deps{}, nil, err
 	}
-	client := tasks.NewClient(redisOpt)
+	client := jobs.NewClient(redisOpt)
 	return demo.Deps{DB: db, Blobs: blobs, Client: client, JobDeadline: cfg.JobDeadline, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir},
 		func() { client.Close(); db.Close() }, nil
 }

@@ -23,9 +23,9 @@ import (
 	"github.com/wardenlab/warden/api"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/dashboards"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 	"github.com/wardenlab/warden/worker"
 	"github.com/wardenlab/warden/worker/demo"
 )
@@ -180,7 +180,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	if err != nil {
 		return err
 	}
-	redisOpt, err := tasks.RedisOpt(cfg.RedisURL)
+	redisOpt, err := jobs.RedisOpt(cfg.RedisURL)
 	if err != nil {
 		return err
 	}
@@ -192,12 +192,12 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	if err != nil {
 		return err
 	}
-	client := tasks.NewClient(redisOpt)
+	client := jobs.NewClient(redisOpt)
 	defer client.Close()
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(redisOpt)
 	defer insp.Close()
-	metrics.WatchQueues(insp, db, []string{tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU})
+	metrics.WatchQueues(insp, db, []string{jobs.QueueCritical, jobs.QueueGPU, jobs.QueueCPU})
 
 	demoOrgID := ""
 	if withAPI && withWorker {

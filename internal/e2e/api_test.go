@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/internal/testenv"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 )
 
 // assertVerifyError checks spec 003's error shape.
@@ -55,7 +55,7 @@ func assertV1Error(t *testing.T, code int, m map[string]any, wantCode int, wantF
 
 // countRows counts jobs and blob files; a rejected request stores neither.
 func (s *stack) stored() (jobs int64, files int) {
-	s.db.Gorm().Model(&models.Job{}).Count(&jobs)
+	s.db.Gorm().Model(&records.Job{}).Count(&jobs)
 	filepath.Walk(s.cfg.BlobDir, func(_ string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
 			files++
@@ -441,7 +441,7 @@ func TestRateLimitsShareOneScript(t *testing.T) {
 func TestAuthAndRoles(t *testing.T) {
 	s := newStack(t, false)
 	org := s.org("acme")
-	viewerID, viewerKey, err := s.db.CreateCredential(context.Background(), org.OrgID, models.CredentialAPIKey, models.RoleViewer)
+	viewerID, viewerKey, err := s.db.CreateCredential(context.Background(), org.OrgID, records.CredentialAPIKey, records.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/wardenlab/warden/api"
 	"github.com/wardenlab/warden/config"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -132,7 +132,7 @@ func TestTokenIssuance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var key models.SigningKey
+		var key records.SigningKey
 		if err := s.db.Gorm().First(&key, "kid = ?", tok.Header["kid"]).Error; err != nil {
 			t.Errorf("kid %v is not in signing_keys: %v", tok.Header["kid"], err)
 		}
@@ -202,7 +202,7 @@ func TestTokenIssuance(t *testing.T) {
 	}
 
 	// A viewer client cannot ask for more than it has.
-	id, secret, err := s.db.CreateCredential(context.Background(), org.OrgID, models.CredentialClient, models.RoleViewer)
+	id, secret, err := s.db.CreateCredential(context.Background(), org.OrgID, records.CredentialClient, records.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestTokenVerification(t *testing.T) {
 
 	// The role is capped by the client's stored role: a viewer client's
 	// token that claims admin is still a viewer.
-	viewerID, _, err := s.db.CreateCredential(context.Background(), org.OrgID, models.CredentialClient, models.RoleViewer)
+	viewerID, _, err := s.db.CreateCredential(context.Background(), org.OrgID, records.CredentialClient, records.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,13 +469,13 @@ func TestRBAC(t *testing.T) {
 	org := s.org("acme")
 	ctx := context.Background()
 	callers := map[string][]reqOpt{} // "role/method" → options
-	for _, role := range []string{models.RoleViewer, models.RoleDeveloper, models.RoleAdmin} {
-		id, secret, err := s.db.CreateCredential(ctx, org.OrgID, models.CredentialClient, role)
+	for _, role := range []string{records.RoleViewer, records.RoleDeveloper, records.RoleAdmin} {
+		id, secret, err := s.db.CreateCredential(ctx, org.OrgID, records.CredentialClient, role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		callers[role+"/bearer"] = []reqOpt{withBearer(s.token(client{id, secret}, ""))}
-		_, key, err := s.db.CreateCredential(ctx, org.OrgID, models.CredentialAPIKey, role)
+		_, key, err := s.db.CreateCredential(ctx, org.OrgID, records.CredentialAPIKey, role)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -488,12 +488,12 @@ func TestRBAC(t *testing.T) {
 		t.Fatalf("probe: %d %v", code, m)
 	}
 	jobID := m["job_id"].(string)
-	delivery := models.WebhookDelivery{ID: "dlv_" + uuid.NewString(), OrgID: org.OrgID, JobID: jobID, EventType: "job.completed",
-		URL: "http://127.0.0.1:1/hook", Payload: "{}", Status: models.DeliveryFailed}
+	delivery := records.WebhookDelivery{ID: "dlv_" + uuid.NewString(), OrgID: org.OrgID, JobID: jobID, EventType: "job.completed",
+		URL: "http://127.0.0.1:1/hook", Payload: "{}", Status: records.DeliveryFailed}
 	if err := s.db.Gorm().Create(&delivery).Error; err != nil {
 		t.Fatal(err)
 	}
-	victim, _, err := s.db.CreateCredential(ctx, org.OrgID, models.CredentialAPIKey, models.RoleViewer)
+	victim, _, err := s.db.CreateCredential(ctx, org.OrgID, records.CredentialAPIKey, records.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,16 +501,16 @@ func TestRBAC(t *testing.T) {
 	// A model (failed validation, so no worker is needed), an attack job with
 	// an artifact, and a factory of deletable models.
 	newModel := func() string {
-		m := models.Model{ID: "mdl_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20], OrgID: org.OrgID, Name: "m", Type: "CV",
-			Status: models.ModelFailed, Error: "test", Metadata: `{"input_shape":[4]}`}
+		m := records.Model{ID: "mdl_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20], OrgID: org.OrgID, Name: "m", Type: "CV",
+			Status: records.ModelFailed, Error: "test", Metadata: `{"input_shape":[4]}`}
 		if err := s.db.Gorm().Create(&m).Error; err != nil {
 			t.Fatal(err)
 		}
 		return m.ID
 	}
 	modelID := newModel()
-	atk := models.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org.OrgID, Kind: "attack", Queue: "gpu",
-		Status: models.JobInProgress, Input: "{}", Deadline: time.Now().Add(time.Hour)}
+	atk := records.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org.OrgID, Kind: "attack", Queue: "gpu",
+		Status: records.JobInProgress, Input: "{}", Deadline: time.Now().Add(time.Hour)}
 	if err := s.db.CreateJob(ctx, &atk, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -520,25 +520,25 @@ func TestRBAC(t *testing.T) {
 	fgsm := map[string]any{"model_id": modelID, "attack_method_id": "attack_fgsm", "input_data": []float32{0, 0, 0, 0}}
 
 	routes := []rbacRoute{
-		{"GET", "/v1/models", "/v1/models", nil, models.RoleViewer, nil},
-		{"GET", "/v1/models/{model_id}", "/v1/models/" + modelID, nil, models.RoleViewer, nil},
-		{"POST", "/v1/models", "/v1/models", map[string]string{"name": "x", "type": "CV", "model_file_url": "s3://b/k"}, models.RoleAdmin, nil},
-		{"DELETE", "/v1/models/{model_id}", "", nil, models.RoleAdmin, func() string { return "/v1/models/" + newModel() }},
-		{"POST", "/v1/models/{model_id}/predict", "/v1/models/" + modelID + "/predict", map[string]any{"input_data": []float32{0, 0, 0, 0}}, models.RoleDeveloper, nil},
-		{"GET", "/v1/attacks", "/v1/attacks", nil, models.RoleViewer, nil},
-		{"POST", "/v1/attacks/launch", "/v1/attacks/launch", fgsm, models.RoleDeveloper, nil},
-		{"GET", "/v1/attacks/{attack_id}/status", "/v1/attacks/" + atk.ID + "/status", nil, models.RoleViewer, nil},
-		{"GET", "/v1/attacks/{attack_id}/results", "/v1/attacks/" + atk.ID + "/results", nil, models.RoleViewer, nil},
-		{"GET", "/v1/attacks/{attack_id}/artifacts/{name}", "/v1/attacks/" + atk.ID + "/artifacts/0_original.png", nil, models.RoleViewer, nil},
-		{"POST", "/v1/attacks/{attack_id}/cancel", "/v1/attacks/" + atk.ID + "/cancel", nil, models.RoleDeveloper, nil},
-		{"GET", "/v1/jobs/{job_id}", "/v1/jobs/" + jobID, nil, models.RoleViewer, nil},
-		{"GET", "/v1/webhooks/deliveries", "/v1/webhooks/deliveries", nil, models.RoleViewer, nil},
-		{"GET", "/v1/webhooks/deliveries/{delivery_id}", "/v1/webhooks/deliveries/" + delivery.ID, nil, models.RoleViewer, nil},
-		{"POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver", "/v1/webhooks/deliveries/" + delivery.ID + "/redeliver", nil, models.RoleDeveloper, nil},
-		{"POST", "/v1/diagnostics/probe", "/v1/diagnostics/probe", map[string]int{"hold_ms": 0}, models.RoleDeveloper, nil},
-		{"GET", "/v1/credentials", "/v1/credentials", nil, models.RoleAdmin, nil},
-		{"POST", "/v1/credentials", "/v1/credentials", map[string]string{"kind": "api_key", "role": "viewer"}, models.RoleAdmin, nil},
-		{"DELETE", "/v1/credentials/{credential_id}", "/v1/credentials/" + victim, nil, models.RoleAdmin, nil},
+		{"GET", "/v1/models", "/v1/models", nil, records.RoleViewer, nil},
+		{"GET", "/v1/models/{model_id}", "/v1/models/" + modelID, nil, records.RoleViewer, nil},
+		{"POST", "/v1/models", "/v1/models", map[string]string{"name": "x", "type": "CV", "model_file_url": "s3://b/k"}, records.RoleAdmin, nil},
+		{"DELETE", "/v1/models/{model_id}", "", nil, records.RoleAdmin, func() string { return "/v1/models/" + newModel() }},
+		{"POST", "/v1/models/{model_id}/predict", "/v1/models/" + modelID + "/predict", map[string]any{"input_data": []float32{0, 0, 0, 0}}, records.RoleDeveloper, nil},
+		{"GET", "/v1/attacks", "/v1/attacks", nil, records.RoleViewer, nil},
+		{"POST", "/v1/attacks/launch", "/v1/attacks/launch", fgsm, records.RoleDeveloper, nil},
+		{"GET", "/v1/attacks/{attack_id}/status", "/v1/attacks/" + atk.ID + "/status", nil, records.RoleViewer, nil},
+		{"GET", "/v1/attacks/{attack_id}/results", "/v1/attacks/" + atk.ID + "/results", nil, records.RoleViewer, nil},
+		{"GET", "/v1/attacks/{attack_id}/artifacts/{name}", "/v1/attacks/" + atk.ID + "/artifacts/0_original.png", nil, records.RoleViewer, nil},
+		{"POST", "/v1/attacks/{attack_id}/cancel", "/v1/attacks/" + atk.ID + "/cancel", nil, records.RoleDeveloper, nil},
+		{"GET", "/v1/jobs/{job_id}", "/v1/jobs/" + jobID, nil, records.RoleViewer, nil},
+		{"GET", "/v1/webhooks/deliveries", "/v1/webhooks/deliveries", nil, records.RoleViewer, nil},
+		{"GET", "/v1/webhooks/deliveries/{delivery_id}", "/v1/webhooks/deliveries/" + delivery.ID, nil, records.RoleViewer, nil},
+		{"POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver", "/v1/webhooks/deliveries/" + delivery.ID + "/redeliver", nil, records.RoleDeveloper, nil},
+		{"POST", "/v1/diagnostics/probe", "/v1/diagnostics/probe", map[string]int{"hold_ms": 0}, records.RoleDeveloper, nil},
+		{"GET", "/v1/credentials", "/v1/credentials", nil, records.RoleAdmin, nil},
+		{"POST", "/v1/credentials", "/v1/credentials", map[string]string{"kind": "api_key", "role": "viewer"}, records.RoleAdmin, nil},
+		{"DELETE", "/v1/credentials/{credential_id}", "/v1/credentials/" + victim, nil, records.RoleAdmin, nil},
 	}
 
 	// Coverage: every authenticated /v1 operation is in the table, with the
@@ -588,11 +588,11 @@ func TestRBAC(t *testing.T) {
 			code, m := send(r)
 			assertV1Error(t, code, m, 401, "")
 		})
-		for _, role := range []string{models.RoleViewer, models.RoleDeveloper, models.RoleAdmin} {
+		for _, role := range []string{records.RoleViewer, records.RoleDeveloper, records.RoleAdmin} {
 			for _, via := range []string{"bearer", "api-key"} {
 				t.Run(r.method+" "+r.path+"/"+role+"/"+via, func(t *testing.T) {
 					code, m := send(r, callers[role+"/"+via]...)
-					if models.RoleRank(role) < models.RoleRank(r.role) {
+					if records.RoleRank(role) < records.RoleRank(r.role) {
 						assertV1Error(t, code, m, 403, "")
 					} else if code == 401 || code == 403 || code >= 500 || code == 404 {
 						t.Errorf("allowed caller got %d %v", code, m)
@@ -613,12 +613,12 @@ func TestTokenCrossTenant(t *testing.T) {
 		t.Fatalf("probe: %d %v", code, m)
 	}
 	jobID := m["job_id"].(string)
-	delivery := models.WebhookDelivery{ID: "dlv_" + uuid.NewString(), OrgID: a.OrgID, JobID: jobID, EventType: "job.completed",
-		URL: "http://127.0.0.1:1/hook", Payload: "{}", Status: models.DeliveryFailed}
+	delivery := records.WebhookDelivery{ID: "dlv_" + uuid.NewString(), OrgID: a.OrgID, JobID: jobID, EventType: "job.completed",
+		URL: "http://127.0.0.1:1/hook", Payload: "{}", Status: records.DeliveryFailed}
 	if err := s.db.Gorm().Create(&delivery).Error; err != nil {
 		t.Fatal(err)
 	}
-	victim, _, err := s.db.CreateCredential(context.Background(), a.OrgID, models.CredentialAPIKey, models.RoleViewer)
+	victim, _, err := s.db.CreateCredential(context.Background(), a.OrgID, records.CredentialAPIKey, records.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/internal/testenv"
-	"github.com/wardenlab/warden/models"
-	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 )
 
 func envInt(t testing.TB, key string, def int) int {
@@ -173,7 +173,7 @@ func TestBenchThroughput(t *testing.T) {
 		n:           envInt(t, "WARDEN_BENCH_N", 2000),
 		clients:     envInt(t, "WARDEN_BENCH_CLIENTS", 16),
 		concurrency: envInt(t, "WARDEN_BENCH_CONCURRENCY", 8),
-		queues:      map[string]int{tasks.QueueCritical: 6, tasks.QueueGPU: 3, tasks.QueueCPU: 2},
+		queues:      map[string]int{jobs.QueueCritical: 6, jobs.QueueGPU: 3, jobs.QueueCPU: 2},
 		profileDir:  os.Getenv("WARDEN_BENCH_PROFILE"),
 	}
 	// Production logs JSON at info; keep that cost but off the terminal.
@@ -194,7 +194,7 @@ func TestBenchThroughput(t *testing.T) {
 }
 
 // benchAsynq: raw asynq client enqueue (same task options as Warden's
-// tasks.Client) and an asynq server with a no-op handler, on its own Redis
+// jobs.Client) and an asynq server with a no-op handler, on its own Redis
 // database index of the same server.
 func benchAsynq(t *testing.T, p benchParams) benchResult {
 	opt, err := asynq.ParseRedisURI(testenv.Redis(t))
@@ -210,18 +210,18 @@ func benchAsynq(t *testing.T, p benchParams) benchResult {
 	}
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: p.concurrency, Queues: p.queues, LogLevel: asynq.WarnLevel, TaskCheckInterval: cfg.TaskCheckInterval})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(tasks.TypeJob, func(context.Context, *asynq.Task) error { done.Add(1); return nil })
+	mux.HandleFunc(jobs.TypeJob, func(context.Context, *asynq.Task) error { done.Add(1); return nil })
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	k := tasks.Kinds[tasks.KindProbe]
+	k := jobs.Kinds[jobs.KindProbe]
 	enqueue := func(int) error {
 		id := uuid.NewString()
-		b, _ := json.Marshal(tasks.JobPayload{JobID: id, Kind: tasks.KindProbe})
-		_, err := client.Enqueue(asynq.NewTask(tasks.TypeJob, b), asynq.TaskID(id), asynq.Queue(k.Queue), asynq.MaxRetry(k.MaxRetry), asynq.Timeout(k.Timeout))
+		b, _ := json.Marshal(jobs.JobPayload{JobID: id, Kind: jobs.KindProbe})
+		_, err := client.Enqueue(asynq.NewTask(jobs.TypeJob, b), asynq.TaskID(id), asynq.Queue(k.Queue), asynq.MaxRetry(k.MaxRetry), asynq.Timeout(k.Timeout))
 		return err
 	}
 	// Warm up connections and let the server pass its first idle poll.
@@ -271,7 +271,7 @@ func benchWarden(t *testing.T, p benchParams) benchResult {
 	}
 	completed := func() int64 {
 		var n int64
-		s.db.Gorm().Model(&models.Job{}).Where("status = ?", models.JobCompleted).Count(&n)
+		s.db.Gorm().Model(&records.Job{}).Where("status = ?", records.JobCompleted).Count(&n)
 		return n
 	}
 	xacts := func() int64 {
@@ -295,7 +295,7 @@ func benchWarden(t *testing.T, p benchParams) benchResult {
 	// unfinished ones (a partial index) rather than count the history.
 	unfinished := func() int64 {
 		var n int64
-		s.db.Gorm().Model(&models.Job{}).Where("finished_at IS NULL").Count(&n)
+		s.db.Gorm().Model(&records.Job{}).Where("finished_at IS NULL").Count(&n)
 		return n
 	}
 	polls := 0

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/wardenlab/warden/internal/testenv"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -24,7 +24,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, ctx := tc.open(t), context.Background()
-			job := &models.Job{ID: uuid.NewString(), Kind: "probe", Queue: "cpu", Input: `{"hold_ms":1}`, Deadline: time.Now().UTC().Add(time.Hour)}
+			job := &records.Job{ID: uuid.NewString(), Kind: "probe", Queue: "cpu", Input: `{"hold_ms":1}`, Deadline: time.Now().UTC().Add(time.Hour)}
 			if err := db.CreateJob(ctx, job, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +33,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 				if err != nil || !ok {
 					t.Fatalf("attempt %d: ok=%v err=%v", attempt, ok, err)
 				}
-				if j.ID != job.ID || j.Status != models.JobInProgress || j.Attempts != attempt || j.Input != job.Input || j.Kind != "probe" || j.StartedAt == nil {
+				if j.ID != job.ID || j.Status != records.JobInProgress || j.Attempts != attempt || j.Input != job.Input || j.Kind != "probe" || j.StartedAt == nil {
 					t.Fatalf("attempt %d: row %+v", attempt, j)
 				}
 			}
@@ -46,7 +46,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 			if _, ok, err := db.StartJob(ctx, "missing"); err != nil || ok {
 				t.Fatalf("start missing: ok=%v err=%v", ok, err)
 			}
-			if j, _ := db.GetJob(ctx, job.ID); j.Attempts != 2 || j.Status != models.JobCancelled {
+			if j, _ := db.GetJob(ctx, job.ID); j.Attempts != 2 || j.Status != records.JobCancelled {
 				t.Fatalf("after: %+v", j)
 			}
 		})

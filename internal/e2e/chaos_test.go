@@ -26,7 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/internal/testenv"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 )
 
 var (
@@ -140,7 +140,7 @@ func (s *stack) submitProbe(org reqOpt, holdMS int, callback string) string {
 	return m["job_id"].(string)
 }
 
-func (s *stack) job(id string) models.Job {
+func (s *stack) job(id string) records.Job {
 	s.t.Helper()
 	j, err := s.db.GetJob(context.Background(), id)
 	if err != nil {
@@ -153,7 +153,7 @@ func (s *stack) job(id string) models.Job {
 func (s *stack) resultRows(id string) int64 {
 	s.t.Helper()
 	var n int64
-	if err := s.db.Gorm().Model(&models.Result{}).Where("job_id = ?", id).Count(&n).Error; err != nil {
+	if err := s.db.Gorm().Model(&records.Result{}).Where("job_id = ?", id).Count(&n).Error; err != nil {
 		s.t.Fatal(err)
 	}
 	return n
@@ -165,7 +165,7 @@ func (s *stack) waitStatus(ids []string, status string, timeout time.Duration) {
 	s.t.Helper()
 	testenv.Eventually(s.t, timeout, fmt.Sprintf("%d jobs %s", len(ids), status), func() bool {
 		var n int64
-		s.db.Gorm().Model(&models.Job{}).Where("id IN ? AND status = ?", ids, status).Count(&n)
+		s.db.Gorm().Model(&records.Job{}).Where("id IN ? AND status = ?", ids, status).Count(&n)
 		return n == int64(len(ids))
 	})
 }
@@ -174,7 +174,7 @@ func (s *stack) waitStatus(ids []string, status string, timeout time.Duration) {
 func (s *stack) assertCompletedOnce(ids []string) {
 	s.t.Helper()
 	for _, id := range ids {
-		if j := s.job(id); j.Status != models.JobCompleted {
+		if j := s.job(id); j.Status != records.JobCompleted {
 			s.t.Errorf("job %s: status %s (%s)", id, j.Status, j.Error)
 		}
 		if n := s.resultRows(id); n != 1 {
@@ -201,16 +201,16 @@ func TestChaosWorkerKilledMidJob(t *testing.T) {
 	first := s.workerProc("worker 1")
 	id := s.submitProbe(withKey(org), 5000, "")
 	testenv.Eventually(t, 30*time.Second, "job in_progress on worker 1", func() bool {
-		return s.job(id).Status == models.JobInProgress
+		return s.job(id).Status == records.JobInProgress
 	})
 	if err := first.Process.Kill(); err != nil { // SIGKILL: no graceful shutdown
 		t.Fatal(err)
 	}
-	if j := s.job(id); j.Status != models.JobInProgress || j.Attempts != 1 {
+	if j := s.job(id); j.Status != records.JobInProgress || j.Attempts != 1 {
 		t.Fatalf("after kill: status %s attempts %d; want in_progress, 1 (raise hold_ms if the probe finished first)", j.Status, j.Attempts)
 	}
 	second := s.workerProc("worker 2")
-	s.waitStatus([]string{id}, models.JobCompleted, 150*time.Second)
+	s.waitStatus([]string{id}, records.JobCompleted, 150*time.Second)
 
 	j := s.job(id)
 	if j.Attempts < 2 {
@@ -266,9 +266,9 @@ func TestChaosFlushAllLosesNothing(t *testing.T) {
 	long := s.submitProbe(withKey(org), 3000, "")
 	ids = append(ids, long)
 	s.startWorker() // reconcile interval 1 s (newStack)
-	s.waitStatus(ids, models.JobCompleted, 60*time.Second)
+	s.waitStatus(ids, records.JobCompleted, 60*time.Second)
 	s.assertCompletedOnce(ids)
-	var j models.Job
+	var j records.Job
 	s.db.Gorm().First(&j, "id = ?", long)
 	if j.Attempts != 1 {
 		t.Errorf("the long job ran %d times; the reconciler re-enqueued it while it ran", j.Attempts)
@@ -288,7 +288,7 @@ func TestChaosRedisRestart(t *testing.T) {
 	}
 	held := s.submitProbe(withKey(org), 2000, "")
 	testenv.Eventually(t, 30*time.Second, "held probe in_progress", func() bool {
-		return s.job(held).Status == models.JobInProgress
+		return s.job(held).Status == records.JobInProgress
 	})
 	ids := []string{held}
 
@@ -312,7 +312,7 @@ func TestChaosRedisRestart(t *testing.T) {
 		code, m := s.getJSON("/health")
 		return code == 200 && m["redis"] == "connected"
 	})
-	s.waitStatus(ids, models.JobCompleted, 90*time.Second)
+	s.waitStatus(ids, records.JobCompleted, 90*time.Second)
 	s.assertCompletedOnce(ids)
 }
 
@@ -326,7 +326,7 @@ func TestChaosCancelInProgress(t *testing.T) {
 	org := s.org("acme")
 	id := s.submitProbe(withKey(org), 60000, "")
 	testenv.Eventually(t, 30*time.Second, "probe in_progress", func() bool {
-		return s.job(id).Status == models.JobInProgress
+		return s.job(id).Status == records.JobInProgress
 	})
 	ctx := context.Background()
 	if ok, err := s.db.CancelJob(ctx, id, nil); err != nil || !ok {
@@ -340,7 +340,7 @@ func TestChaosCancelInProgress(t *testing.T) {
 	// With concurrency 1 the next probe can only run once the cancelled
 	// handler has returned; 30 s is well under the 60 s hold.
 	next := s.submitProbe(withKey(org), 0, "")
-	s.waitStatus([]string{next}, models.JobCompleted, 30*time.Second)
+	s.waitStatus([]string{next}, records.JobCompleted, 30*time.Second)
 
 	// asynq ignores what a cancelled handler returns (SkipRetry here) and
 	// schedules a retry with ctx.Err(); that retry finds the row cancelled
@@ -351,7 +351,7 @@ func TestChaosCancelInProgress(t *testing.T) {
 		return errors.Is(err, asynq.ErrTaskNotFound) || (err == nil && info.State == asynq.TaskStateArchived)
 	})
 	j := s.job(id)
-	if j.Status != models.JobCancelled || j.Attempts != 1 {
+	if j.Status != records.JobCancelled || j.Attempts != 1 {
 		t.Errorf("cancelled job: status %s attempts %d, want cancelled, 1", j.Status, j.Attempts)
 	}
 	if n := s.resultRows(id); n != 0 {
@@ -366,14 +366,14 @@ func TestChaosDeadlineExceeded(t *testing.T) {
 	org := s.org("acme")
 	rcv := newReceiver(t, org.WebhookSecret)
 	id := s.submitProbe(withKey(org), 0, rcv.srv.URL+"/hook")
-	if err := s.db.Gorm().Model(&models.Job{}).Where("id = ?", id).Update("deadline", time.Now().UTC().Add(-time.Minute)).Error; err != nil {
+	if err := s.db.Gorm().Model(&records.Job{}).Where("id = ?", id).Update("deadline", time.Now().UTC().Add(-time.Minute)).Error; err != nil {
 		t.Fatal(err)
 	}
 	if err := s.buildWorker().Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	j := s.job(id)
-	if j.Status != models.JobFailed || j.Error != "deadline exceeded" {
+	if j.Status != records.JobFailed || j.Error != "deadline exceeded" {
 		t.Fatalf("after Reconcile: status %s error %q", j.Status, j.Error)
 	}
 	s.startWorker() // delivers the webhook; the queued probe task finds its job failed and does nothing
@@ -385,7 +385,7 @@ func TestChaosDeadlineExceeded(t *testing.T) {
 	if len(rcv.bad) != 0 {
 		t.Errorf("signature failures: %v", rcv.bad)
 	}
-	if j := s.job(id); j.Status != models.JobFailed || j.Attempts != 0 {
+	if j := s.job(id); j.Status != records.JobFailed || j.Attempts != 0 {
 		t.Errorf("after the worker ran: status %s attempts %d, want failed, 0", j.Status, j.Attempts)
 	}
 	if n := s.resultRows(id); n != 0 {

@@ -20,9 +20,9 @@ import (
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/internal/testenv"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 	"github.com/wardenlab/warden/worker"
 )
 
@@ -34,7 +34,7 @@ type stack struct {
 	dbURL   string
 	blobs   *storage.LocalBlobs
 	redis   asynq.RedisConnOpt
-	client  *tasks.Client
+	client  *jobs.Client
 	out     *outbound.Client
 	deps    api.Deps
 	api     *api.Server
@@ -61,7 +61,7 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	cfg.OutboundAllow = "127.0.0.0/8"
 	cfg.C2PATrustAnchors = filepath.Join(testenv.RepoRoot(), "media", "c2pa", "testdata", "certs", "test_cert_root_bundle.pem")
 	cfg.WorkerConcurrency = 4
-	cfg.WorkerQueues = map[string]int{tasks.QueueCritical: 6, tasks.QueueGPU: 3, tasks.QueueCPU: 2}
+	cfg.WorkerQueues = map[string]int{jobs.QueueCritical: 6, jobs.QueueGPU: 3, jobs.QueueCPU: 2}
 	cfg.ReconcileInterval = time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
 	for _, o := range opts {
@@ -85,10 +85,10 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	if s.blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
 		t.Fatal(err)
 	}
-	if s.redis, err = tasks.RedisOpt(cfg.RedisURL); err != nil {
+	if s.redis, err = jobs.RedisOpt(cfg.RedisURL); err != nil {
 		t.Fatal(err)
 	}
-	s.client = tasks.NewClient(s.redis)
+	s.client = jobs.NewClient(s.redis)
 	t.Cleanup(func() { s.client.Close() })
 	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
 	if err != nil {
@@ -101,7 +101,7 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })
-	metrics.WatchQueues(insp, db, []string{tasks.QueueCritical, tasks.QueueGPU, tasks.QueueCPU})
+	metrics.WatchQueues(insp, db, []string{jobs.QueueCritical, jobs.QueueGPU, jobs.QueueCPU})
 	s.deps = api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: metrics}
 	s.startAPI()
 	if withWorker {

@@ -19,7 +19,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/modelspec"
 )
 
 //go:embed data/digits.csv.gz
@@ -208,12 +208,12 @@ func WordNetGlosses(dir string) (train, test *Dataset, err error) {
 	return train, test, nil
 }
 
-// Vocabulary is the n most frequent tokens (modelio.Tokens) of texts,
+// Vocabulary is the n most frequent tokens (modelspec.Tokens) of texts,
 // ties broken alphabetically; tokens of one letter are left out.
 func Vocabulary(texts []string, n int) []string {
 	count := map[string]int{}
 	for _, t := range texts {
-		for _, w := range modelio.Tokens(t) {
+		for _, w := range modelspec.Tokens(t) {
 			if len([]rune(w)) > 1 {
 				count[w]++
 			}
@@ -233,7 +233,7 @@ func Vocabulary(texts []string, n int) []string {
 }
 
 // encodeTexts fills d.X with bag-of-words counts over cfg's vocabulary.
-func encodeTexts(d *Dataset, cfg modelio.Config) {
+func encodeTexts(d *Dataset, cfg modelspec.Config) {
 	d.Shape = []int64{int64(len(cfg.Vocabulary))}
 	d.X = make([]float32, 0, len(d.Texts)*len(cfg.Vocabulary))
 	for _, t := range d.Texts {

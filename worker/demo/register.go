@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker/torch"
 )
@@ -79,7 +79,7 @@ func loadSet(dir string) (*Set, error) {
 	return &s, nil
 }
 
-// Enqueuer enqueues a job (tasks.Client).
+// Enqueuer enqueues a job (jobs.Client).
 type Enqueuer interface {
 	EnqueueJob(ctx context.Context, jobID, kind string) error
 }
@@ -137,10 +137,10 @@ func registerOne(ctx context.Context, d Deps, orgID string, t *Trained) (Registe
 	if err != nil {
 		return Registered{}, err
 	}
-	m := &models.Model{ID: id, OrgID: orgID, Name: t.Name, Type: t.Type, Version: t.Version, Description: t.Description,
-		Status: models.ModelProcessing, SourceURL: "upload", BlobKey: key, Metadata: string(t.Metadata)}
+	m := &records.Model{ID: id, OrgID: orgID, Name: t.Name, Type: t.Type, Version: t.Version, Description: t.Description,
+		Status: records.ModelProcessing, SourceURL: "upload", BlobKey: key, Metadata: string(t.Metadata)}
 	job := storage.NewModelJob(orgID, id, time.Now().UTC().Add(d.JobDeadline))
-	blobs := []models.Blob{{Key: key, ContentType: "application/zip", Size: n}}
+	blobs := []records.Blob{{Key: key, ContentType: "application/zip", Size: n}}
 	if err := d.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
 		d.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return Registered{}, err

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wardenlab/warden/modelio"
+	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -23,7 +23,7 @@ const (
 // metadata to register it with.
 type Trained struct {
 	Name        string          `json:"name"`
-	Type        string          `json:"type"` // modelio.TypeCV or TypeNLP
+	Type        string          `json:"type"` // modelspec.TypeCV or TypeNLP
 	Version     string          `json:"version"`
 	Description string          `json:"description"`
 	ModelPath   string          `json:"model_path"` // .pt
@@ -64,7 +64,7 @@ func Predict(path string, d *Dataset) ([]int, error) {
 	k := int(out.Shape[1])
 	pred := make([]int, d.N())
 	for i := range pred {
-		pred[i] = modelio.Argmax(out.Data[i*k : (i+1)*k])
+		pred[i] = modelspec.Argmax(out.Data[i*k : (i+1)*k])
 	}
 	return pred, nil
 }
@@ -99,7 +99,7 @@ func TrainDigits(dir string) (*Trained, error) {
 		"metrics": sc, "dataset": "scikit-learn digits (8x8, 1,797 images; BSD-3-Clause); 200 held out",
 	})
 	return &Trained{
-		Name: DigitsName, Type: modelio.TypeCV, Version: "1",
+		Name: DigitsName, Type: modelspec.TypeCV, Version: "1",
 		Description: fmt.Sprintf("Demo: CNN on 8x8 handwritten digits (conv %v, Adam, %d epochs), trained by Warden with libtorch", DigitsConfig.Hidden, DigitsConfig.Epochs),
 		ModelPath:   res.ModelPath, Metadata: md, Scores: sc, TrainSeconds: secs,
 	}, nil
@@ -117,7 +117,7 @@ func TrainText(wordnetDir, dir string) (*Trained, error) {
 	}
 	vocab := Vocabulary(train.Texts, vocabSize)
 	mdIn, _ := json.Marshal(map[string]any{"tokenizer": "bow", "vocabulary": vocab, "labels": train.Labels})
-	cfg, bad := modelio.ParseConfig(modelio.TypeNLP, mdIn)
+	cfg, bad := modelspec.ParseConfig(modelspec.TypeNLP, mdIn)
 	if bad != nil {
 		return nil, fmt.Errorf("demo: text metadata: %v", bad)
 	}
@@ -144,7 +144,7 @@ func TrainText(wordnetDir, dir string) (*Trained, error) {
 	var exl []int
 	per := make([]int, len(Topics))
 	for i := 0; i < test.N() && len(ex) < numExamples; i++ {
-		n, y := len(modelio.Tokens(test.Texts[i])), int(test.Y[i])
+		n, y := len(modelspec.Tokens(test.Texts[i])), int(test.Y[i])
 		if pred[i] == y && n >= 6 && n <= 16 && per[y] < numExamples/len(Topics) {
 			per[y]++
 			ex = append(ex, test.Texts[i])
@@ -160,7 +160,7 @@ func TrainText(wordnetDir, dir string) (*Trained, error) {
 		"examples": ex,
 	})
 	return &Trained{
-		Name: TextName, Type: modelio.TypeNLP, Version: "1",
+		Name: TextName, Type: modelspec.TypeNLP, Version: "1",
 		Description: fmt.Sprintf("Demo: topic of a WordNet noun definition (animal, food, artifact, person); bag of %d words, MLP %v, trained by Warden with libtorch", len(vocab), TextConfig.Hidden),
 		ModelPath:   res.ModelPath, Metadata: md, Scores: sc, Examples: ex, ExampleLabels: exl, TrainSeconds: secs,
 	}, nil

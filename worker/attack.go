@@ -17,11 +17,11 @@ import (
 
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/attacks/wordnet"
-	"github.com/wardenlab/warden/modelio"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 )
 
 // maxArtifactSamples bounds how many samples of a batch get PNG artifacts.
@@ -31,7 +31,7 @@ const maxArtifactSamples = 16
 // runs a sample forward pass and records its schemas and metrics; the
 // model becomes active, or failed with the reason.
 func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
-	var in tasks.ModelJobInput
+	var in jobs.ModelJobInput
 	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
 		return Output{}, Permanent("invalid input: %v", err)
 	}
@@ -44,7 +44,7 @@ func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
 		if !errors.As(err, &perm) {
 			return Output{}, err // transient: retry
 		}
-		if uerr := w.DB.ModelValidated(context.WithoutCancel(ctx), m.ID, map[string]any{"status": models.ModelFailed, "error": perm.msg}); uerr != nil {
+		if uerr := w.DB.ModelValidated(context.WithoutCancel(ctx), m.ID, map[string]any{"status": records.ModelFailed, "error": perm.msg}); uerr != nil {
 			return Output{}, uerr
 		}
 		return Output{}, err
@@ -74,7 +74,7 @@ func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
 	const runs = 3
 	for i := 0; i < runs; i++ {
 		var err error
-		if clf.Config().Type == modelio.TypeNLP {
+		if clf.Config().Type == modelspec.TypeNLP {
 			_, err = clf.PredictText(ctx, []string{"warden sample"})
 		} else {
 			_, err = clf.Predict(ctx, x)
@@ -99,18 +99,18 @@ func (w *Worker) validateModel(ctx context.Context, r *Run) (Output, error) {
 	in1, out1 := schemas(clf)
 	enc := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	if err := w.DB.ModelValidated(ctx, m.ID, map[string]any{
-		"status": models.ModelActive, "error": "", "input_schema": enc(in1), "output_schema": enc(out1),
+		"status": records.ModelActive, "error": "", "input_schema": enc(in1), "output_schema": enc(out1),
 		"metrics": enc(metrics), "device": w.device.String(),
 	}); err != nil {
 		return Output{}, err
 	}
-	return Output{Label: models.ModelActive, Data: map[string]any{"model_id": m.ID, "status": models.ModelActive, "metrics": metrics, "device": w.device.String()},
+	return Output{Label: records.ModelActive, Data: map[string]any{"model_id": m.ID, "status": records.ModelActive, "metrics": metrics, "device": w.device.String()},
 		Event: map[string]any{"model_id": m.ID}}, nil
 }
 
 // fetchModelFile downloads model_file_url into the blob store under the
 // SSRF rules and the model size cap.
-func (w *Worker) fetchModelFile(ctx context.Context, m models.Model) (string, error) {
+func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, error) {
 	u, err := url.Parse(m.SourceURL)
 	if err != nil {
 		return "", Permanent("model_file_url is not a URL")
@@ -152,9 +152,9 @@ func schemas(c model) (in, out map[string]any) {
 		"confidence": map[string]any{"type": "number", "format": "float", "description": "Softmax probability of the prediction"},
 	}}
 	n := cfg.SampleSize()
-	if cfg.Type == modelio.TypeNLP {
+	if cfg.Type == modelspec.TypeNLP {
 		desc := "Text; tokenised into a bag of words over the model's vocabulary"
-		if cfg.Tokenizer == modelio.TokenizerText {
+		if cfg.Tokenizer == modelspec.TokenizerText {
 			desc = "Text, sent as it is to the model's endpoint"
 		}
 		return map[string]any{"type": "object", "properties": map[string]any{
@@ -182,12 +182,12 @@ func intShape(s []int64) []int {
 }
 
 // activeModel loads a job's model, which must be active.
-func (w *Worker) activeModel(ctx context.Context, id string) (model, models.Model, error) {
+func (w *Worker) activeModel(ctx context.Context, id string) (model, records.Model, error) {
 	m, err := w.DB.GetModel(ctx, "", id)
 	if err != nil {
 		return nil, m, Permanent("model %s no longer exists", id)
 	}
-	if m.Status != models.ModelActive {
+	if m.Status != records.ModelActive {
 		return nil, m, Permanent("model %s is %s, not active", id, m.Status)
 	}
 	clf, err := w.openModel(ctx, m)
@@ -203,7 +203,7 @@ func InputHash(raw []byte) string {
 
 // predict runs one input through a model (queue critical; the API waits).
 func (w *Worker) predict(ctx context.Context, r *Run) (Output, error) {
-	var in tasks.PredictInput
+	var in jobs.PredictInput
 	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
 		return Output{}, Permanent("invalid input: %v", err)
 	}
@@ -212,7 +212,7 @@ func (w *Worker) predict(ctx context.Context, r *Run) (Output, error) {
 		return Output{}, err
 	}
 	var probs [][]float32
-	if clf.Config().Type == modelio.TypeNLP {
+	if clf.Config().Type == modelspec.TypeNLP {
 		var text string
 		if err := json.Unmarshal(in.Input, &text); err != nil {
 			return Output{}, Permanent("NLP models take a string")
@@ -228,7 +228,7 @@ func (w *Worker) predict(ctx context.Context, r *Run) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	k := modelio.Argmax(probs[0])
+	k := modelspec.Argmax(probs[0])
 	all := map[string]float32{}
 	for i, p := range probs[0] {
 		all[clf.Config().Label(i)] = p
@@ -266,7 +266,7 @@ func processCPU() time.Duration {
 // attack runs an adversarial attack against a registered model and stores
 // the adversarial examples, their predictions, norms and PNG artifacts.
 func (w *Worker) attack(ctx context.Context, r *Run) (Output, error) {
-	var in tasks.AttackInput
+	var in jobs.AttackInput
 	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
 		return Output{}, Permanent("invalid input: %v", err)
 	}
@@ -332,7 +332,7 @@ func preview(v any) any {
 	return nil
 }
 
-func (w *Worker) attackText(ctx context.Context, clf model, in tasks.AttackInput, progress attacks.Progress) (map[string]any, error) {
+func (w *Worker) attackText(ctx context.Context, clf model, in jobs.AttackInput, progress attacks.Progress) (map[string]any, error) {
 	wn, err := w.wordNet()
 	if err != nil {
 		return nil, err
@@ -389,7 +389,7 @@ func flatten(samples []map[string]any, fooled int) map[string]any {
 	return doc
 }
 
-func (w *Worker) attackImage(ctx context.Context, jobID string, clf model, in tasks.AttackInput, progress attacks.Progress) (map[string]any, error) {
+func (w *Worker) attackImage(ctx context.Context, jobID string, clf model, in jobs.AttackInput, progress attacks.Progress) (map[string]any, error) {
 	size := clf.Config().SampleSize()
 	data := make([]float32, 0, size*len(in.Inputs))
 	for i, raw := range in.Inputs {
@@ -422,10 +422,10 @@ func (w *Worker) attackImage(ctx context.Context, jobID string, clf model, in ta
 	}
 	samples := make([]map[string]any, x.N())
 	fooled := 0
-	var blobs []models.Blob
+	var blobs []records.Blob
 	lo, hi := clf.Config().ClipMin, clf.Config().ClipMax
 	for i := range samples {
-		cp, ap := modelio.Argmax(clean[i]), modelio.Argmax(adv[i])
+		cp, ap := modelspec.Argmax(clean[i]), modelspec.Argmax(adv[i])
 		pd := map[string]any{"linf_norm": res.LinfNorms[i], "l2_norm": res.L2Norms[i]}
 		s := map[string]any{
 			"original_prediction": clf.Config().Label(cp), "original_confidence": clean[i][cp],
@@ -451,7 +451,7 @@ func (w *Worker) attackImage(ctx context.Context, jobID string, clf model, in ta
 				if err != nil {
 					return nil, err
 				}
-				blobs = append(blobs, models.Blob{Key: key, ContentType: "image/png", Size: n})
+				blobs = append(blobs, records.Blob{Key: key, ContentType: "image/png", Size: n})
 				pd[name+"_png"] = "/v1/attacks/" + jobID + "/artifacts/" + file
 			}
 		}

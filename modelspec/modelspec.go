@@ -1,10 +1,10 @@
-// Package modelio says how a registered model is fed and read: the input
+// Package modelspec says how a registered model is fed and read: the input
 // shape, value range and labels of an image classifier, the vocabulary of a
 // bag-of-words text classifier, how a client's input (base64 image, raw
 // numbers, text) becomes the float vector the model takes, and how logits
 // become a label and a confidence. The API uses it to reject bad input
 // before enqueueing; the worker uses it to build tensors.
-package modelio
+package modelspec
 
 import (
 	"bytes"

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/models"
-	"github.com/wardenlab/warden/tasks"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
 
@@ -21,15 +21,15 @@ func ModelBlobKey(modelID string) string { return "models/" + modelID + "/model.
 // NewModelJob is the validation job (kind model_validate, status queued)
 // created together with a model by CreateModel; the caller enqueues it
 // after the transaction commits.
-func NewModelJob(orgID, modelID string, deadline time.Time) *models.Job {
-	in, _ := json.Marshal(tasks.ModelJobInput{ModelID: modelID})
-	return &models.Job{ID: "mjob_" + compactUUID(), OrgID: &orgID, Kind: tasks.KindModelLoad,
-		Queue: tasks.Kinds[tasks.KindModelLoad].Queue, Status: models.JobQueued, Input: string(in), Deadline: deadline}
+func NewModelJob(orgID, modelID string, deadline time.Time) *records.Job {
+	in, _ := json.Marshal(jobs.ModelJobInput{ModelID: modelID})
+	return &records.Job{ID: "mjob_" + compactUUID(), OrgID: &orgID, Kind: jobs.KindModelLoad,
+		Queue: jobs.Kinds[jobs.KindModelLoad].Queue, Status: records.JobQueued, Input: string(in), Deadline: deadline}
 }
 
 // CreateModel inserts a model (status processing) and its validation job
 // in one transaction, with the model file's blob when it was uploaded.
-func (db *DB) CreateModel(ctx context.Context, m *models.Model, job *models.Job, blobs []models.Blob) error {
+func (db *DB) CreateModel(ctx context.Context, m *records.Model, job *records.Job, blobs []records.Blob) error {
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(m).Error; err != nil {
 			return fmt.Errorf("insert model: %w", err)
@@ -39,18 +39,18 @@ func (db *DB) CreateModel(ctx context.Context, m *models.Model, job *models.Job,
 }
 
 // GetModel loads an org's model; another org's model is not found.
-func (db *DB) GetModel(ctx context.Context, orgID, id string) (models.Model, error) {
+func (db *DB) GetModel(ctx context.Context, orgID, id string) (records.Model, error) {
 	q := db.gorm.WithContext(ctx).Where("id = ?", id)
 	if orgID != "" {
 		q = q.Where("org_id = ?", orgID)
 	}
-	return first[models.Model](q, "model")
+	return first[records.Model](q, "model")
 }
 
 // FindModelByName returns an org's model with that name (the oldest one
 // when several share it).
-func (db *DB) FindModelByName(ctx context.Context, orgID, name string) (models.Model, error) {
-	return first[models.Model](db.gorm.WithContext(ctx).Where("org_id = ? AND name = ?", orgID, name).Order("created_at ASC").Order("id ASC"), "model")
+func (db *DB) FindModelByName(ctx context.Context, orgID, name string) (records.Model, error) {
+	return first[records.Model](db.gorm.WithContext(ctx).Where("org_id = ? AND name = ?", orgID, name).Order("created_at ASC").Order("id ASC"), "model")
 }
 
 // ModelFilter selects and orders a model listing.
@@ -64,8 +64,8 @@ type ModelFilter struct {
 var ModelSortColumns = map[string]bool{"id": true, "name": true, "created_at": true, "updated_at": true, "type": true, "status": true}
 
 // ListModels lists an org's models with the total before pagination.
-func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]models.Model, int64, error) {
-	q := db.gorm.WithContext(ctx).Model(&models.Model{}).Where("org_id = ?", orgID)
+func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]records.Model, int64, error) {
+	q := db.gorm.WithContext(ctx).Model(&records.Model{}).Where("org_id = ?", orgID)
 	if f.Type != "" {
 		q = q.Where("type = ?", f.Type)
 	}
@@ -83,7 +83,7 @@ func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]mo
 	if f.SortOrder == "asc" {
 		dir = "ASC"
 	}
-	var ms []models.Model
+	var ms []records.Model
 	err := q.Order(col + " " + dir).Order("id ASC").Limit(f.Limit).Offset(f.Offset).Find(&ms).Error
 	return ms, total, err
 }
@@ -91,32 +91,32 @@ func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]mo
 // ModelValidated records the outcome of a model's validation.
 func (db *DB) ModelValidated(ctx context.Context, id string, set map[string]any) error {
 	set["updated_at"] = time.Now().UTC()
-	return db.gorm.WithContext(ctx).Model(&models.Model{}).Where("id = ?", id).Updates(set).Error
+	return db.gorm.WithContext(ctx).Model(&records.Model{}).Where("id = ?", id).Updates(set).Error
 }
 
 // DeleteModel removes an org's model, returning it so the caller can delete its blob.
-func (db *DB) DeleteModel(ctx context.Context, orgID, id string) (models.Model, error) {
+func (db *DB) DeleteModel(ctx context.Context, orgID, id string) (records.Model, error) {
 	m, err := db.GetModel(ctx, orgID, id)
 	if err != nil {
 		return m, err
 	}
 	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if m.BlobKey != "" {
-			if err := tx.Where("key = ?", m.BlobKey).Delete(&models.Blob{}).Error; err != nil {
+			if err := tx.Where("key = ?", m.BlobKey).Delete(&records.Blob{}).Error; err != nil {
 				return err
 			}
 		}
-		return tx.Where("id = ?", m.ID).Delete(&models.Model{}).Error
+		return tx.Where("id = ?", m.ID).Delete(&records.Model{}).Error
 	})
 	return m, err
 }
 
 // AddJobBlobs records artifacts a running job wrote (idempotent per key);
 // rows are only added while the job still exists.
-func (db *DB) AddJobBlobs(ctx context.Context, jobID string, blobs []models.Blob) error {
+func (db *DB) AddJobBlobs(ctx context.Context, jobID string, blobs []records.Blob) error {
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n int64
-		if err := tx.Model(&models.Job{}).Where("id = ?", jobID).Count(&n).Error; err != nil {
+		if err := tx.Model(&records.Job{}).Where("id = ?", jobID).Count(&n).Error; err != nil {
 			return err
 		}
 		if n == 0 {
@@ -124,7 +124,7 @@ func (db *DB) AddJobBlobs(ctx context.Context, jobID string, blobs []models.Blob
 		}
 		for _, b := range blobs {
 			b.JobID = jobID
-			if err := tx.Where(models.Blob{Key: b.Key}).Assign(b).FirstOrCreate(&b).Error; err != nil {
+			if err := tx.Where(records.Blob{Key: b.Key}).Assign(b).FirstOrCreate(&b).Error; err != nil {
 				return err
 			}
 		}

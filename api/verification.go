@@ -18,11 +18,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/media"
-	"github.com/wardenlab/warden/models"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 )
 
 // VerifyInput is the job input recorded for a verification job.
@@ -220,16 +220,16 @@ func (s *Server) checkCallback(c echo.Context, callback string) error {
 // queued jobs that have no task.
 func (s *Server) submitVerification(c echo.Context, jobID string, in VerifyInput, callback string) error {
 	input, _ := json.Marshal(in)
-	job := &models.Job{
-		ID: jobID, Kind: tasks.KindVerifyMedia, Queue: tasks.Kinds[tasks.KindVerifyMedia].Queue,
+	job := &records.Job{
+		ID: jobID, Kind: jobs.KindVerifyMedia, Queue: jobs.Kinds[jobs.KindVerifyMedia].Queue,
 		Input: string(input), CallbackURL: callback, Deadline: time.Now().UTC().Add(s.Config.JobDeadline),
 	}
 	if org := orgOf(c); org != "" {
 		job.OrgID = &org
 	}
 	ctx := context.WithoutCancel(c.Request().Context())
-	blob := models.Blob{Key: in.BlobKey, ContentType: in.ContentType, Size: in.Size}
-	if err := s.DB.CreateJob(ctx, job, []models.Blob{blob}); err != nil {
+	blob := records.Blob{Key: in.BlobKey, ContentType: in.ContentType, Size: in.Size}
+	if err := s.DB.CreateJob(ctx, job, []records.Blob{blob}); err != nil {
 		return fmt.Errorf("create verification job: %w", err)
 	}
 	if err := s.Client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
@@ -326,11 +326,11 @@ func decodeJSON(c echo.Context, v any, max int64) error {
 // verifyStatus maps job statuses to spec 003's VerificationStatus.
 func verifyStatus(s string) string {
 	switch s {
-	case models.JobQueued:
+	case records.JobQueued:
 		return "pending"
-	case models.JobInProgress:
+	case records.JobInProgress:
 		return "processing"
-	case models.JobCompleted:
+	case records.JobCompleted:
 		return "completed"
 	}
 	return "failed"
@@ -361,11 +361,11 @@ type verifyReport struct {
 }
 
 // loadVerifyJob loads a verification job the caller may see, else 404.
-func (s *Server) loadVerifyJob(c echo.Context) (models.Job, error) {
+func (s *Server) loadVerifyJob(c echo.Context) (records.Job, error) {
 	id := c.Param("job_id")
 	c.Set(jobIDKey, id)
 	if _, err := uuid.Parse(id); err != nil {
-		return models.Job{}, warden.Errorf(warden.ENOTFOUND, "Job not found")
+		return records.Job{}, warden.Errorf(warden.ENOTFOUND, "Job not found")
 	}
 	j, err := s.DB.GetJob(c.Request().Context(), id)
 	if err != nil {
@@ -374,7 +374,7 @@ func (s *Server) loadVerifyJob(c echo.Context) (models.Job, error) {
 		}
 		return j, err
 	}
-	if j.Kind != tasks.KindVerifyMedia || !storage.VisibleTo(j, orgOf(c), true) {
+	if j.Kind != jobs.KindVerifyMedia || !storage.VisibleTo(j, orgOf(c), true) {
 		return j, warden.Errorf(warden.ENOTFOUND, "Job not found")
 	}
 	return j, nil
@@ -388,7 +388,7 @@ func (s *Server) getVerify(c echo.Context) error {
 	resp := VerifyResponse{JobID: j.ID, Status: verifyStatus(j.Status), Reasons: []string{}, Progress: j.Progress,
 		Stage: j.Stage, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
 	switch j.Status {
-	case models.JobCompleted:
+	case records.JobCompleted:
 		r, err := s.DB.GetResult(c.Request().Context(), j.ID)
 		if err != nil {
 			return err
@@ -401,7 +401,7 @@ func (s *Server) getVerify(c echo.Context) error {
 		if rep.Reasons != nil {
 			resp.Reasons = rep.Reasons
 		}
-	case models.JobFailed, models.JobCancelled:
+	case records.JobFailed, records.JobCancelled:
 		resp.Label = "error"
 		resp.Error = j.Error
 		if j.Error != "" {
@@ -426,9 +426,9 @@ func (s *Server) deleteVerify(c echo.Context) error {
 // cancelAndDelete stops a job wherever it is (Redis queue or a worker) and
 // deletes its rows and blobs. A worker that finishes afterwards finds the
 // row gone and writes nothing.
-func (s *Server) cancelAndDelete(ctx context.Context, j models.Job) error {
+func (s *Server) cancelAndDelete(ctx context.Context, j records.Job) error {
 	ctx = context.WithoutCancel(ctx)
-	if j.Status == models.JobQueued || j.Status == models.JobInProgress {
+	if j.Status == records.JobQueued || j.Status == records.JobInProgress {
 		if _, err := s.DB.CancelJob(ctx, j.ID, nil); err != nil {
 			return err
 		}
@@ -461,7 +461,7 @@ func (s *Server) getVerifyMetrics(c echo.Context) error {
 		days = n
 	}
 	since := time.Now().UTC().AddDate(0, 0, -days)
-	rows, avg, err := s.DB.ResultStats(c.Request().Context(), tasks.KindVerifyMedia, since)
+	rows, avg, err := s.DB.ResultStats(c.Request().Context(), jobs.KindVerifyMedia, since)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Package models holds Warden's domain types as they are persisted with GORM.
-package models
+package records
 
 import "time"
 

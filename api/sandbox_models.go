@@ -17,20 +17,20 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/modelio"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/modelspec"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 )
 
 func (s *Server) routesModels() {
 	general := bucket{"ip", s.Config.RateGeneral}
-	viewer, developer, admin := require(models.RoleViewer), require(models.RoleDeveloper), require(models.RoleAdmin)
-	s.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: models.RoleViewer, Op: opModelList}, s.listModels, s.guard(general), viewer)
-	s.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: models.RoleAdmin, Op: opModelCreate}, s.postModel, s.guard(general), admin)
-	s.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: models.RoleViewer, Op: opModelGet}, s.getModel, s.guard(general), viewer)
-	s.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: models.RoleAdmin, Op: opModelDelete}, s.deleteModel, s.guard(general), admin)
-	s.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: models.RoleDeveloper, Op: opPredict}, s.postPredict, s.guard(general), developer)
+	viewer, developer, admin := require(records.RoleViewer), require(records.RoleDeveloper), require(records.RoleAdmin)
+	s.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: records.RoleViewer, Op: opModelList}, s.listModels, s.guard(general), viewer)
+	s.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: records.RoleAdmin, Op: opModelCreate}, s.postModel, s.guard(general), admin)
+	s.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: records.RoleViewer, Op: opModelGet}, s.getModel, s.guard(general), viewer)
+	s.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: records.RoleAdmin, Op: opModelDelete}, s.deleteModel, s.guard(general), admin)
+	s.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: records.RoleDeveloper, Op: opPredict}, s.postPredict, s.guard(general), developer)
 }
 
 // modelRequest is POST /v1/models (JSON, or the same fields as multipart
@@ -60,11 +60,11 @@ func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
 	if len(r.Description) > 4000 {
 		d["description"] = "at most 4000 characters"
 	}
-	if cfg, details := modelio.ParseConfig(r.Type, r.Metadata); details != nil {
+	if cfg, details := modelspec.ParseConfig(r.Type, r.Metadata); details != nil {
 		for k, v := range details {
 			d[k] = v
 		}
-	} else if cfg.Tokenizer == modelio.TokenizerText && r.ModelEndpointURL == "" {
+	} else if cfg.Tokenizer == modelspec.TokenizerText && r.ModelEndpointURL == "" {
 		d["metadata.tokenizer"] = `"text" is for models registered by model_endpoint_url; a TorchScript text model uses "bow"`
 	}
 	switch {
@@ -104,7 +104,7 @@ func (s *Server) postModel(c echo.Context) error {
 	id := storage.NewModelID()
 	var (
 		req   modelRequest
-		blobs []models.Blob
+		blobs []records.Blob
 		key   string
 	)
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
@@ -117,7 +117,7 @@ func (s *Server) postModel(c echo.Context) error {
 			}
 			return err
 		}
-		blobs = []models.Blob{{Key: key, ContentType: "application/zip", Size: n}}
+		blobs = []records.Blob{{Key: key, ContentType: "application/zip", Size: n}}
 	} else if err := decodeJSON(c, &req, 1<<20); err != nil {
 		return err
 	}
@@ -138,8 +138,8 @@ func (s *Server) postModel(c echo.Context) error {
 	if md == "" {
 		md = "{}"
 	}
-	m := &models.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
-		Status: models.ModelProcessing, SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, Metadata: md}
+	m := &records.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
+		Status: records.ModelProcessing, SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, Metadata: md}
 	job := storage.NewModelJob(org, id, time.Now().UTC().Add(s.Config.JobDeadline))
 	if err := s.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
 		if key != "" {
@@ -261,7 +261,7 @@ type ModelDetails struct {
 	EndpointURL  string          `json:"model_endpoint_url,omitempty"`
 }
 
-func summary(m models.Model) ModelSummary {
+func summary(m records.Model) ModelSummary {
 	return ModelSummary{ID: m.ID, Name: m.Name, Type: m.Type, Version: m.Version, Description: m.Description, Status: m.Status, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 
@@ -285,10 +285,10 @@ func (s *Server) listModels(c echo.Context) error {
 	if f.SortOrder != "" && f.SortOrder != "asc" && f.SortOrder != "desc" {
 		return invalid("sort_order", "asc or desc")
 	}
-	if f.Type != "" && f.Type != modelio.TypeCV && f.Type != modelio.TypeNLP {
+	if f.Type != "" && f.Type != modelspec.TypeCV && f.Type != modelspec.TypeNLP {
 		return invalid("type", "CV or NLP")
 	}
-	if f.Status != "" && f.Status != models.ModelActive && f.Status != models.ModelProcessing && f.Status != models.ModelFailed && f.Status != models.ModelDeprecated {
+	if f.Status != "" && f.Status != records.ModelActive && f.Status != records.ModelProcessing && f.Status != records.ModelFailed && f.Status != records.ModelDeprecated {
 		return invalid("status", "one of active, processing, failed, deprecated")
 	}
 	ms, total, err := s.DB.ListModels(c.Request().Context(), orgOf(c), f)
@@ -330,19 +330,19 @@ func (s *Server) deleteModel(c echo.Context) error {
 }
 
 // activeModel loads an org's model for use; 409 while it is not active.
-func (s *Server) activeModel(ctx context.Context, org, id string) (models.Model, modelio.Config, error) {
+func (s *Server) activeModel(ctx context.Context, org, id string) (records.Model, modelspec.Config, error) {
 	m, err := s.DB.GetModel(ctx, org, id)
 	if err != nil {
-		return m, modelio.Config{}, err
+		return m, modelspec.Config{}, err
 	}
-	if m.Status != models.ModelActive {
+	if m.Status != records.ModelActive {
 		msg := fmt.Sprintf("model is %s", m.Status)
 		if m.Error != "" {
 			msg += ": " + m.Error
 		}
-		return m, modelio.Config{}, &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"model_id": m.Status}}
+		return m, modelspec.Config{}, &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"model_id": m.Status}}
 	}
-	cfg, details := modelio.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
 	if details != nil {
 		return m, cfg, fmt.Errorf("stored metadata of model %s no longer parses: %v", m.ID, details)
 	}
@@ -399,9 +399,9 @@ func (s *Server) postPredict(c echo.Context) error {
 	if _, err := cfg.Encode(raw); err != nil {
 		return err
 	}
-	in, _ := json.Marshal(tasks.PredictInput{ModelID: m.ID, Input: raw})
-	job := &models.Job{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: &org, Kind: tasks.KindPredict,
-		Queue: tasks.Kinds[tasks.KindPredict].Queue, Input: string(in), Deadline: time.Now().UTC().Add(s.Config.PredictTimeout)}
+	in, _ := json.Marshal(jobs.PredictInput{ModelID: m.ID, Input: raw})
+	job := &records.Job{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: &org, Kind: jobs.KindPredict,
+		Queue: jobs.Kinds[jobs.KindPredict].Queue, Input: string(in), Deadline: time.Now().UTC().Add(s.Config.PredictTimeout)}
 	if err := s.enqueueNew(ctx, job); err != nil {
 		return err
 	}
@@ -409,7 +409,7 @@ func (s *Server) postPredict(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if j.Status != models.JobCompleted {
+	if j.Status != records.JobCompleted {
 		return &warden.Error{Code: warden.EINTERNAL, Message: "prediction failed: " + j.Error}
 	}
 	r, err := s.DB.GetResult(ctx, j.ID)
@@ -426,7 +426,7 @@ func (s *Server) postPredict(c echo.Context) error {
 
 // waitJob polls a job until it ends or timeout passes (504, the job is
 // cancelled so no worker picks it up late).
-func (s *Server) waitJob(ctx context.Context, id string, timeout time.Duration) (models.Job, error) {
+func (s *Server) waitJob(ctx context.Context, id string, timeout time.Duration) (records.Job, error) {
 	deadline := time.Now().Add(timeout)
 	wait := 2 * time.Millisecond
 	for {
@@ -434,7 +434,7 @@ func (s *Server) waitJob(ctx context.Context, id string, timeout time.Duration) 
 		if err != nil {
 			return j, err
 		}
-		if j.Status == models.JobCompleted || j.Status == models.JobFailed || j.Status == models.JobCancelled {
+		if j.Status == records.JobCompleted || j.Status == records.JobFailed || j.Status == records.JobCancelled {
 			return j, nil
 		}
 		if time.Now().After(deadline) {

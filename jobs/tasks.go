@@ -1,7 +1,7 @@
 // Package tasks is the contract between the API and the workers: task type
 // names, payloads, queue names and enqueue options. Both sides import it;
 // neither imports the other.
-package tasks
+package jobs
 
 import (
 	"context"
@@ -26,7 +26,7 @@ const (
 	TypeWebhook = "warden:webhook" // one webhook delivery
 )
 
-// Job kinds (models.Job.Kind).
+// Job kinds (records.Job.Kind).
 const (
 	KindVerifyMedia = "verify_media"
 	KindProbe       = "probe" // canary job: exercises the pipeline with no work
@@ -58,7 +58,7 @@ type ModelJobInput struct {
 }
 
 // PredictInput is the input of a prediction job: one input in the model's
-// format (modelio.Config.Encode).
+// format (modelspec.Config.Encode).
 type PredictInput struct {
 	ModelID string          `json:"model_id"`
 	Input   json.RawMessage `json:"input"`

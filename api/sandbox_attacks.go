@@ -14,9 +14,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/attacks"
-	"github.com/wardenlab/warden/models"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
-	"github.com/wardenlab/warden/tasks"
 )
 
 // maxAttackBatch bounds the inputs of one attack.
@@ -24,13 +24,13 @@ const maxAttackBatch = 256
 
 func (s *Server) routesAttacks() {
 	general := bucket{"ip", s.Config.RateGeneral}
-	viewer, developer := require(models.RoleViewer), require(models.RoleDeveloper)
-	s.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: models.RoleViewer, Op: opAttackList}, s.listAttacks, s.guard(general), viewer)
-	s.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: models.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, s.guard(general), developer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: models.RoleViewer, Op: opAttackStatus}, s.attackStatus, s.guard(general), viewer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: models.RoleViewer, Op: opAttackResults}, s.attackResults, s.guard(general), viewer)
-	s.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: models.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, s.guard(general), developer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: models.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, s.guard(general), viewer)
+	viewer, developer := require(records.RoleViewer), require(records.RoleDeveloper)
+	s.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: records.RoleViewer, Op: opAttackList}, s.listAttacks, s.guard(general), viewer)
+	s.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: records.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, s.guard(general), developer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: records.RoleViewer, Op: opAttackStatus}, s.attackStatus, s.guard(general), viewer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: records.RoleViewer, Op: opAttackResults}, s.attackResults, s.guard(general), viewer)
+	s.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: records.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, s.guard(general), developer)
+	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: records.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, s.guard(general), viewer)
 }
 
 func (s *Server) listAttacks(c echo.Context) error {
@@ -168,9 +168,9 @@ func (s *Server) launchAttack(c echo.Context) error {
 	if err := s.checkCallback(c, req.CallbackURL); err != nil {
 		return err
 	}
-	in, _ := json.Marshal(tasks.AttackInput{ModelID: m.ID, AttackMethodID: entry.ID, Params: params, Inputs: inputs, TrueLabels: trueLabels, TargetLabel: target})
-	job := &models.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org, Kind: tasks.KindAttack,
-		Queue: tasks.Kinds[tasks.KindAttack].Queue, Input: string(in), CallbackURL: req.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
+	in, _ := json.Marshal(jobs.AttackInput{ModelID: m.ID, AttackMethodID: entry.ID, Params: params, Inputs: inputs, TrueLabels: trueLabels, TargetLabel: target})
+	job := &records.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org, Kind: jobs.KindAttack,
+		Queue: jobs.Kinds[jobs.KindAttack].Queue, Input: string(in), CallbackURL: req.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
 	if err := s.enqueueNew(ctx, job); err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) launchAttack(c echo.Context) error {
 
 // estimateSeconds estimates an attack's run time from the model's measured
 // forward latency and the number of model evaluations the method makes.
-func estimateSeconds(id string, p map[string]any, m models.Model, n int) int {
+func estimateSeconds(id string, p map[string]any, m records.Model, n int) int {
 	var metrics struct {
 		LatencyMS float64 `json:"forward_latency_ms"`
 	}
@@ -214,9 +214,9 @@ func estimateSeconds(id string, p map[string]any, m models.Model, n int) int {
 }
 
 // loadAttack loads an attack job of the caller's org, else 404.
-func (s *Server) loadAttack(c echo.Context) (models.Job, error) {
+func (s *Server) loadAttack(c echo.Context) (records.Job, error) {
 	j, err := s.DB.GetJob(c.Request().Context(), c.Param("attack_id"))
-	if err != nil || j.Kind != tasks.KindAttack || !storage.VisibleTo(j, orgOf(c), false) {
+	if err != nil || j.Kind != jobs.KindAttack || !storage.VisibleTo(j, orgOf(c), false) {
 		if err != nil && warden.ErrorCode(err) != warden.ENOTFOUND {
 			return j, err
 		}
@@ -235,7 +235,7 @@ func (s *Server) attackStatus(c echo.Context) error {
 		errMsg = &j.Error
 	}
 	var resultAt *time.Time
-	if j.Status == models.JobCompleted {
+	if j.Status == records.JobCompleted {
 		resultAt = j.FinishedAt
 	}
 	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": j.Status, "progress_percentage": j.Progress,
@@ -247,7 +247,7 @@ func (s *Server) attackResults(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if j.Status != models.JobCompleted {
+	if j.Status != records.JobCompleted {
 		msg := "attack is " + j.Status
 		if j.Error != "" {
 			msg += ": " + j.Error
@@ -283,7 +283,7 @@ func (s *Server) cancelAttack(c echo.Context) error {
 	// (and a retry finds the job cancelled).
 	s.inspector.CancelProcessing(j.ID)
 	s.inspector.DeleteTask(j.Queue, j.ID)
-	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": models.JobCancelled})
+	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": records.JobCancelled})
 }
 
 var artifactName = regexp.MustCompile(`^[0-9]{1,3}_(original|adversarial|perturbation)\.png$`)
