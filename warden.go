@@ -20,6 +20,12 @@ const (
 	ERATELIMITED  = "rate_limited"
 	EUNAVAILABLE  = "unavailable"
 	ETIMEOUT      = "timeout"
+
+	// Protocol errors the HTTP layer finds before a handler runs; each
+	// keeps its own status (405, 406, 415) on every surface.
+	EMETHODNOTALLOWED = "method_not_allowed"
+	ENOTACCEPTABLE    = "not_acceptable"
+	EUNSUPPORTEDMEDIA = "unsupported_media_type"
 )
 
 // Error is an application error with a machine-readable code, a message safe

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -12,16 +13,19 @@ import (
 
 // statusOf maps a domain error code to its HTTP status.
 var statusOf = map[string]int{
-	warden.EINVALID:      http.StatusBadRequest,
-	warden.EUNAUTHORIZED: http.StatusUnauthorized,
-	warden.EFORBIDDEN:    http.StatusForbidden,
-	warden.ENOTFOUND:     http.StatusNotFound,
-	warden.ECONFLICT:     http.StatusConflict,
-	warden.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	warden.ERATELIMITED:  http.StatusTooManyRequests,
-	warden.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	warden.ETIMEOUT:      http.StatusGatewayTimeout,
-	warden.EINTERNAL:     http.StatusInternalServerError,
+	warden.EINVALID:          http.StatusBadRequest,
+	warden.EUNAUTHORIZED:     http.StatusUnauthorized,
+	warden.EFORBIDDEN:        http.StatusForbidden,
+	warden.ENOTFOUND:         http.StatusNotFound,
+	warden.EMETHODNOTALLOWED: http.StatusMethodNotAllowed,
+	warden.ENOTACCEPTABLE:    http.StatusNotAcceptable,
+	warden.ECONFLICT:         http.StatusConflict,
+	warden.ETOOLARGE:         http.StatusRequestEntityTooLarge,
+	warden.EUNSUPPORTEDMEDIA: http.StatusUnsupportedMediaType,
+	warden.ERATELIMITED:      http.StatusTooManyRequests,
+	warden.EUNAVAILABLE:      http.StatusServiceUnavailable,
+	warden.ETIMEOUT:          http.StatusGatewayTimeout,
+	warden.EINTERNAL:         http.StatusInternalServerError,
 }
 
 // codeOfStatus maps echo's own HTTP errors (unknown route, wrong method…)
@@ -38,14 +42,68 @@ func codeOfStatus(status int) string {
 	return warden.EINVALID
 }
 
-// jobIDKey is the context key under which verification handlers store the
-// job id an error relates to, so the error shape can carry it.
-const jobIDKey = "warden.job_id"
+// apiError is an error as a surface renders it.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Details map[string]string
+}
+
+// errorRenderer writes an error in one surface's shape.
+type errorRenderer func(c echo.Context, e apiError) error
+
+// routeGroup is the routes of one surface under a path prefix, with the
+// renderer of that surface's error shape.
+type routeGroup struct {
+	s      *Server
+	prefix string
+	render errorRenderer
+}
+
+const rendererKey = "warden.error_renderer"
+
+// group registers a surface's error renderer for the routes added through
+// the returned group and for unmatched paths under prefix.
+func (s *Server) group(prefix string, render errorRenderer) *routeGroup {
+	g := &routeGroup{s: s, prefix: prefix, render: render}
+	s.groups = append(s.groups, g)
+	sort.SliceStable(s.groups, func(i, j int) bool { return len(s.groups[i].prefix) > len(s.groups[j].prefix) })
+	return g
+}
+
+// add registers a route of the group.
+func (g *routeGroup) add(r route, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.s.add(r, h, append([]echo.MiddlewareFunc{g.mark}, mw...)...)
+}
+
+// mark records the group's renderer on the request, before any other
+// middleware can fail it.
+func (g *routeGroup) mark(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(rendererKey, g.render)
+		return next(c)
+	}
+}
+
+// rendererFor is the renderer of the request's route group; for a path no
+// route matched (404, 405), the group whose prefix it has.
+func (s *Server) rendererFor(c echo.Context) errorRenderer {
+	if r, ok := c.Get(rendererKey).(errorRenderer); ok {
+		return r
+	}
+	path := c.Request().URL.Path
+	for _, g := range s.groups {
+		if path == g.prefix || strings.HasPrefix(path, g.prefix+"/") {
+			return g.render
+		}
+	}
+	return renderPlatformError
+}
 
 // handleError renders every error in the shape of the surface the request
-// belongs to: {code,message,details} under /v1, {error,detail,job_id}
-// elsewhere (spec 003). Internal errors are logged once, here, and never
-// leak their text.
+// belongs to. Internal errors are logged once, here, and never leak their
+// text.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -57,64 +115,73 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		return
 	}
-	code, msg, details := warden.ErrorCode(err), warden.ErrorMessage(err), warden.ErrorDetails(err)
+	e := apiError{Code: warden.ErrorCode(err), Message: warden.ErrorMessage(err), Details: warden.ErrorDetails(err)}
 	var he *echo.HTTPError
 	if errors.As(err, &he) && !isDomain(err) {
-		code = codeOfStatus(he.Code)
-		msg = http.StatusText(he.Code)
+		e.Code, e.Status = codeOfStatus(he.Code), he.Code
+		e.Message = http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok && he.Code < 500 {
-			msg = m
+			e.Message = m
 		}
 	}
-	status := statusOf[code]
-	if status == 0 {
-		status = http.StatusInternalServerError
+	if e.Status == 0 {
+		e.Status = statusOf[e.Code]
 	}
-	if status >= 500 {
+	if e.Status == 0 {
+		e.Status = http.StatusInternalServerError
+	}
+	if e.Status >= 500 {
 		slog.Error("request failed", "err", err, "method", c.Request().Method, "path", c.Path(),
 			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	}
-	var body any
-	if strings.HasPrefix(c.Request().URL.Path, "/v1/") {
-		if details == nil {
-			details = map[string]string{}
-		}
-		body = map[string]any{"code": code, "message": msg, "details": details}
-	} else {
-		b := map[string]any{"error": msg}
-		if d := verifyDetail(code, details); d != "" {
-			b["detail"] = d
-		}
-		if id, ok := c.Get(jobIDKey).(string); ok && id != "" {
-			b["job_id"] = id
-		}
-		body = b
-	}
 	if c.Request().Method == http.MethodHead {
-		err = c.NoContent(status)
+		err = c.NoContent(e.Status)
 	} else {
-		err = c.JSON(status, body)
+		err = s.rendererFor(c)(c, e)
 	}
 	if err != nil {
 		slog.Warn("writing error response failed", "err", err)
 	}
 }
 
+// renderSandboxError is spec 002's shape: {code, message, details}.
+func renderSandboxError(c echo.Context, e apiError) error {
+	details := e.Details
+	if details == nil {
+		details = map[string]string{}
+	}
+	return c.JSON(e.Status, map[string]any{"code": e.Code, "message": e.Message, "details": details})
+}
+
+// jobIDKey is the context key under which verification handlers store the
+// job id an error relates to, so the error shape can carry it.
+const jobIDKey = "warden.job_id"
+
+// renderVerifyError is spec 003's shape: {error, detail, job_id}.
+func renderVerifyError(c echo.Context, e apiError) error {
+	b := map[string]any{"error": e.Message}
+	if len(e.Details) > 0 {
+		parts := make([]string, 0, len(e.Details))
+		for k, v := range e.Details {
+			parts = append(parts, k+": "+v)
+		}
+		sort.Strings(parts)
+		b["detail"] = strings.Join(parts, "; ")
+	}
+	if id, ok := c.Get(jobIDKey).(string); ok && id != "" {
+		b["job_id"] = id
+	}
+	return c.JSON(e.Status, b)
+}
+
+// renderPlatformError serves the operational routes (/health, /metrics,
+// docs) and paths no surface claims: spec 003's shape, since /health is
+// that spec's.
+var renderPlatformError errorRenderer = renderVerifyError
+
 func isDomain(err error) bool {
 	var e *warden.Error
 	return errors.As(err, &e)
-}
-
-// verifyDetail flattens details into spec 003's single detail string.
-func verifyDetail(code string, details map[string]string) string {
-	if len(details) == 0 {
-		return ""
-	}
-	var parts []string
-	for k, v := range details {
-		parts = append(parts, k+": "+v)
-	}
-	return strings.Join(parts, "; ")
 }
 
 // invalid returns an EINVALID error with one field detail.

@@ -27,7 +27,7 @@ func (s *Server) getHealth(c echo.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		slog.Warn("health: redis down", "err", err)
 		resp["redis"], resp["status"], status = "disconnected", "unhealthy", http.StatusServiceUnavailable
-	} else if servers, err := s.inspector.Servers(); err == nil {
+	} else if servers, err := s.Workers.Servers(); err == nil {
 		n, cpu := 0, false
 		for _, sv := range servers {
 			if sv.Status == "active" {

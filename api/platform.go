@@ -1,8 +1,8 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,7 +13,6 @@ import (
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
-	"github.com/wardenlab/warden/storage"
 )
 
 // routesPlatform registers the /v1 platform routes. Roles (each includes
@@ -33,17 +32,17 @@ import (
 //
 // viewer reads, developer submits and cancels work, admin manages
 // credentials (and, later, models) and sees the queues.
-func (s *Server) routesPlatform() {
+func (s *Server) routesPlatform(g *routeGroup) {
 	general := bucket{"ip", s.Config.RateGeneral}
-	s.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
-	s.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: records.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(records.RoleViewer))
-	s.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: records.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(records.RoleDeveloper))
-	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: records.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(records.RoleViewer))
-	s.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: records.RoleViewer, Op: opDelivery}, s.getDelivery, s.guard(general), require(records.RoleViewer))
-	s.add(route{Method: "GET", Path: "/v1/credentials", Tag: "credentials", Summary: "List the org's credentials (without secrets)", Role: records.RoleAdmin, Op: opCredentials}, s.listCredentials, s.guard(general), require(records.RoleAdmin))
-	s.add(route{Method: "POST", Path: "/v1/credentials", Tag: "credentials", Summary: "Create an API key or OAuth2 client; the secret is shown once", Role: records.RoleAdmin, Op: opCredentialCreate}, s.postCredential, s.guard(general), require(records.RoleAdmin))
-	s.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: records.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, s.guard(general), require(records.RoleAdmin))
-	s.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: records.RoleDeveloper, Op: opRedeliver}, s.redeliver, s.guard(general), require(records.RoleDeveloper))
+	g.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
+	g.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: records.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(records.RoleViewer))
+	g.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: records.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(records.RoleDeveloper))
+	g.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: records.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(records.RoleViewer))
+	g.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: records.RoleViewer, Op: opDelivery}, s.getDelivery, s.guard(general), require(records.RoleViewer))
+	g.add(route{Method: "GET", Path: "/v1/credentials", Tag: "credentials", Summary: "List the org's credentials (without secrets)", Role: records.RoleAdmin, Op: opCredentials}, s.listCredentials, s.guard(general), require(records.RoleAdmin))
+	g.add(route{Method: "POST", Path: "/v1/credentials", Tag: "credentials", Summary: "Create an API key or OAuth2 client; the secret is shown once", Role: records.RoleAdmin, Op: opCredentialCreate}, s.postCredential, s.guard(general), require(records.RoleAdmin))
+	g.add(route{Method: "DELETE", Path: "/v1/credentials/:credential_id", Tag: "credentials", Summary: "Revoke a credential and the access tokens issued to it", Role: records.RoleAdmin, Op: opCredentialRevoke}, s.deleteCredential, s.guard(general), require(records.RoleAdmin))
+	g.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: records.RoleDeveloper, Op: opRedeliver}, s.redeliver, s.guard(general), require(records.RoleDeveloper))
 
 	s.add(route{Method: "GET", Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics: HTTP latency by route, jobs by kind and status, job duration, queue depth", Op: opText}, echo.WrapHandler(s.Metrics.Handler()))
 	mon := dashboards.Asynqmon(s.Redis, "/monitoring")
@@ -57,28 +56,25 @@ func (s *Server) routesPlatform() {
 
 // JobResponse is the generic job status.
 type JobResponse struct {
-	JobID       string          `json:"job_id"`
-	Kind        string          `json:"kind"`
-	Status      string          `json:"status"`
-	Progress    int             `json:"progress_percentage"`
-	Stage       string          `json:"current_stage"`
-	Attempts    int             `json:"attempts"`
-	Error       *string         `json:"error"`
-	Result      json.RawMessage `json:"result,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	StartedAt   *time.Time      `json:"started_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	CompletedAt *time.Time      `json:"completed_at"`
+	JobID       string     `json:"job_id"`
+	Kind        string     `json:"kind"`
+	Status      string     `json:"status"`
+	Progress    int        `json:"progress_percentage"`
+	Stage       string     `json:"current_stage"`
+	Attempts    int        `json:"attempts"`
+	Error       *string    `json:"error"`
+	Result      any        `json:"result,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	CompletedAt *time.Time `json:"completed_at"`
 }
 
 func (s *Server) getJob(c echo.Context) error {
 	ctx := c.Request().Context()
-	j, err := s.DB.GetJob(ctx, c.Param("job_id"))
-	if err != nil || !storage.VisibleTo(j, orgOf(c), false) {
-		if err != nil && warden.ErrorCode(err) != warden.ENOTFOUND {
-			return err
-		}
-		return warden.Errorf(warden.ENOTFOUND, "job not found")
+	j, err := s.Jobs.Get(ctx, jobs.Scope{OrgID: orgOf(c)}, c.Param("job_id"))
+	if err != nil {
+		return err
 	}
 	resp := JobResponse{JobID: j.ID, Kind: j.Kind, Status: j.Status, Progress: j.Progress, Stage: j.Stage, Attempts: j.Attempts,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
@@ -86,11 +82,24 @@ func (s *Server) getJob(c echo.Context) error {
 		resp.Error = &j.Error
 	}
 	if j.Status == records.JobCompleted {
-		if r, err := s.DB.GetResult(ctx, j.ID); err == nil {
-			resp.Result = json.RawMessage(r.Data)
+		r, err := s.Jobs.Result(ctx, j)
+		if err != nil {
+			return err
+		}
+		if resp.Result, err = resultDocument(j, r); err != nil {
+			return err
 		}
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// resultDocument is a completed job's result as the surface that owns the
+// kind shows it: an attack's with artifact URLs, other kinds as stored.
+func resultDocument(j records.Job, r records.Result) (any, error) {
+	if j.Kind == jobs.Attack.Name {
+		return attackDocument(j, r)
+	}
+	return json.RawMessage(r.Data), nil
 }
 
 type probeRequest struct {
@@ -107,33 +116,22 @@ func (s *Server) postProbe(c echo.Context) error {
 			return err
 		}
 	}
-	if body.HoldMS < 0 || body.HoldMS > 60000 {
-		return invalid("hold_ms", "hold_ms must be between 0 and 60000")
+	if body.HoldMS < 0 || body.HoldMS > jobs.MaxProbeHoldMS {
+		return invalid("hold_ms", fmt.Sprintf("hold_ms must be between 0 and %d", jobs.MaxProbeHoldMS))
 	}
 	if err := s.checkCallback(c, body.CallbackURL); err != nil {
 		return err
 	}
-	org := orgOf(c)
-	in, _ := json.Marshal(map[string]int{"hold_ms": body.HoldMS})
-	job := &records.Job{ID: uuid.NewString(), OrgID: &org, Kind: jobs.KindProbe, Queue: jobs.Kinds[jobs.KindProbe].Queue,
-		Input: string(in), CallbackURL: body.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
-	if err := s.enqueueNew(c.Request().Context(), job); err != nil {
+	sub, err := jobs.Probe.Submission(jobs.ProbeInput{HoldMS: body.HoldMS})
+	if err != nil {
+		return err
+	}
+	sub.OrgID, sub.CallbackURL = orgOf(c), body.CallbackURL
+	job, err := s.Jobs.Submit(c.Request().Context(), sub)
+	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"job_id": job.ID, "status": job.Status})
-}
-
-// enqueueNew writes a job and enqueues it; see submitVerification for why an
-// enqueue failure does not fail the request.
-func (s *Server) enqueueNew(ctx context.Context, job *records.Job) error {
-	ctx = context.WithoutCancel(ctx)
-	if err := s.DB.CreateJob(ctx, job, nil); err != nil {
-		return err
-	}
-	if err := s.Client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
-		logEnqueueFailure(job.ID, err)
-	}
-	return nil
 }
 
 // DeliveryResponse is a webhook delivery as the API shows it.
@@ -228,7 +226,7 @@ func (s *Server) redeliver(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Client.EnqueueWebhook(ctx, d.ID, d.ID+":redeliver:"+uuid.NewString()[:8]); err != nil {
+	if err := s.Webhooks.EnqueueWebhook(ctx, d.ID, d.ID+":redeliver:"+uuid.NewString()[:8]); err != nil {
 		return &warden.Error{Code: warden.EUNAVAILABLE, Message: "queue unavailable; try again"}
 	}
 	return c.JSON(http.StatusAccepted, deliveryResponse(d))

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/attacks"
@@ -22,15 +21,19 @@ import (
 // maxAttackBatch bounds the inputs of one attack.
 const maxAttackBatch = 256
 
-func (s *Server) routesAttacks() {
+// Paths of an attack's routes.
+func attackResultsPath(id string) string        { return "/v1/attacks/" + id + "/results" }
+func attackArtifactPath(id, file string) string { return "/v1/attacks/" + id + "/artifacts/" + file }
+
+func (s *Server) routesAttacks(g *routeGroup) {
 	general := bucket{"ip", s.Config.RateGeneral}
 	viewer, developer := require(records.RoleViewer), require(records.RoleDeveloper)
-	s.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: records.RoleViewer, Op: opAttackList}, s.listAttacks, s.guard(general), viewer)
-	s.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: records.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, s.guard(general), developer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: records.RoleViewer, Op: opAttackStatus}, s.attackStatus, s.guard(general), viewer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: records.RoleViewer, Op: opAttackResults}, s.attackResults, s.guard(general), viewer)
-	s.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: records.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, s.guard(general), developer)
-	s.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: records.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, s.guard(general), viewer)
+	g.add(route{Method: "GET", Path: "/v1/attacks", Tag: "attacks", Summary: "List attack methods with their parameter schemas", Role: records.RoleViewer, Op: opAttackList}, s.listAttacks, s.guard(general), viewer)
+	g.add(route{Method: "POST", Path: "/v1/attacks/launch", Tag: "attacks", Summary: "Launch an adversarial attack (asynchronous)", Role: records.RoleDeveloper, Op: opAttackLaunch}, s.launchAttack, s.guard(general), developer)
+	g.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/status", Tag: "attacks", Summary: "Attack status and progress", Role: records.RoleViewer, Op: opAttackStatus}, s.attackStatus, s.guard(general), viewer)
+	g.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/results", Tag: "attacks", Summary: "Results of a completed attack", Role: records.RoleViewer, Op: opAttackResults}, s.attackResults, s.guard(general), viewer)
+	g.add(route{Method: "POST", Path: "/v1/attacks/:attack_id/cancel", Tag: "attacks", Summary: "Cancel a queued or running attack", Role: records.RoleDeveloper, Op: opAttackCancel}, s.cancelAttack, s.guard(general), developer)
+	g.add(route{Method: "GET", Path: "/v1/attacks/:attack_id/artifacts/:name", Tag: "attacks", Summary: "PNG of an original, adversarial or amplified-perturbation image", Role: records.RoleViewer, Op: opAttackArtifact}, s.attackArtifact, s.guard(general), viewer)
 }
 
 func (s *Server) listAttacks(c echo.Context) error {
@@ -168,10 +171,13 @@ func (s *Server) launchAttack(c echo.Context) error {
 	if err := s.checkCallback(c, req.CallbackURL); err != nil {
 		return err
 	}
-	in, _ := json.Marshal(jobs.AttackInput{ModelID: m.ID, AttackMethodID: entry.ID, Params: params, Inputs: inputs, TrueLabels: trueLabels, TargetLabel: target})
-	job := &records.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org, Kind: jobs.KindAttack,
-		Queue: jobs.Kinds[jobs.KindAttack].Queue, Input: string(in), CallbackURL: req.CallbackURL, Deadline: time.Now().UTC().Add(s.Config.JobDeadline)}
-	if err := s.enqueueNew(ctx, job); err != nil {
+	sub, err := jobs.Attack.Submission(jobs.AttackInput{ModelID: m.ID, AttackMethodID: entry.ID, Params: params, Inputs: inputs, TrueLabels: trueLabels, TargetLabel: target})
+	if err != nil {
+		return err
+	}
+	sub.OrgID, sub.CallbackURL = org, req.CallbackURL
+	job, err := s.Jobs.Submit(ctx, sub)
+	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{
@@ -213,16 +219,15 @@ func estimateSeconds(id string, p map[string]any, m records.Model, n int) int {
 	return int(math.Max(1, math.Ceil(secs)))
 }
 
+// attackScope is what a caller may see of attacks: their org's.
+func attackScope(c echo.Context) jobs.Scope {
+	return jobs.Scope{OrgID: orgOf(c), Kind: jobs.Attack.Name}
+}
+
 // loadAttack loads an attack job of the caller's org, else 404.
 func (s *Server) loadAttack(c echo.Context) (records.Job, error) {
-	j, err := s.DB.GetJob(c.Request().Context(), c.Param("attack_id"))
-	if err != nil || j.Kind != jobs.KindAttack || !storage.VisibleTo(j, orgOf(c), false) {
-		if err != nil && warden.ErrorCode(err) != warden.ENOTFOUND {
-			return j, err
-		}
-		return j, warden.Errorf(warden.ENOTFOUND, "attack not found")
-	}
-	return j, nil
+	j, err := s.Jobs.Get(c.Request().Context(), attackScope(c), c.Param("attack_id"))
+	return j, notFoundAs(err, "attack not found")
 }
 
 func (s *Server) attackStatus(c echo.Context) error {
@@ -254,35 +259,25 @@ func (s *Server) attackResults(c echo.Context) error {
 		}
 		return &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"status": j.Status}}
 	}
-	r, err := s.DB.GetResult(c.Request().Context(), j.ID)
+	r, err := s.Jobs.Result(c.Request().Context(), j)
 	if err != nil {
 		return err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(r.Data), &doc); err != nil {
+	doc, err := attackDocument(j, r)
+	if err != nil {
 		return err
 	}
-	doc["attack_id"], doc["status"], doc["generated_at"] = j.ID, j.Status, r.CreatedAt
 	return c.JSON(http.StatusOK, doc)
 }
 
 func (s *Server) cancelAttack(c echo.Context) error {
-	j, err := s.loadAttack(c)
+	j, done, err := s.Jobs.Cancel(c.Request().Context(), attackScope(c), c.Param("attack_id"))
 	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	done, err := s.DB.CancelJob(ctx, j.ID, nil)
-	if err != nil {
-		return err
+		return notFoundAs(err, "attack not found")
 	}
 	if !done {
 		return &warden.Error{Code: warden.ECONFLICT, Message: "attack already " + j.Status, Details: map[string]string{"status": j.Status}}
 	}
-	// A queued task is deleted; a running one stops through CancelProcessing
-	// (and a retry finds the job cancelled).
-	s.inspector.CancelProcessing(j.ID)
-	s.inspector.DeleteTask(j.Queue, j.ID)
 	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": records.JobCancelled})
 }
 
@@ -297,7 +292,7 @@ func (s *Server) attackArtifact(c echo.Context) error {
 	if !artifactName.MatchString(name) {
 		return warden.Errorf(warden.ENOTFOUND, "artifact not found")
 	}
-	rc, err := s.Blobs.Open(c.Request().Context(), "jobs/"+j.ID+"/artifacts/"+name)
+	rc, err := s.Blobs.Open(c.Request().Context(), storage.ArtifactKey(j.ID, name))
 	if err != nil {
 		return err
 	}
@@ -306,4 +301,49 @@ func (s *Server) attackArtifact(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = io.Copy(c.Response(), rc)
 	return err
+}
+
+// attackDocument renders a completed attack's stored result as spec 002's
+// results document: artifact names become URLs, and the attack's id,
+// status and completion time are added.
+func attackDocument(j records.Job, r records.Result) (any, error) {
+	res, err := jobs.Attack.Result(r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("attack result %s: %w", j.ID, err)
+	}
+	doc := attackResultDoc{AttackResult: res, AttackID: j.ID, Status: j.Status, GeneratedAt: r.CreatedAt}
+	doc.Perturbation = perturbationDoc(j.ID, res.Perturbation)
+	for _, smp := range res.BatchResults {
+		doc.BatchResults = append(doc.BatchResults, attackSampleDoc{AttackSample: smp, Perturbation: perturbationDoc(j.ID, smp.Perturbation)})
+	}
+	return doc, nil
+}
+
+// attackResultDoc is GET /v1/attacks/{id}/results.
+type attackResultDoc struct {
+	jobs.AttackResult
+	Perturbation map[string]any    `json:"perturbation_details"`
+	BatchResults []attackSampleDoc `json:"batch_results,omitempty"`
+	AttackID     string            `json:"attack_id"`
+	Status       string            `json:"status"`
+	GeneratedAt  time.Time         `json:"generated_at"`
+}
+
+// attackSampleDoc is one sample of a batch's results.
+type attackSampleDoc struct {
+	jobs.AttackSample
+	Perturbation map[string]any `json:"perturbation_details"`
+}
+
+// perturbationDoc renders perturbation details with each artifact as a
+// URL under "<what>_png" (original_png, adversarial_png, perturbation_png).
+func perturbationDoc(jobID string, p jobs.Perturbation) map[string]any {
+	b, _ := json.Marshal(p)
+	var doc map[string]any
+	json.Unmarshal(b, &doc)
+	delete(doc, "artifacts")
+	for what, file := range p.Artifacts {
+		doc[what+"_png"] = attackArtifactPath(jobID, file)
+	}
+	return doc
 }

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/jobs"
@@ -23,14 +23,14 @@ import (
 	"github.com/wardenlab/warden/storage"
 )
 
-func (s *Server) routesModels() {
+func (s *Server) routesModels(g *routeGroup) {
 	general := bucket{"ip", s.Config.RateGeneral}
 	viewer, developer, admin := require(records.RoleViewer), require(records.RoleDeveloper), require(records.RoleAdmin)
-	s.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: records.RoleViewer, Op: opModelList}, s.listModels, s.guard(general), viewer)
-	s.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: records.RoleAdmin, Op: opModelCreate}, s.postModel, s.guard(general), admin)
-	s.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: records.RoleViewer, Op: opModelGet}, s.getModel, s.guard(general), viewer)
-	s.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: records.RoleAdmin, Op: opModelDelete}, s.deleteModel, s.guard(general), admin)
-	s.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: records.RoleDeveloper, Op: opPredict}, s.postPredict, s.guard(general), developer)
+	g.add(route{Method: "GET", Path: "/v1/models", Tag: "models", Summary: "List models", Role: records.RoleViewer, Op: opModelList}, s.listModels, s.guard(general), viewer)
+	g.add(route{Method: "POST", Path: "/v1/models", Tag: "models", Summary: "Register a model (TorchScript file by URL or upload); validated asynchronously", Role: records.RoleAdmin, Op: opModelCreate}, s.postModel, s.guard(general), admin)
+	g.add(route{Method: "GET", Path: "/v1/models/:model_id", Tag: "models", Summary: "Model details with input/output schema and metrics", Role: records.RoleViewer, Op: opModelGet}, s.getModel, s.guard(general), viewer)
+	g.add(route{Method: "DELETE", Path: "/v1/models/:model_id", Tag: "models", Summary: "Delete a model and its file", Role: records.RoleAdmin, Op: opModelDelete}, s.deleteModel, s.guard(general), admin)
+	g.add(route{Method: "POST", Path: "/v1/models/:model_id/predict", Tag: "models", Summary: "Get a prediction (answered synchronously)", Role: records.RoleDeveloper, Op: opPredict}, s.postPredict, s.guard(general), developer)
 }
 
 // modelRequest is POST /v1/models (JSON, or the same fields as multipart
@@ -139,16 +139,13 @@ func (s *Server) postModel(c echo.Context) error {
 		md = "{}"
 	}
 	m := &records.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
-		Status: records.ModelProcessing, SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, Metadata: md}
-	job := storage.NewModelJob(org, id, time.Now().UTC().Add(s.Config.JobDeadline))
-	if err := s.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
+		SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, Metadata: md}
+	job, err := s.Jobs.RegisterModel(ctx, m, blobs)
+	if err != nil {
 		if key != "" {
 			s.Blobs.Delete(context.WithoutCancel(ctx), key)
 		}
 		return err
-	}
-	if err := s.Client.EnqueueJob(context.WithoutCancel(ctx), job.ID, job.Kind); err != nil {
-		logEnqueueFailure(job.ID, err)
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"id": m.ID, "name": m.Name, "type": m.Type, "status": m.Status,
 		"created_at": m.CreatedAt, "validation_job_id": job.ID})
@@ -252,8 +249,8 @@ type ModelSummary struct {
 // ModelDetails is GET /v1/models/{id}.
 type ModelDetails struct {
 	ModelSummary
-	InputSchema  json.RawMessage `json:"input_schema"`
-	OutputSchema json.RawMessage `json:"output_schema"`
+	InputSchema  map[string]any  `json:"input_schema"` // null until the model is validated
+	OutputSchema map[string]any  `json:"output_schema"`
 	Metrics      json.RawMessage `json:"metrics"`
 	Metadata     json.RawMessage `json:"metadata"`
 	Error        *string         `json:"error"`
@@ -307,8 +304,10 @@ func (s *Server) getModel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := ModelDetails{ModelSummary: summary(m), InputSchema: rawOrNull(m.InputSchema), OutputSchema: rawOrNull(m.OutputSchema),
-		Metrics: rawOrNull(m.Metrics), Metadata: rawOrNull(m.Metadata), Device: m.Device, EndpointURL: m.EndpointURL}
+	d := ModelDetails{ModelSummary: summary(m), Metrics: rawOrNull(m.Metrics), Metadata: rawOrNull(m.Metadata), Device: m.Device, EndpointURL: m.EndpointURL}
+	if cfg, ok := modelConfig(m); ok {
+		d.InputSchema, d.OutputSchema = modelSchemas(cfg)
+	}
 	if m.Error != "" {
 		d.Error = &m.Error
 	}
@@ -342,21 +341,31 @@ func (s *Server) activeModel(ctx context.Context, org, id string) (records.Model
 		}
 		return m, modelspec.Config{}, &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"model_id": m.Status}}
 	}
-	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
-	if details != nil {
-		return m, cfg, fmt.Errorf("stored metadata of model %s no longer parses: %v", m.ID, details)
-	}
-	var out struct {
-		Properties struct {
-			Prediction struct {
-				Enum []string `json:"enum"`
-			} `json:"prediction"`
-		} `json:"properties"`
-	}
-	if json.Unmarshal([]byte(m.OutputSchema), &out) == nil && len(cfg.Labels) == 0 {
-		cfg.Labels = out.Properties.Prediction.Enum
+	cfg, ok := modelConfig(m)
+	if !ok {
+		return m, cfg, fmt.Errorf("stored metadata of model %s no longer parses", m.ID)
 	}
 	return m, cfg, nil
+}
+
+// modelConfig is how a validated model is fed, with a label for each of
+// the classes validation counted (named by metadata.labels, else by index).
+func modelConfig(m records.Model) (modelspec.Config, bool) {
+	if m.Status != records.ModelActive {
+		return modelspec.Config{}, false
+	}
+	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	if details != nil {
+		return cfg, false
+	}
+	var metrics struct {
+		NumClasses int `json:"num_classes"`
+	}
+	json.Unmarshal([]byte(m.Metrics), &metrics)
+	if len(cfg.Labels) == 0 {
+		cfg.Labels = cfg.LabelNames(metrics.NumClasses)
+	}
+	return cfg, true
 }
 
 // predictInput picks the model input out of a predict body: "input_data"
@@ -399,38 +408,42 @@ func (s *Server) postPredict(c echo.Context) error {
 	if _, err := cfg.Encode(raw); err != nil {
 		return err
 	}
-	in, _ := json.Marshal(jobs.PredictInput{ModelID: m.ID, Input: raw})
-	job := &records.Job{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: &org, Kind: jobs.KindPredict,
-		Queue: jobs.Kinds[jobs.KindPredict].Queue, Input: string(in), Deadline: time.Now().UTC().Add(s.Config.PredictTimeout)}
-	if err := s.enqueueNew(ctx, job); err != nil {
+	sub, err := jobs.Predict.Submission(jobs.PredictInput{ModelID: m.ID, Input: raw})
+	if err != nil {
 		return err
 	}
-	j, err := s.waitJob(ctx, job.ID, s.Config.PredictTimeout)
+	sub.OrgID, sub.Deadline = org, time.Now().UTC().Add(s.Config.PredictTimeout)
+	job, err := s.Jobs.Submit(ctx, sub)
+	if err != nil {
+		return err
+	}
+	j, err := s.waitJob(ctx, org, job.ID, s.Config.PredictTimeout)
 	if err != nil {
 		return err
 	}
 	if j.Status != records.JobCompleted {
 		return &warden.Error{Code: warden.EINTERNAL, Message: "prediction failed: " + j.Error}
 	}
-	r, err := s.DB.GetResult(ctx, j.ID)
+	r, err := s.Jobs.Result(ctx, j)
 	if err != nil {
 		return err
 	}
-	var out map[string]any
-	if err := json.Unmarshal([]byte(r.Data), &out); err != nil {
-		return err
+	out, err := jobs.Predict.Result(r.Data)
+	if err != nil {
+		return fmt.Errorf("prediction result %s: %w", j.ID, err)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"prediction": out["prediction"], "confidence": out["confidence"],
-		"model_id": m.ID, "input_hash": out["input_hash"], "probabilities": out["probabilities"]})
+	return c.JSON(http.StatusOK, map[string]any{"prediction": out.Prediction, "confidence": out.Confidence,
+		"model_id": m.ID, "input_hash": out.InputHash, "probabilities": out.Probabilities})
 }
 
 // waitJob polls a job until it ends or timeout passes (504, the job is
 // cancelled so no worker picks it up late).
-func (s *Server) waitJob(ctx context.Context, id string, timeout time.Duration) (records.Job, error) {
+func (s *Server) waitJob(ctx context.Context, org, id string, timeout time.Duration) (records.Job, error) {
+	scope := jobs.Scope{OrgID: org, Kind: jobs.Predict.Name}
 	deadline := time.Now().Add(timeout)
 	wait := 2 * time.Millisecond
 	for {
-		j, err := s.DB.GetJob(ctx, id)
+		j, err := s.Jobs.Get(ctx, scope, id)
 		if err != nil {
 			return j, err
 		}
@@ -438,8 +451,9 @@ func (s *Server) waitJob(ctx context.Context, id string, timeout time.Duration) 
 			return j, nil
 		}
 		if time.Now().After(deadline) {
-			s.DB.CancelJob(context.WithoutCancel(ctx), id, nil)
-			s.inspector.CancelProcessing(id)
+			if _, _, err := s.Jobs.Cancel(context.WithoutCancel(ctx), scope, id); err != nil {
+				slog.Warn("timed-out prediction not cancelled", "job_id", id, "err", err)
+			}
 			return j, &warden.Error{Code: warden.ETIMEOUT, Message: fmt.Sprintf("no prediction within %s; is a worker serving the critical queue?", timeout)}
 		}
 		select {

@@ -1,7 +1,8 @@
 // Package api is Warden's HTTP surface: one echo server that serves the
 // three specs (verification under /api, the adversarial sandbox under /v1,
 // AISpectra under /api/ais), plus health, metrics, docs and asynqmon. It
-// enqueues work through tasks and never links libtorch.
+// submits work through jobs.Service, renders each surface's documents,
+// errors and webhook events, and never links libtorch.
 package api
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -34,21 +36,28 @@ type Deps struct {
 	DB       *storage.DB
 	Blobs    storage.BlobStore
 	Redis    asynq.RedisConnOpt
-	Client   *jobs.Client
+	Jobs     jobs.Service
+	Workers  WorkerLister  // for /health
+	Webhooks *queue.Client // manual redeliveries
 	Outbound *outbound.Client
 	Metrics  *dashboards.Metrics
+}
+
+// WorkerLister lists live worker processes (queue.Service does).
+type WorkerLister interface {
+	Servers() ([]*asynq.ServerInfo, error)
 }
 
 // Server is the echo application.
 type Server struct {
 	Deps
-	e         *echo.Echo
-	rdb       redis.UniversalClient
-	inspector *asynq.Inspector
-	limiter   *Limiter
-	refused   refusals // client-IP budgets Redis refused moments ago
-	tokens    *tokens
-	routes    []route // for the OpenAPI document
+	e       *echo.Echo
+	rdb     redis.UniversalClient
+	limiter *Limiter
+	refused refusals // client-IP budgets Redis refused moments ago
+	tokens  *tokens
+	routes  []route       // for the OpenAPI document
+	groups  []*routeGroup // one per surface, longest prefix first
 }
 
 // New builds the server and its routes.
@@ -57,7 +66,7 @@ func New(d Deps) (*Server, error) {
 	if !ok {
 		return nil, errors.New("api: unexpected redis client type")
 	}
-	s := &Server{Deps: d, e: echo.New(), rdb: rdb, inspector: asynq.NewInspector(d.Redis), limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB)}
+	s := &Server{Deps: d, e: echo.New(), rdb: rdb, limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB)}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	s.e.IPExtractor = echo.ExtractIPDirect()
@@ -80,9 +89,10 @@ func New(d Deps) (*Server, error) {
 	}}))
 	s.e.Use(middleware.SecureWithConfig(middleware.SecureConfig{XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "SAMEORIGIN"}))
 	s.routesVerify()
-	s.routesPlatform()
-	s.routesModels()
-	s.routesAttacks()
+	v1 := s.group("/v1", renderSandboxError)
+	s.routesPlatform(v1)
+	s.routesModels(v1)
+	s.routesAttacks(v1)
 	return s, nil
 }
 
@@ -142,6 +152,5 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Close releases the server's Redis connections.
 func (s *Server) Close() {
-	s.inspector.Close()
 	s.rdb.Close()
 }

@@ -3,11 +3,9 @@ package api
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -15,40 +13,26 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/media"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/records"
-	"github.com/wardenlab/warden/storage"
 )
 
-// VerifyInput is the job input recorded for a verification job.
-type VerifyInput struct {
-	Source      string `json:"source"` // "upload" or "url"
-	Filename    string `json:"filename,omitempty"`
-	URL         string `json:"url,omitempty"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
-	BlobKey     string `json:"blob_key"`
-}
-
-// multipartOverhead is the room the multipart envelope and small form
-// fields get on top of the file size cap.
-const multipartOverhead = 64 << 10
-
-var errFileTooLarge = errors.New("file exceeds the size limit")
+// verifyPath is where a verification's result is read.
+func verifyPath(jobID string) string { return "/api/verify/" + jobID }
 
 func (s *Server) routesVerify() {
 	general := bucket{"ip", s.Config.RateGeneral}
 	upload := bucket{"upload", s.Config.RateUpload}
-	s.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, s.guard(general, upload))
-	s.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, s.guard(general, upload))
-	s.add(route{Method: "GET", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Get a verification result", Op: opVerifyGet}, s.getVerify, s.guard(general))
-	s.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, s.guard(general))
-	s.add(route{Method: "GET", Path: "/api/metrics", Tag: "verification", Summary: "Aggregated verification metrics", Op: opVerifyMetrics}, s.getVerifyMetrics, s.limit(general))
+	g := s.group("/api", renderVerifyError)
+	g.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, s.guard(general, upload))
+	g.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, s.guard(general, upload))
+	g.add(route{Method: "GET", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Get a verification result", Op: opVerifyGet}, s.getVerify, s.guard(general))
+	g.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, s.guard(general))
+	g.add(route{Method: "GET", Path: "/api/metrics", Tag: "verification", Summary: "Aggregated verification metrics", Op: opVerifyMetrics}, s.getVerifyMetrics, s.limit(general))
 	s.add(route{Method: "GET", Path: "/health", Tag: "platform", Summary: "Service health", Op: opHealth}, s.getHealth)
 }
 
@@ -79,7 +63,7 @@ func (s *Server) postVerify(c echo.Context) error {
 	jobID := uuid.NewString()
 	key := "jobs/" + jobID + "/input"
 	var (
-		in       *VerifyInput
+		in       *jobs.VerifyInput
 		callback string
 		ok       bool
 	)
@@ -103,7 +87,7 @@ func (s *Server) postVerify(c echo.Context) error {
 			}
 			ct, n, err := s.storeSniffed(ctx, key, part, max)
 			if ct != "" && n > 0 {
-				in = &VerifyInput{Source: "upload", Filename: sanitizeName(part.FileName()), ContentType: ct, Size: n, BlobKey: key}
+				in = &jobs.VerifyInput{Source: "upload", Filename: sanitizeName(part.FileName()), ContentType: ct, Size: n, BlobKey: key}
 			}
 			if err != nil {
 				return bodyError(err, max)
@@ -156,86 +140,17 @@ func (s *Server) storeSniffed(ctx context.Context, key string, r io.Reader, max 
 	return ct, n, err
 }
 
-// capReader fails with errFileTooLarge once more than left bytes are read.
-type capReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if int64(len(p)) > c.left+1 {
-		p = p[:c.left+1]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if c.left < 0 {
-		return n, errFileTooLarge
-	}
-	return n, err
-}
-
-// bodyError maps body read failures to 413 or 400.
-func bodyError(err error, max int64) error {
-	var mbe *http.MaxBytesError
-	var we *warden.Error
-	switch {
-	case errors.Is(err, errFileTooLarge), errors.As(err, &mbe), errors.Is(err, outbound.ErrTooLarge):
-		return tooLarge(max)
-	case errors.As(err, &we):
+// submitVerification submits the verification job that owns the stored
+// file (jobs.Service.Submit: accepted even while Redis is down).
+func (s *Server) submitVerification(c echo.Context, jobID string, in jobs.VerifyInput, callback string) error {
+	sub, err := jobs.VerifyMedia.Submission(in)
+	if err != nil {
 		return err
 	}
-	return invalid("file", "malformed multipart body: "+err.Error())
-}
-
-func sanitizeName(name string) string {
-	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
-			return -1
-		}
-		return r
-	}, name)
-	if len(name) > 255 {
-		name = name[:255]
-	}
-	return name
-}
-
-// checkCallback validates an optional callback_url. Webhooks are signed with
-// the org's secret, so anonymous callers cannot ask for one.
-func (s *Server) checkCallback(c echo.Context, callback string) error {
-	if callback == "" {
-		return nil
-	}
-	if principal(c) == nil {
-		return invalid("callback_url", "callback_url requires credentials (x-api-key and Org-Id): webhooks are signed with the org's secret")
-	}
-	if _, err := s.Outbound.ValidateURL(callback); err != nil {
-		return invalid("callback_url", err.Error())
-	}
-	return nil
-}
-
-// submitVerification writes the job row (with its blob) and enqueues it. If
-// Redis is unreachable the job is still accepted: the reconciler enqueues
-// queued jobs that have no task.
-func (s *Server) submitVerification(c echo.Context, jobID string, in VerifyInput, callback string) error {
-	input, _ := json.Marshal(in)
-	job := &records.Job{
-		ID: jobID, Kind: jobs.KindVerifyMedia, Queue: jobs.Kinds[jobs.KindVerifyMedia].Queue,
-		Input: string(input), CallbackURL: callback, Deadline: time.Now().UTC().Add(s.Config.JobDeadline),
-	}
-	if org := orgOf(c); org != "" {
-		job.OrgID = &org
-	}
-	ctx := context.WithoutCancel(c.Request().Context())
-	blob := records.Blob{Key: in.BlobKey, ContentType: in.ContentType, Size: in.Size}
-	if err := s.DB.CreateJob(ctx, job, []records.Blob{blob}); err != nil {
-		return fmt.Errorf("create verification job: %w", err)
-	}
-	if err := s.Client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
-		logEnqueueFailure(job.ID, err)
-	}
-	return nil
+	sub.ID, sub.OrgID, sub.CallbackURL = jobID, orgOf(c), callback
+	sub.Blobs = []records.Blob{{Key: in.BlobKey, ContentType: in.ContentType, Size: in.Size}}
+	_, err = s.Jobs.Submit(c.Request().Context(), sub)
+	return err
 }
 
 type verifyURLRequest struct {
@@ -281,7 +196,7 @@ func (s *Server) postVerifyURL(c echo.Context) error {
 		s.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return downloadError(err, max)
 	}
-	in := VerifyInput{Source: "url", URL: body.URL, ContentType: ct, Size: n, BlobKey: key}
+	in := jobs.VerifyInput{Source: "url", URL: body.URL, ContentType: ct, Size: n, BlobKey: key}
 	if err := s.submitVerification(c, jobID, in, body.CallbackURL); err != nil {
 		s.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return err
@@ -302,27 +217,6 @@ func downloadError(err error, max int64) error {
 	return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": err.Error()}}
 }
 
-// decodeJSON reads a JSON body of at most max bytes, refusing unknown fields.
-func decodeJSON(c echo.Context, v any, max int64) error {
-	req := c.Request()
-	if req.ContentLength > max {
-		return &warden.Error{Code: warden.ETOOLARGE, Message: "Request body too large"}
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), req.Body, max))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &warden.Error{Code: warden.ETOOLARGE, Message: "Request body too large"}
-		}
-		return &warden.Error{Code: warden.EINVALID, Message: "Invalid JSON body", Details: map[string]string{"body": err.Error()}}
-	}
-	if dec.More() {
-		return &warden.Error{Code: warden.EINVALID, Message: "Invalid JSON body", Details: map[string]string{"body": "trailing data after the JSON object"}}
-	}
-	return nil
-}
-
 // verifyStatus maps job statuses to spec 003's VerificationStatus.
 func verifyStatus(s string) string {
 	switch s {
@@ -338,66 +232,67 @@ func verifyStatus(s string) string {
 
 // VerifyResponse is GET /api/verify/{job_id}.
 type VerifyResponse struct {
-	JobID       string          `json:"job_id"`
-	Status      string          `json:"status"`
-	Label       string          `json:"label,omitempty"`
-	Confidence  *float64        `json:"confidence,omitempty"`
-	Reasons     []string        `json:"reasons"`
-	Details     json.RawMessage `json:"details,omitempty"`
-	Progress    int             `json:"progress_percentage"`
-	Stage       string          `json:"current_stage,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	CompletedAt *time.Time      `json:"completed_at,omitempty"`
+	JobID       string              `json:"job_id"`
+	Status      string              `json:"status"`
+	Label       string              `json:"label,omitempty"`
+	Confidence  *float64            `json:"confidence,omitempty"`
+	Reasons     []string            `json:"reasons"`
+	Details     *jobs.VerifyDetails `json:"details,omitempty"`
+	Progress    int                 `json:"progress_percentage"`
+	Stage       string              `json:"current_stage,omitempty"`
+	Error       string              `json:"error,omitempty"`
+	CreatedAt   time.Time           `json:"created_at"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	CompletedAt *time.Time          `json:"completed_at,omitempty"`
 }
 
-// verifyReport is the part of the worker's result document the API reads.
-type verifyReport struct {
-	Label      string          `json:"label"`
-	Confidence float64         `json:"confidence"`
-	Reasons    []string        `json:"reasons"`
-	Details    json.RawMessage `json:"details"`
+// verifyScope is what a caller may see of verifications: their org's and
+// anonymous ones (whose ids are unguessable), per spec 003.
+func verifyScope(c echo.Context) jobs.Scope {
+	return jobs.Scope{OrgID: orgOf(c), Anonymous: true, Kind: jobs.VerifyMedia.Name}
 }
 
-// loadVerifyJob loads a verification job the caller may see, else 404.
-func (s *Server) loadVerifyJob(c echo.Context) (records.Job, error) {
+// verifyJobID reads the job id of a verification route; a malformed one
+// is not found.
+func verifyJobID(c echo.Context) (string, error) {
 	id := c.Param("job_id")
 	c.Set(jobIDKey, id)
 	if _, err := uuid.Parse(id); err != nil {
-		return records.Job{}, warden.Errorf(warden.ENOTFOUND, "Job not found")
+		return "", warden.Errorf(warden.ENOTFOUND, "Job not found")
 	}
-	j, err := s.DB.GetJob(c.Request().Context(), id)
-	if err != nil {
-		if warden.ErrorCode(err) == warden.ENOTFOUND {
-			return j, warden.Errorf(warden.ENOTFOUND, "Job not found")
-		}
-		return j, err
+	return id, nil
+}
+
+// notFoundAs renames a not-found error in a surface's words.
+func notFoundAs(err error, msg string) error {
+	if warden.ErrorCode(err) == warden.ENOTFOUND {
+		return warden.Errorf(warden.ENOTFOUND, "%s", msg)
 	}
-	if j.Kind != jobs.KindVerifyMedia || !storage.VisibleTo(j, orgOf(c), true) {
-		return j, warden.Errorf(warden.ENOTFOUND, "Job not found")
-	}
-	return j, nil
+	return err
 }
 
 func (s *Server) getVerify(c echo.Context) error {
-	j, err := s.loadVerifyJob(c)
+	id, err := verifyJobID(c)
 	if err != nil {
 		return err
+	}
+	j, err := s.Jobs.Get(c.Request().Context(), verifyScope(c), id)
+	if err != nil {
+		return notFoundAs(err, "Job not found")
 	}
 	resp := VerifyResponse{JobID: j.ID, Status: verifyStatus(j.Status), Reasons: []string{}, Progress: j.Progress,
 		Stage: j.Stage, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
 	switch j.Status {
 	case records.JobCompleted:
-		r, err := s.DB.GetResult(c.Request().Context(), j.ID)
+		r, err := s.Jobs.Result(c.Request().Context(), j)
 		if err != nil {
 			return err
 		}
-		var rep verifyReport
-		if err := json.Unmarshal([]byte(r.Data), &rep); err != nil {
-			return fmt.Errorf("decode verification result %s: %w", j.ID, err)
+		rep, err := jobs.VerifyMedia.Result(r.Data)
+		if err != nil {
+			return fmt.Errorf("verification result %s: %w", j.ID, err)
 		}
-		resp.Label, resp.Confidence, resp.Details = rep.Label, &rep.Confidence, rep.Details
+		resp.Label, resp.Confidence, resp.Details = rep.Label, &rep.Confidence, &rep.Details
 		if rep.Reasons != nil {
 			resp.Reasons = rep.Reasons
 		}
@@ -412,43 +307,16 @@ func (s *Server) getVerify(c echo.Context) error {
 }
 
 // deleteVerify cancels a running job, then removes its row and every blob.
+// A worker that finishes afterwards finds the row gone and writes nothing.
 func (s *Server) deleteVerify(c echo.Context) error {
-	j, err := s.loadVerifyJob(c)
+	id, err := verifyJobID(c)
 	if err != nil {
 		return err
 	}
-	if err := s.cancelAndDelete(c.Request().Context(), j); err != nil {
-		return err
+	if err := s.Jobs.Delete(c.Request().Context(), verifyScope(c), id); err != nil {
+		return notFoundAs(err, "Job not found")
 	}
-	return c.JSON(http.StatusOK, map[string]any{"job_id": j.ID, "deleted": true, "message": "Job and associated data deleted successfully"})
-}
-
-// cancelAndDelete stops a job wherever it is (Redis queue or a worker) and
-// deletes its rows and blobs. A worker that finishes afterwards finds the
-// row gone and writes nothing.
-func (s *Server) cancelAndDelete(ctx context.Context, j records.Job) error {
-	ctx = context.WithoutCancel(ctx)
-	if j.Status == records.JobQueued || j.Status == records.JobInProgress {
-		if _, err := s.DB.CancelJob(ctx, j.ID, nil); err != nil {
-			return err
-		}
-		if err := s.inspector.CancelProcessing(j.ID); err != nil {
-			slog.Warn("cancel signal not sent", "job_id", j.ID, "err", err)
-		}
-		if err := s.inspector.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			slog.Debug("task not deleted from queue", "job_id", j.ID, "err", err)
-		}
-	}
-	blobs, err := s.DB.DeleteJob(ctx, j.ID)
-	if err != nil {
-		return err
-	}
-	for _, b := range blobs {
-		if err := s.Blobs.Delete(ctx, b.Key); err != nil {
-			return fmt.Errorf("delete blob %s: %w", b.Key, err)
-		}
-	}
-	return nil
+	return c.JSON(http.StatusOK, map[string]any{"job_id": id, "deleted": true, "message": "Job and associated data deleted successfully"})
 }
 
 func (s *Server) getVerifyMetrics(c echo.Context) error {
@@ -461,7 +329,7 @@ func (s *Server) getVerifyMetrics(c echo.Context) error {
 		days = n
 	}
 	since := time.Now().UTC().AddDate(0, 0, -days)
-	rows, avg, err := s.DB.ResultStats(c.Request().Context(), jobs.KindVerifyMedia, since)
+	rows, avg, err := s.DB.ResultStats(c.Request().Context(), jobs.VerifyMedia.Name, since)
 	if err != nil {
 		return err
 	}
@@ -480,8 +348,4 @@ func (s *Server) getVerifyMetrics(c echo.Context) error {
 	}
 	out["total_verifications"] = total
 	return c.JSON(http.StatusOK, out)
-}
-
-func logEnqueueFailure(jobID string, err error) {
-	slog.Warn("enqueue failed; the reconciler will enqueue the job", "job_id", jobID, "err", err)
 }

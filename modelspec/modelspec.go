@@ -161,6 +161,15 @@ func (c Config) Label(i int) string {
 	return fmt.Sprint(i)
 }
 
+// LabelNames names each of a model's classes: by Labels, else by index.
+func (c Config) LabelNames(classes int) []string {
+	out := make([]string, classes)
+	for i := range out {
+		out[i] = c.Label(i)
+	}
+	return out
+}
+
 // LabelIndex finds a label by name (or by its index written as a number).
 func (c Config) LabelIndex(name string, classes int) (int, bool) {
 	for i, l := range c.Labels {

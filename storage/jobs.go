@@ -40,25 +40,31 @@ func insertJob(tx *gorm.DB, job *records.Job, blobs []records.Blob) error {
 	return nil
 }
 
-// GetJob loads a job by id. Callers check visibility (tenancy) themselves
-// with VisibleTo and answer 404 for a job the caller may not see.
-func (db *DB) GetJob(ctx context.Context, id string) (records.Job, error) {
+// JobByID loads a job by id for a worker or the reconciler, which act for
+// every org. Surfaces never call it: they read jobs through OrgJob and
+// AnonymousJob (jobs.Service.Get), whose queries carry the tenancy.
+func (db *DB) JobByID(ctx context.Context, id string) (records.Job, error) {
 	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ?", id), "job")
+}
+
+// OrgJob loads a job of an org; another org's job, an anonymous job and
+// any job for an empty org id are not found.
+func (db *DB) OrgJob(ctx context.Context, orgID, id string) (records.Job, error) {
+	if orgID == "" {
+		return records.Job{}, warden.Errorf(warden.ENOTFOUND, "job not found")
+	}
+	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), "job")
+}
+
+// AnonymousJob loads a job that belongs to no org (spec 003 lets anyone
+// who holds such a job's unguessable id read it).
+func (db *DB) AnonymousJob(ctx context.Context, id string) (records.Job, error) {
+	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ? AND org_id IS NULL", id), "job")
 }
 
 // GetResult loads a job's result; ENOTFOUND when it has none yet.
 func (db *DB) GetResult(ctx context.Context, jobID string) (records.Result, error) {
 	return first[records.Result](db.gorm.WithContext(ctx).Where("job_id = ?", jobID), "result")
-}
-
-// VisibleTo reports whether a caller of orgID ("" for anonymous) may see the
-// job: an org's jobs only to that org, anonymous jobs to anyone who holds
-// their unguessable id when anonymousOK.
-func VisibleTo(j records.Job, orgID string, anonymousOK bool) bool {
-	if j.OrgID == nil {
-		return anonymousOK
-	}
-	return orgID != "" && *j.OrgID == orgID
 }
 
 // StartJob moves a queued (or retried in_progress) job to in_progress,
@@ -107,32 +113,74 @@ func (db *DB) SetProgress(ctx context.Context, id string, pct int, stage string)
 		Updates(map[string]any{"progress": pct, "stage": stage, "updated_at": time.Now().UTC()}).Error
 }
 
-// CompleteJob stores the result, marks the job completed and queues its
-// webhook delivery, all in one transaction. It is a no-op returning false
-// when the job is no longer in_progress (cancelled, deleted, or completed by
-// an earlier attempt), so a retried handler never produces two results.
-func (db *DB) CompleteJob(ctx context.Context, id string, result records.Result, delivery *records.WebhookDelivery) (bool, error) {
-	if db.jobCompletions != nil { // PostgreSQL: one statement, shared with concurrent completions
-		if delivery != nil {
-			delivery.JobID, delivery.Status = id, records.DeliveryPending
-		}
-		return db.jobCompletions.do(ctx, completion{id: id, result: result, delivery: delivery})
+// ModelUpdate is a change to a registered model's row that commits with
+// the job that caused it (a validation's outcome).
+type ModelUpdate struct {
+	ID      string
+	Status  string
+	Error   string
+	Metrics string // JSON object; "" leaves the column as it is
+	Device  string
+}
+
+func (u *ModelUpdate) apply(tx *gorm.DB, now time.Time) error {
+	set := map[string]any{"status": u.Status, "error": u.Error, "updated_at": now}
+	if u.Metrics != "" {
+		set["metrics"] = u.Metrics
 	}
-	return db.finish(ctx, id, []string{records.JobInProgress}, map[string]any{"status": records.JobCompleted, "progress": 100, "stage": "done"}, &result, delivery)
+	if u.Device != "" {
+		set["device"] = u.Device
+	}
+	if err := tx.Model(&records.Model{}).Where("id = ?", u.ID).Updates(set).Error; err != nil {
+		return fmt.Errorf("update model %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// Completion is everything a finished job writes: its result, the blobs
+// it stored (artifacts), a model row it changes and its webhook delivery.
+// All of it commits in one transaction with the status change, or none.
+type Completion struct {
+	Result   records.Result
+	Blobs    []records.Blob
+	Model    *ModelUpdate
+	Delivery *records.WebhookDelivery
+}
+
+// CompleteJob stores the completion and marks the job completed, in one
+// transaction. It is a no-op returning false when the job is no longer
+// in_progress (cancelled, deleted, or completed by an earlier attempt), so a
+// retried handler never produces two results.
+func (db *DB) CompleteJob(ctx context.Context, id string, c Completion) (bool, error) {
+	if db.jobCompletions != nil && len(c.Blobs) == 0 && c.Model == nil {
+		// PostgreSQL: one statement, shared with concurrent completions.
+		if c.Delivery != nil {
+			c.Delivery.JobID, c.Delivery.Status = id, records.DeliveryPending
+		}
+		return db.jobCompletions.do(ctx, completion{id: id, result: c.Result, delivery: c.Delivery})
+	}
+	return db.finish(ctx, id, []string{records.JobInProgress}, map[string]any{"status": records.JobCompleted, "progress": 100, "stage": "done"}, &c)
+}
+
+// Failure is what a failed job writes besides its status and message.
+type Failure struct {
+	Model    *ModelUpdate
+	Delivery *records.WebhookDelivery
 }
 
 // FailJob marks a queued or in_progress job failed with a message safe to
-// show to its owner and queues its webhook delivery.
-func (db *DB) FailJob(ctx context.Context, id, msg string, delivery *records.WebhookDelivery) (bool, error) {
-	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobFailed, "error": msg}, nil, delivery)
+// show to its owner, with its model change and webhook delivery.
+func (db *DB) FailJob(ctx context.Context, id, msg string, f Failure) (bool, error) {
+	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobFailed, "error": msg},
+		&Completion{Model: f.Model, Delivery: f.Delivery})
 }
 
 // CancelJob marks an unfinished job cancelled.
-func (db *DB) CancelJob(ctx context.Context, id string, delivery *records.WebhookDelivery) (bool, error) {
-	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobCancelled}, nil, delivery)
+func (db *DB) CancelJob(ctx context.Context, id string) (bool, error) {
+	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobCancelled}, nil)
 }
 
-func (db *DB) finish(ctx context.Context, id string, from []string, set map[string]any, result *records.Result, delivery *records.WebhookDelivery) (bool, error) {
+func (db *DB) finish(ctx context.Context, id string, from []string, set map[string]any, c *Completion) (bool, error) {
 	done := false
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := time.Now().UTC()
@@ -145,22 +193,40 @@ func (db *DB) finish(ctx context.Context, id string, from []string, set map[stri
 		if res.RowsAffected == 0 {
 			return nil
 		}
-		if result != nil {
-			result.JobID = id
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(result).Error; err != nil {
+		done = true
+		if c == nil {
+			return nil
+		}
+		if set["status"] == records.JobCompleted {
+			c.Result.JobID = id
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&c.Result).Error; err != nil {
 				return fmt.Errorf("insert result: %w", err)
 			}
 		}
-		if delivery != nil {
-			delivery.JobID = id
-			delivery.Status = records.DeliveryPending
-			if err := tx.Create(delivery).Error; err != nil {
+		for i := range c.Blobs {
+			c.Blobs[i].JobID = id
+		}
+		if len(c.Blobs) > 0 {
+			if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&c.Blobs).Error; err != nil {
+				return fmt.Errorf("insert blobs: %w", err)
+			}
+		}
+		if c.Model != nil {
+			if err := c.Model.apply(tx, now); err != nil {
+				return err
+			}
+		}
+		if d := c.Delivery; d != nil {
+			d.JobID, d.Status = id, records.DeliveryPending
+			if err := tx.Create(d).Error; err != nil {
 				return fmt.Errorf("insert webhook delivery: %w", err)
 			}
 		}
-		done = true
 		return nil
 	})
+	if err != nil {
+		done = false
+	}
 	return done, err
 }
 

@@ -2,12 +2,10 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
@@ -18,14 +16,8 @@ func NewModelID() string { return "mdl_" + compactUUID()[:20] }
 // ModelBlobKey is where a model's TorchScript file is stored.
 func ModelBlobKey(modelID string) string { return "models/" + modelID + "/model.pt" }
 
-// NewModelJob is the validation job (kind model_validate, status queued)
-// created together with a model by CreateModel; the caller enqueues it
-// after the transaction commits.
-func NewModelJob(orgID, modelID string, deadline time.Time) *records.Job {
-	in, _ := json.Marshal(jobs.ModelJobInput{ModelID: modelID})
-	return &records.Job{ID: "mjob_" + compactUUID(), OrgID: &orgID, Kind: jobs.KindModelLoad,
-		Queue: jobs.Kinds[jobs.KindModelLoad].Queue, Status: records.JobQueued, Input: string(in), Deadline: deadline}
-}
+// ArtifactKey is where a job's artifact file (a PNG of an attack…) is stored.
+func ArtifactKey(jobID, file string) string { return "jobs/" + jobID + "/artifacts/" + file }
 
 // CreateModel inserts a model (status processing) and its validation job
 // in one transaction, with the model file's blob when it was uploaded.
@@ -38,13 +30,19 @@ func (db *DB) CreateModel(ctx context.Context, m *records.Model, job *records.Jo
 	})
 }
 
-// GetModel loads an org's model; another org's model is not found.
+// GetModel loads an org's model; another org's model, and any model for
+// an empty org id, is not found.
 func (db *DB) GetModel(ctx context.Context, orgID, id string) (records.Model, error) {
-	q := db.gorm.WithContext(ctx).Where("id = ?", id)
-	if orgID != "" {
-		q = q.Where("org_id = ?", orgID)
+	if orgID == "" {
+		return records.Model{}, warden.Errorf(warden.ENOTFOUND, "model not found")
 	}
-	return first[records.Model](q, "model")
+	return first[records.Model](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), "model")
+}
+
+// ModelByID loads a model by id for a worker, which acts for every org;
+// surfaces use GetModel.
+func (db *DB) ModelByID(ctx context.Context, id string) (records.Model, error) {
+	return first[records.Model](db.gorm.WithContext(ctx).Where("id = ?", id), "model")
 }
 
 // FindModelByName returns an org's model with that name (the oldest one
@@ -88,10 +86,11 @@ func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]re
 	return ms, total, err
 }
 
-// ModelValidated records the outcome of a model's validation.
-func (db *DB) ModelValidated(ctx context.Context, id string, set map[string]any) error {
-	set["updated_at"] = time.Now().UTC()
-	return db.gorm.WithContext(ctx).Model(&records.Model{}).Where("id = ?", id).Updates(set).Error
+// SetModelBlob records where a model's file was stored once a worker
+// downloaded it from model_file_url.
+func (db *DB) SetModelBlob(ctx context.Context, id, key string) error {
+	return db.gorm.WithContext(ctx).Model(&records.Model{}).Where("id = ?", id).
+		Updates(map[string]any{"blob_key": key, "updated_at": time.Now().UTC()}).Error
 }
 
 // DeleteModel removes an org's model, returning it so the caller can delete its blob.
@@ -109,25 +108,4 @@ func (db *DB) DeleteModel(ctx context.Context, orgID, id string) (records.Model,
 		return tx.Where("id = ?", m.ID).Delete(&records.Model{}).Error
 	})
 	return m, err
-}
-
-// AddJobBlobs records artifacts a running job wrote (idempotent per key);
-// rows are only added while the job still exists.
-func (db *DB) AddJobBlobs(ctx context.Context, jobID string, blobs []records.Blob) error {
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var n int64
-		if err := tx.Model(&records.Job{}).Where("id = ?", jobID).Count(&n).Error; err != nil {
-			return err
-		}
-		if n == 0 {
-			return warden.Errorf(warden.ENOTFOUND, "job not found")
-		}
-		for _, b := range blobs {
-			b.JobID = jobID
-			if err := tx.Where(records.Blob{Key: b.Key}).Assign(b).FirstOrCreate(&b).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

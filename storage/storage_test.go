@@ -57,15 +57,15 @@ func TestJobLifecycleIsIdempotent(t *testing.T) {
 				t.Fatalf("start %d: %+v %v %v", attempt, got, ok, err)
 			}
 		}
-		done, err := db.CompleteJob(ctx, j.ID, records.Result{Label: "ok", Data: "{}"}, nil)
+		done, err := db.CompleteJob(ctx, j.ID, storage.Completion{Result: records.Result{Label: "ok", Data: "{}"}})
 		if err != nil || !done {
 			t.Fatalf("complete: %v %v", done, err)
 		}
-		done, err = db.CompleteJob(ctx, j.ID, records.Result{Label: "again", Data: "{}"}, nil)
+		done, err = db.CompleteJob(ctx, j.ID, storage.Completion{Result: records.Result{Label: "again", Data: "{}"}})
 		if err != nil || done {
 			t.Fatalf("second complete: %v %v", done, err)
 		}
-		if done, _ := db.FailJob(ctx, j.ID, "late failure", nil); done {
+		if done, _ := db.FailJob(ctx, j.ID, "late failure", storage.Failure{}); done {
 			t.Fatal("a completed job was failed")
 		}
 		if _, ok, _ := db.StartJob(ctx, j.ID); ok {
@@ -98,10 +98,10 @@ func TestCancelledJobIsNotCompleted(t *testing.T) {
 		ctx := context.Background()
 		j := newJob(db, t, nil)
 		db.StartJob(ctx, j.ID)
-		if done, err := db.CancelJob(ctx, j.ID, nil); !done || err != nil {
+		if done, err := db.CancelJob(ctx, j.ID); !done || err != nil {
 			t.Fatalf("cancel %v %v", done, err)
 		}
-		if done, _ := db.CompleteJob(ctx, j.ID, records.Result{Data: "{}"}, nil); done {
+		if done, _ := db.CompleteJob(ctx, j.ID, storage.Completion{Result: records.Result{Data: "{}"}}); done {
 			t.Fatal("a cancelled job was completed")
 		}
 	})
@@ -138,14 +138,33 @@ func TestCredentialsAndTenancy(t *testing.T) {
 		if strings.Contains(a.APIKey, stored.SecretHash) || len(stored.SecretHash) != 64 {
 			t.Errorf("API key not stored hashed: %q", stored.SecretHash)
 		}
+		// Tenancy is in the queries: another org's row, an anonymous
+		// row and an empty org id never reach a surface.
 		orgA := a.OrgID
-		j := records.Job{OrgID: &orgA}
-		anon := records.Job{}
-		if !storage.VisibleTo(j, a.OrgID, false) || storage.VisibleTo(j, b.OrgID, true) || storage.VisibleTo(j, "", true) {
-			t.Error("org job visibility")
+		j := records.Job{ID: "tenancy-" + orgA, OrgID: &orgA, Kind: "probe", Queue: "cpu", Deadline: time.Now().Add(time.Hour)}
+		anon := records.Job{ID: "tenancy-anon-" + orgA, Kind: "probe", Queue: "cpu", Deadline: time.Now().Add(time.Hour)}
+		for _, job := range []*records.Job{&j, &anon} {
+			if err := db.CreateJob(ctx, job, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if !storage.VisibleTo(anon, "", true) || storage.VisibleTo(anon, a.OrgID, false) {
-			t.Error("anonymous job visibility")
+		if _, err := db.OrgJob(ctx, a.OrgID, j.ID); err != nil {
+			t.Errorf("own job: %v", err)
+		}
+		for name, get := range map[string]func() error{
+			"other org's job":      func() error { _, err := db.OrgJob(ctx, b.OrgID, j.ID); return err },
+			"empty org":            func() error { _, err := db.OrgJob(ctx, "", j.ID); return err },
+			"anonymous as org job": func() error { _, err := db.OrgJob(ctx, a.OrgID, anon.ID); return err },
+			"org job as anonymous": func() error { _, err := db.AnonymousJob(ctx, j.ID); return err },
+			"model, empty org":     func() error { _, err := db.GetModel(ctx, "", "mdl_x"); return err },
+			"delivery, empty org":  func() error { _, err := db.GetDelivery(ctx, "", "msg_x"); return err },
+		} {
+			if err := get(); warden.ErrorCode(err) != warden.ENOTFOUND {
+				t.Errorf("%s: %v, want not found", name, err)
+			}
+		}
+		if _, err := db.AnonymousJob(ctx, anon.ID); err != nil {
+			t.Errorf("anonymous job: %v", err)
 		}
 	})
 }
@@ -298,7 +317,7 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 				if i%3 == 0 {
 					d = &records.WebhookDelivery{ID: "d-" + j.ID, OrgID: org.OrgID, EventType: "job.completed", URL: "https://hooks.example/" + j.ID, Payload: hostile[(i+1)%len(hostile)]}
 				}
-				done, err := db.CompleteJob(ctx, j.ID, records.Result{Label: hostile[(i+2)%len(hostile)], Data: hostile[i%len(hostile)], DurationMS: int64(i)}, d)
+				done, err := db.CompleteJob(ctx, j.ID, storage.Completion{Result: records.Result{Label: hostile[(i+2)%len(hostile)], Data: hostile[i%len(hostile)], DurationMS: int64(i)}, Delivery: d})
 				if err != nil || !done {
 					errs <- fmt.Errorf("complete %d: %v %v", i, done, err)
 				}
@@ -310,7 +329,7 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 			t.Error(err)
 		}
 		for i := range n {
-			j, err := db.GetJob(ctx, id(i))
+			j, err := db.JobByID(ctx, id(i))
 			if err != nil || j.Status != records.JobCompleted || j.Attempts != 1 || j.Input != hostile[i%len(hostile)] {
 				t.Fatalf("job %d: %+v %v", i, j, err)
 			}

@@ -5,17 +5,24 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
 
-// GetDelivery loads a webhook delivery of an org ("" = any org, for the worker).
+// GetDelivery loads a webhook delivery of an org; another org's, and any
+// for an empty org id, is not found.
 func (db *DB) GetDelivery(ctx context.Context, orgID, id string) (records.WebhookDelivery, error) {
-	q := db.gorm.WithContext(ctx).Where("id = ?", id)
-	if orgID != "" {
-		q = q.Where("org_id = ?", orgID)
+	if orgID == "" {
+		return records.WebhookDelivery{}, warden.Errorf(warden.ENOTFOUND, "webhook delivery not found")
 	}
-	return first[records.WebhookDelivery](q, "webhook delivery")
+	return first[records.WebhookDelivery](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), "webhook delivery")
+}
+
+// DeliveryByID loads a delivery for the worker that sends it; surfaces
+// use GetDelivery.
+func (db *DB) DeliveryByID(ctx context.Context, id string) (records.WebhookDelivery, error) {
+	return first[records.WebhookDelivery](db.gorm.WithContext(ctx).Where("id = ?", id), "webhook delivery")
 }
 
 // ListDeliveries lists an org's deliveries, newest first, optionally of one job.

@@ -47,13 +47,7 @@ func (c *torchClassifier) Config() modelspec.Config { return c.cfg }
 // Labels names the classes.
 func (c *torchClassifier) Labels() []string { return labels(c.cfg, c.classes) }
 
-func labels(cfg modelspec.Config, classes int) []string {
-	out := make([]string, classes)
-	for i := range out {
-		out[i] = cfg.Label(i)
-	}
-	return out
-}
+func labels(cfg modelspec.Config, classes int) []string { return cfg.LabelNames(classes) }
 
 // logits runs the module on x in chunks.
 func (c *torchClassifier) logits(ctx context.Context, x attacks.Batch) ([][]float32, error) {

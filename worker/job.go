@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
 )
 
 // permanentError marks a failure that retrying cannot fix (bad input).
@@ -25,7 +28,51 @@ func Permanent(format string, args ...any) error {
 	return &permanentError{msg: fmt.Sprintf(format, args...)}
 }
 
-// Run is the running job handed to a JobFunc.
+// Handler does the work of one job kind: a plain function from the kind's
+// typed input to its typed result. It reports progress and stores the
+// blobs it produces through r; an error wrapped with Permanent fails the
+// job without retrying, any other error is retried.
+type Handler[I, R any] func(ctx context.Context, r *Run, in I) (R, error)
+
+// handler is a registered kind with its types erased.
+type handler struct {
+	// run decodes the input, calls the Handler and encodes its result.
+	run func(ctx context.Context, r *Run) (result any, data, summary string, err error)
+	// failed is what else a failed job of the kind changes (a model's
+	// status); nil for most kinds.
+	failed func(job records.Job, reason string) *storage.ModelUpdate
+}
+
+// Handle registers the handler of a job kind; analysis kinds of later
+// issues are added this way.
+func Handle[I, R any](w *Worker, k jobs.Kind[I, R], fn Handler[I, R]) {
+	w.handlers[k.Name] = &handler{run: func(ctx context.Context, r *Run) (any, string, string, error) {
+		in, err := k.Input(r.Job.Input)
+		if err != nil {
+			return nil, "", "", Permanent("invalid %s input: %v", k.Name, err)
+		}
+		res, err := fn(ctx, r, in)
+		if err != nil {
+			return nil, "", "", err
+		}
+		data, err := k.EncodeResult(res)
+		if err != nil {
+			return nil, "", "", Permanent("internal error: result not serialisable")
+		}
+		var summary string
+		if s, ok := any(res).(jobs.Summarizer); ok {
+			summary = s.Summary()
+		}
+		return res, data, summary, nil
+	}}
+}
+
+// onFailure sets what a failed job of kind k changes besides the job.
+func (w *Worker) onFailure(kind string, fn func(job records.Job, reason string) *storage.ModelUpdate) {
+	w.handlers[kind].failed = fn
+}
+
+// Run is the running job handed to a Handler.
 type Run struct {
 	Job records.Job
 	w   *Worker
@@ -33,6 +80,8 @@ type Run struct {
 	mu        sync.Mutex
 	lastWrite time.Time
 	lastStage string
+	blobs     []records.Blob       // stored by this attempt; recorded with the completion
+	model     *storage.ModelUpdate // committed with the completion
 }
 
 // Progress records progress (0-100) and the current stage. Writes are
@@ -50,12 +99,40 @@ func (r *Run) Progress(ctx context.Context, pct int, stage string) {
 	}
 }
 
+// Artifact stores a file the job produced under the job's artifacts and
+// returns its file name. Its blob row commits with the job's result; if
+// the job does not complete, the file is deleted.
+func (r *Run) Artifact(ctx context.Context, name, contentType string, data []byte) (string, error) {
+	key := storage.ArtifactKey(r.Job.ID, name)
+	n, err := r.w.Blobs.Put(ctx, key, bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("store artifact %s: %w", name, err)
+	}
+	r.mu.Lock()
+	r.blobs = append(r.blobs, records.Blob{Key: key, ContentType: contentType, Size: n})
+	r.mu.Unlock()
+	return name, nil
+}
+
+// UpdateModel sets a model change that commits with the job's result.
+func (r *Run) UpdateModel(u storage.ModelUpdate) { r.model = &u }
+
+// discard deletes the blobs of an attempt whose completion was not stored.
+func (r *Run) discard(ctx context.Context) {
+	for _, b := range r.blobs {
+		if err := r.w.Blobs.Delete(context.WithoutCancel(ctx), b.Key); err != nil {
+			slog.Warn("artifact of an unfinished attempt not deleted", "key", b.Key, "err", err)
+		}
+	}
+	r.blobs = nil
+}
+
 func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
-	var p jobs.JobPayload
+	var p queue.JobPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("bad job payload: %v: %w", err, asynq.SkipRetry)
 	}
-	fn, ok := w.handlers[p.Kind]
+	h, ok := w.handlers[p.Kind]
 	if !ok {
 		return fmt.Errorf("no handler for job kind %q: %w", p.Kind, asynq.SkipRetry)
 	}
@@ -71,63 +148,82 @@ func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
 	log.Info("job started")
 	run := &Run{Job: job, w: w}
 	start := time.Now()
-	out, err := fn(ctx, run)
+	result, data, summary, err := h.run(ctx, run)
 	elapsed := time.Since(start)
 
 	var perm *permanentError
 	switch {
 	case err == nil:
-		data, merr := json.Marshal(out.Data)
-		if merr != nil {
-			return w.failJob(ctx, log, job, "internal error: result not serialisable", elapsed)
-		}
-		d := w.delivery(job, records.JobCompleted, out.Event)
-		done, cerr := w.DB.CompleteJob(ctx, job.ID, records.Result{Label: out.Label, Data: string(data), DurationMS: elapsed.Milliseconds()}, d)
+		d := w.delivery(job, records.JobCompleted, result, "")
+		done, cerr := w.DB.CompleteJob(ctx, job.ID, storage.Completion{
+			Result: records.Result{Label: summary, Data: data, DurationMS: elapsed.Milliseconds()},
+			Blobs:  run.blobs, Model: run.model, Delivery: d,
+		})
 		if cerr != nil {
+			run.discard(ctx)
 			return cerr
 		}
-		if done {
-			w.Metrics.JobFinished(job.Kind, records.JobCompleted, elapsed)
-			w.enqueueDelivery(ctx, d)
-			log.Info("job completed", "duration_ms", elapsed.Milliseconds(), "label", out.Label)
+		if !done { // cancelled, deleted or completed meanwhile
+			run.discard(ctx)
+			return nil
 		}
+		w.Metrics.JobFinished(job.Kind, records.JobCompleted, elapsed)
+		w.enqueueDelivery(ctx, d)
+		log.Info("job completed", "duration_ms", elapsed.Milliseconds(), "label", summary)
 		return nil
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		run.discard(ctx)
 		// Cancelled through the API (CancelProcessing), or the worker is
 		// shutting down. A cancelled job is already marked in the
 		// database; a shutdown leaves it in_progress for asynq to retry.
 		// asynq 0.26 ignores the returned error of a cancelled handler and
 		// schedules a retry anyway; that retry finds the job cancelled in
 		// StartJob and does nothing, so the database is what stops it.
-		j, gerr := w.DB.GetJob(context.WithoutCancel(ctx), job.ID)
+		j, gerr := w.DB.JobByID(context.WithoutCancel(ctx), job.ID)
 		if gerr != nil || j.Status == records.JobCancelled {
 			log.Info("job cancelled")
 			return fmt.Errorf("cancelled: %w", asynq.SkipRetry)
 		}
 		return err
 	case errors.As(err, &perm):
-		return w.failJob(ctx, log, job, perm.msg, elapsed)
+		run.discard(ctx)
+		return w.failAttempt(ctx, job, perm.msg, elapsed)
 	default:
+		run.discard(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		if retried >= maxRetry {
-			return w.failJob(ctx, log, job, "failed after retries: "+err.Error(), elapsed)
+			return w.failAttempt(ctx, job, "failed after retries: "+err.Error(), elapsed)
 		}
 		log.Warn("job attempt failed; will retry", "err", err)
 		return err
 	}
 }
 
-func (w *Worker) failJob(ctx context.Context, log *slog.Logger, job records.Job, msg string, elapsed time.Duration) error {
-	d := w.delivery(job, records.JobFailed, map[string]any{"error": msg})
-	done, err := w.DB.FailJob(context.WithoutCancel(ctx), job.ID, msg, d)
-	if err != nil {
+// failAttempt fails the job a handler could not run and tells asynq not
+// to retry it.
+func (w *Worker) failAttempt(ctx context.Context, job records.Job, msg string, elapsed time.Duration) error {
+	if _, err := w.fail(ctx, job, msg, elapsed); err != nil {
 		return err
 	}
-	if done {
-		w.Metrics.JobFinished(job.Kind, records.JobFailed, elapsed)
-		w.enqueueDelivery(ctx, d)
-		log.Warn("job failed", "reason", msg)
-	}
 	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+// fail marks a job failed with what its kind changes on failure and its
+// webhook, in one transaction, and stops its task. Every way a job fails
+// (handler, exhausted retries, deadline) comes here.
+func (w *Worker) fail(ctx context.Context, job records.Job, msg string, elapsed time.Duration) (bool, error) {
+	var model *storage.ModelUpdate
+	if h := w.handlers[job.Kind]; h != nil && h.failed != nil {
+		model = h.failed(job, msg)
+	}
+	d := w.delivery(job, records.JobFailed, nil, msg)
+	done, err := w.DB.FailJob(context.WithoutCancel(ctx), job.ID, msg, storage.Failure{Model: model, Delivery: d})
+	if err != nil || !done {
+		return done, err
+	}
+	w.Metrics.JobFinished(job.Kind, records.JobFailed, elapsed)
+	w.enqueueDelivery(ctx, d)
+	slog.Warn("job failed", "job_id", job.ID, "kind", job.Kind, "reason", msg)
+	return true, nil
 }

@@ -2,32 +2,27 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"time"
-)
 
-// ProbeInput is the input of a probe (canary) job.
-type ProbeInput struct {
-	HoldMS int `json:"hold_ms"` // how long to hold the worker slot, ≤ 60000
-}
+	"github.com/wardenlab/warden/jobs"
+)
 
 // probe exercises the whole pipeline (database, queue, progress, result,
 // webhook) without doing work: operators use it as a canary and the
 // benchmark uses it as the trivial handler.
-func (w *Worker) probe(ctx context.Context, r *Run) (Output, error) {
-	var in ProbeInput
-	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
-		return Output{}, Permanent("invalid probe input: %v", err)
+func (w *Worker) probe(ctx context.Context, r *Run, in jobs.ProbeInput) (jobs.ProbeResult, error) {
+	if in.HoldMS < 0 || in.HoldMS > jobs.MaxProbeHoldMS {
+		return jobs.ProbeResult{}, Permanent("hold_ms must be between 0 and %d", jobs.MaxProbeHoldMS)
 	}
 	host, _ := os.Hostname()
 	if in.HoldMS > 0 {
 		r.Progress(ctx, 50, "holding")
 		select {
 		case <-ctx.Done():
-			return Output{}, ctx.Err()
+			return jobs.ProbeResult{}, ctx.Err()
 		case <-time.After(time.Duration(in.HoldMS) * time.Millisecond):
 		}
 	}
-	return Output{Label: "ok", Data: map[string]any{"worker_host": host, "worker_pid": os.Getpid(), "attempt": r.Job.Attempts, "held_ms": in.HoldMS}}, nil
+	return jobs.ProbeResult{WorkerHost: host, WorkerPID: os.Getpid(), Attempt: r.Job.Attempts, HeldMS: in.HoldMS}, nil
 }

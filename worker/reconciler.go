@@ -17,6 +17,14 @@ const (
 	asynqQueuesKey   = "asynq:queues"
 )
 
+func queueNames() []any {
+	out := make([]any, len(jobs.Queues))
+	for i, q := range jobs.Queues {
+		out[i] = q
+	}
+	return out
+}
+
 func (w *Worker) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(w.Config.ReconcileInterval)
 	defer t.Stop()
@@ -58,7 +66,7 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	// period, restarted them forever. Re-publish the queues first (an
 	// idempotent SADD; the key is asynq's base.AllQueues, pinned by go.mod).
 	if w.rdb != nil {
-		if err := w.rdb.SAdd(ctx, asynqQueuesKey, jobs.QueueCritical, jobs.QueueGPU, jobs.QueueCPU).Err(); err != nil {
+		if err := w.rdb.SAdd(ctx, asynqQueuesKey, queueNames()...).Err(); err != nil {
 			return fmt.Errorf("publish queues: %w", err)
 		}
 	}
@@ -68,12 +76,8 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		return err
 	}
 	for _, j := range expired {
-		w.inspector.CancelProcessing(j.ID)
-		d := w.delivery(j, records.JobFailed, map[string]any{"error": "deadline exceeded"})
-		if done, err := w.DB.FailJob(ctx, j.ID, "deadline exceeded", d); err == nil && done {
-			w.Metrics.JobFinished(j.Kind, records.JobFailed, now.Sub(j.CreatedAt))
-			w.enqueueDelivery(ctx, d)
-			slog.Warn("job failed: deadline exceeded", "job_id", j.ID)
+		if done, err := w.fail(ctx, j, "deadline exceeded", now.Sub(j.CreatedAt)); err == nil && done {
+			w.Jobs.Stop(j)
 		}
 	}
 	grace := now.Add(-w.Config.ReconcileInterval)
@@ -83,18 +87,17 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	}
 	requeued := 0
 	for _, j := range stale {
-		k, ok := jobs.Kinds[j.Kind]
+		k, ok := jobs.Lookup(j.Kind)
 		if !ok {
 			continue
 		}
-		info, err := w.inspector.GetTaskInfo(k.Queue, j.ID)
+		info, err := w.Jobs.TaskInfo(k.Queue, j.ID)
 		switch {
 		case err == nil && info.State == asynq.TaskStateArchived:
 			// Retries exhausted without the job row being updated
 			// (crash between the two): record the failure now.
-			d := w.delivery(j, records.JobFailed, map[string]any{"error": info.LastErr})
-			if done, _ := w.DB.FailJob(ctx, j.ID, "failed after retries: "+info.LastErr, d); done {
-				w.enqueueDelivery(ctx, d)
+			if _, err := w.fail(ctx, j, "failed after retries: "+info.LastErr, now.Sub(j.CreatedAt)); err != nil {
+				return err
 			}
 		case err == nil:
 			continue // the task exists; asynq owns it
@@ -117,7 +120,7 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		return err
 	}
 	for _, d := range deliveries {
-		_, err := w.inspector.GetTaskInfo(jobs.QueueCritical, d.ID)
+		_, err := w.Jobs.TaskInfo(jobs.QueueCritical, d.ID)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			if err := w.Client.EnqueueWebhook(ctx, d.ID, d.ID); err != nil {
 				return err

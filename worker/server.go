@@ -18,21 +18,10 @@ import (
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker/torch"
 )
-
-// JobFunc does the work of one job kind. It reports progress through p and
-// returns the result to store; an error wrapped with Permanent fails the job
-// without retrying.
-type JobFunc func(ctx context.Context, j *Run) (Output, error)
-
-// Output is what a JobFunc produces.
-type Output struct {
-	Label string         // indexed summary (verification label, attack outcome)
-	Data  any            // marshalled to JSON as the result document
-	Event map[string]any // extra fields for the webhook event, per the job kind's spec
-}
 
 // Deps are the shared services a worker needs.
 type Deps struct {
@@ -40,7 +29,9 @@ type Deps struct {
 	DB       *storage.DB
 	Blobs    storage.BlobStore
 	Redis    asynq.RedisConnOpt
-	Client   *jobs.Client
+	Client   *queue.Client  // webhook and reconciler enqueues
+	Jobs     *queue.Service // task state and stop signals, for the reconciler
+	Events   jobs.Events    // webhook bodies, rendered by the surfaces
 	Outbound *outbound.Client
 	Metrics  *dashboards.Metrics
 	Trust    TrustStores
@@ -49,25 +40,25 @@ type Deps struct {
 // Worker is an asynq server plus the reconciler.
 type Worker struct {
 	Deps
-	srv       *asynq.Server
-	inspector *asynq.Inspector
-	rdb       redis.UniversalClient
-	handlers  map[string]JobFunc
-	models    *modelCache
-	device    torch.Device
-	threads   int
+	srv      *asynq.Server
+	rdb      redis.UniversalClient
+	handlers map[string]*handler
+	models   *modelCache
+	device   torch.Device
+	threads  int
 	wordnetState
 }
 
 // New builds a worker serving the configured queues.
 func New(d Deps) *Worker {
-	w := &Worker{Deps: d, handlers: map[string]JobFunc{}, inspector: asynq.NewInspector(d.Redis)}
+	w := &Worker{Deps: d, handlers: map[string]*handler{}}
 	w.rdb, _ = d.Redis.MakeRedisClient().(redis.UniversalClient)
-	w.handlers[jobs.KindProbe] = w.probe
-	w.handlers[jobs.KindVerifyMedia] = w.verifyMedia
-	w.handlers[jobs.KindModelLoad] = w.validateModel
-	w.handlers[jobs.KindPredict] = w.predict
-	w.handlers[jobs.KindAttack] = w.attack
+	Handle(w, jobs.Probe, w.probe)
+	Handle(w, jobs.VerifyMedia, w.verifyMedia)
+	Handle(w, jobs.ValidateModel, w.validateModel)
+	w.onFailure(jobs.ValidateModel.Name, modelValidationFailed)
+	Handle(w, jobs.Predict, w.predict)
+	Handle(w, jobs.Attack, w.attack)
 	if torch.Available() {
 		var why string
 		w.device, why = torch.SelectDevice()
@@ -100,13 +91,9 @@ func New(d Deps) *Worker {
 	return w
 }
 
-// Register adds (or replaces) the handler of a job kind; later issues add
-// attack and analysis kinds this way.
-func (w *Worker) Register(kind string, fn JobFunc) { w.handlers[kind] = fn }
-
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if t.Type() == jobs.TypeWebhook {
-		return jobs.WebhookRetryDelay(n)
+	if t.Type() == queue.TypeWebhook {
+		return queue.WebhookRetryDelay(n)
 	}
 	d := time.Duration(n*n) * 2 * time.Second
 	if d > 5*time.Minute {
@@ -119,8 +106,8 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 // ShutdownTimeout to finish, the rest go back to Redis.
 func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(jobs.TypeJob, w.handleJob)
-	mux.HandleFunc(jobs.TypeWebhook, w.handleWebhook)
+	mux.HandleFunc(queue.TypeJob, w.handleJob)
+	mux.HandleFunc(queue.TypeWebhook, w.handleWebhook)
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -131,7 +118,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	slog.Info("worker shutting down")
 	w.srv.Shutdown()
 	<-recDone
-	w.inspector.Close()
 	if w.rdb != nil {
 		w.rdb.Close()
 	}

@@ -5,44 +5,18 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/media/c2pa"
 	"github.com/wardenlab/warden/media/exif"
 	"github.com/wardenlab/warden/media/forensics"
 	"github.com/wardenlab/warden/media/sensor"
 	"github.com/wardenlab/warden/media/verdict"
 )
-
-// verifyInput is the part of the API's job input the worker needs.
-type verifyInput struct {
-	BlobKey     string `json:"blob_key"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"`
-}
-
-// VerificationReport is the result document of a verification job; the API
-// renders it as spec 003's completed response.
-type VerificationReport struct {
-	Label      string   `json:"label"`
-	Confidence float64  `json:"confidence"`
-	Reasons    []string `json:"reasons"`
-	Details    struct {
-		C2PA        c2pa.Result       `json:"c2pa"`
-		SensorPKI   sensor.Result     `json:"sensor_pki"`
-		MLDetection *forensics.Result `json:"ml_detection"`
-	} `json:"details"`
-	File struct {
-		ContentType string `json:"content_type"`
-		Size        int64  `json:"size"`
-		SHA256      string `json:"sha256"`
-	} `json:"file"`
-	MLError string `json:"ml_error,omitempty"`
-}
 
 // TrustStores are the PEM bundles verification checks signatures against.
 type TrustStores struct {
@@ -79,32 +53,28 @@ func LoadTrustStores(c2paPath, sensorPath string) (TrustStores, error) {
 
 // verifyMedia gathers the three kinds of evidence (C2PA provenance,
 // sensor-PKI signature, signal-level forensics) and decides the label.
-func (w *Worker) verifyMedia(ctx context.Context, r *Run) (Output, error) {
-	var in verifyInput
-	if err := json.Unmarshal([]byte(r.Job.Input), &in); err != nil {
-		return Output{}, Permanent("invalid verification input: %v", err)
-	}
+func (w *Worker) verifyMedia(ctx context.Context, r *Run, in jobs.VerifyInput) (jobs.VerifyResult, error) {
 	r.Progress(ctx, 5, "reading_file")
 	rc, err := w.Blobs.Open(ctx, in.BlobKey)
 	if err != nil {
 		if warden.ErrorCode(err) == warden.ENOTFOUND {
-			return Output{}, Permanent("the uploaded file is no longer stored")
+			return jobs.VerifyResult{}, Permanent("the uploaded file is no longer stored")
 		}
-		return Output{}, fmt.Errorf("open blob: %w", err)
+		return jobs.VerifyResult{}, fmt.Errorf("open blob: %w", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(rc, w.Config.MaxUploadBytes+1))
 	rc.Close()
 	if err != nil {
-		return Output{}, fmt.Errorf("read blob: %w", err)
+		return jobs.VerifyResult{}, fmt.Errorf("read blob: %w", err)
 	}
-	var rep VerificationReport
+	var rep jobs.VerifyResult
 	sum := sha256.Sum256(data)
 	rep.File.ContentType, rep.File.Size, rep.File.SHA256 = in.ContentType, int64(len(data)), hex.EncodeToString(sum[:])
 
 	r.Progress(ctx, 15, "c2pa")
 	rep.Details.C2PA = c2pa.Verify(data, c2pa.Options{TrustAnchors: w.Trust.C2PA})
 	if err := ctx.Err(); err != nil {
-		return Output{}, err
+		return jobs.VerifyResult{}, err
 	}
 	r.Progress(ctx, 35, "sensor_pki")
 	md := exif.Parse(data)
@@ -114,7 +84,7 @@ func (w *Worker) verifyMedia(ctx context.Context, r *Run) (Output, error) {
 	ml, err := forensics.Analyze(ctx, data, md)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Output{}, ctx.Err()
+			return jobs.VerifyResult{}, ctx.Err()
 		}
 		rep.MLError = err.Error()
 	} else {
@@ -133,5 +103,5 @@ func (w *Worker) verifyMedia(ctx context.Context, r *Run) (Output, error) {
 	if rep.MLError != "" {
 		rep.Reasons = append(rep.Reasons, "Pixel analysis failed: "+rep.MLError)
 	}
-	return Output{Label: rep.Label, Data: rep, Event: map[string]any{"label": rep.Label, "confidence": rep.Confidence}}, nil
+	return rep, nil
 }

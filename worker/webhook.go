@@ -12,56 +12,24 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
-	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/webhook"
 )
 
-// eventNames maps a job kind to the prefix of its webhook event types; the
-// adversarial surface (spec 002) names its event "attack_completed".
-var eventNames = map[string]string{
-	jobs.KindVerifyMedia: "verification",
-	jobs.KindProbe:       "probe",
-	jobs.KindAttack:      "attack",
-	jobs.KindModelLoad:   "model_validation",
-}
-
-// resultPaths maps a job kind to where its result can be read.
-var resultPaths = map[string]string{
-	jobs.KindVerifyMedia: "/api/verify/%s",
-	jobs.KindAttack:      "/v1/attacks/%s/results",
-}
-
-// delivery builds the webhook delivery for a job that reached status, or
+// delivery builds the webhook delivery of a job that reached status, or
 // nil when the job has no callback_url (or no org whose secret signs it).
-func (w *Worker) delivery(job records.Job, status string, extra map[string]any) *records.WebhookDelivery {
-	if job.CallbackURL == "" || job.OrgID == nil {
+// The body is the surface's (Deps.Events): the worker spells no path.
+func (w *Worker) delivery(job records.Job, status string, result any, reason string) *records.WebhookDelivery {
+	if job.CallbackURL == "" || job.OrgID == nil || w.Events == nil {
 		return nil
 	}
-	prefix := eventNames[job.Kind]
-	if prefix == "" {
-		prefix = job.Kind
+	typ, body, err := w.Events.Event(job, status, result, reason)
+	if err != nil {
+		slog.Error("webhook event not rendered; no delivery", "job_id", job.ID, "err", err)
+		return nil
 	}
-	event := map[string]any{
-		"event_type": prefix + "_" + status,
-		"job_id":     job.ID,
-		"status":     status,
-		"timestamp":  time.Now().UTC().Format(time.RFC3339),
-	}
-	if p, ok := resultPaths[job.Kind]; ok {
-		event["result_url"] = w.Config.PublicURL + fmt.Sprintf(p, job.ID)
-	}
-	for k, v := range extra {
-		event[k] = v
-	}
-	body, _ := json.Marshal(event)
-	return &records.WebhookDelivery{
-		ID:        "msg_" + uuid.NewString(),
-		OrgID:     *job.OrgID,
-		EventType: event["event_type"].(string),
-		URL:       job.CallbackURL,
-		Payload:   string(body),
-	}
+	return &records.WebhookDelivery{ID: "msg_" + uuid.NewString(), OrgID: *job.OrgID, EventType: typ, URL: job.CallbackURL, Payload: string(body)}
 }
 
 // enqueueDelivery queues a freshly committed delivery; if Redis is down the
@@ -76,11 +44,11 @@ func (w *Worker) enqueueDelivery(ctx context.Context, d *records.WebhookDelivery
 }
 
 func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
-	var p jobs.WebhookPayload
+	var p queue.WebhookPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("bad webhook payload: %v: %w", err, asynq.SkipRetry)
 	}
-	d, err := w.DB.GetDelivery(ctx, "", p.DeliveryID)
+	d, err := w.DB.DeliveryByID(ctx, p.DeliveryID)
 	if err != nil {
 		return fmt.Errorf("load delivery: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/wardenlab/warden/config"
-	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
@@ -71,12 +71,13 @@ func demoDeps(ctx context.Context, cfg config.Config) (demo.Deps, func(), error)
 		db.Close()
 		return demo.Deps{}, nil, err
 	}
-	redisOpt, err := jobs.RedisOpt(cfg.RedisURL)
+	redisOpt, err := queue.RedisOpt(cfg.RedisURL)
 	if err != nil {
 		db.Close()
 		return demo.Deps{}, nil, err
 	}
-	client := jobs.NewClient(redisOpt)
-	return demo.Deps{DB: db, Blobs: blobs, Client: client, JobDeadline: cfg.JobDeadline, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir},
-		func() { client.Close(); db.Close() }, nil
+	client := queue.NewClient(redisOpt)
+	svc := queue.NewService(db, blobs, redisOpt, client, cfg.JobDeadline)
+	return demo.Deps{DB: db, Blobs: blobs, Jobs: svc, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir},
+		func() { svc.Close(); client.Close(); db.Close() }, nil
 }

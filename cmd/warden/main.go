@@ -25,6 +25,7 @@ import (
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker"
 	"github.com/wardenlab/warden/worker/demo"
@@ -180,7 +181,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	if err != nil {
 		return err
 	}
-	redisOpt, err := jobs.RedisOpt(cfg.RedisURL)
+	redisOpt, err := queue.RedisOpt(cfg.RedisURL)
 	if err != nil {
 		return err
 	}
@@ -192,12 +193,14 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	if err != nil {
 		return err
 	}
-	client := jobs.NewClient(redisOpt)
+	client := queue.NewClient(redisOpt)
 	defer client.Close()
+	jobSvc := queue.NewService(db, blobs, redisOpt, client, cfg.JobDeadline)
+	defer jobSvc.Close()
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(redisOpt)
 	defer insp.Close()
-	metrics.WatchQueues(insp, db, []string{jobs.QueueCritical, jobs.QueueGPU, jobs.QueueCPU})
+	metrics.WatchQueues(insp, db, jobs.Queues)
 
 	demoOrgID := ""
 	if withAPI && withWorker {
@@ -212,13 +215,14 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 		if err != nil {
 			return err
 		}
-		w := worker.New(worker.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Client: client, Outbound: out, Metrics: metrics, Trust: trust})
+		w := worker.New(worker.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Client: client, Jobs: jobSvc,
+			Events: api.Events{PublicURL: cfg.PublicURL}, Outbound: out, Metrics: metrics, Trust: trust})
 		n++
 		go func() { errc <- w.Run(ctx) }()
 		if demoOrgID != "" {
 			// Training takes a few seconds the first time; the API does not wait.
 			go func() {
-				d := demo.Deps{DB: db, Blobs: blobs, Client: client, JobDeadline: cfg.JobDeadline, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir}
+				d := demo.Deps{DB: db, Blobs: blobs, Jobs: jobSvc, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir}
 				if err := demo.EnsureDemoModels(ctx, d, demoOrgID); err != nil && ctx.Err() == nil {
 					slog.Warn("demo models not registered", "err", err)
 				}
@@ -229,7 +233,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 		}
 	}
 	if withAPI {
-		srv, err := api.New(api.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Client: client, Outbound: out, Metrics: metrics})
+		srv, err := api.New(api.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Jobs: jobSvc, Workers: jobSvc, Webhooks: client, Outbound: out, Metrics: metrics})
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/records"
 )
 
@@ -194,7 +195,7 @@ func TestBenchThroughput(t *testing.T) {
 }
 
 // benchAsynq: raw asynq client enqueue (same task options as Warden's
-// jobs.Client) and an asynq server with a no-op handler, on its own Redis
+// queue.Client) and an asynq server with a no-op handler, on its own Redis
 // database index of the same server.
 func benchAsynq(t *testing.T, p benchParams) benchResult {
 	opt, err := asynq.ParseRedisURI(testenv.Redis(t))
@@ -210,18 +211,18 @@ func benchAsynq(t *testing.T, p benchParams) benchResult {
 	}
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: p.concurrency, Queues: p.queues, LogLevel: asynq.WarnLevel, TaskCheckInterval: cfg.TaskCheckInterval})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(jobs.TypeJob, func(context.Context, *asynq.Task) error { done.Add(1); return nil })
+	mux.HandleFunc(queue.TypeJob, func(context.Context, *asynq.Task) error { done.Add(1); return nil })
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	k := jobs.Kinds[jobs.KindProbe]
+	k := jobs.Probe.Spec
 	enqueue := func(int) error {
 		id := uuid.NewString()
-		b, _ := json.Marshal(jobs.JobPayload{JobID: id, Kind: jobs.KindProbe})
-		_, err := client.Enqueue(asynq.NewTask(jobs.TypeJob, b), asynq.TaskID(id), asynq.Queue(k.Queue), asynq.MaxRetry(k.MaxRetry), asynq.Timeout(k.Timeout))
+		b, _ := json.Marshal(queue.JobPayload{JobID: id, Kind: jobs.Probe.Name})
+		_, err := client.Enqueue(asynq.NewTask(queue.TypeJob, b), asynq.TaskID(id), asynq.Queue(k.Queue), asynq.MaxRetry(k.MaxRetry), asynq.Timeout(k.Timeout))
 		return err
 	}
 	// Warm up connections and let the server pass its first idle poll.

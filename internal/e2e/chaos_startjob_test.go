@@ -37,7 +37,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 					t.Fatalf("attempt %d: row %+v", attempt, j)
 				}
 			}
-			if ok, err := db.CancelJob(ctx, job.ID, nil); err != nil || !ok {
+			if ok, err := db.CancelJob(ctx, job.ID); err != nil || !ok {
 				t.Fatalf("cancel: %v %v", ok, err)
 			}
 			if _, ok, err := db.StartJob(ctx, job.ID); err != nil || ok {
@@ -46,7 +46,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 			if _, ok, err := db.StartJob(ctx, "missing"); err != nil || ok {
 				t.Fatalf("start missing: ok=%v err=%v", ok, err)
 			}
-			if j, _ := db.GetJob(ctx, job.ID); j.Attempts != 2 || j.Status != records.JobCancelled {
+			if j, _ := db.JobByID(ctx, job.ID); j.Attempts != 2 || j.Status != records.JobCancelled {
 				t.Fatalf("after: %+v", j)
 			}
 		})

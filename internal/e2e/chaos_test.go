@@ -142,7 +142,7 @@ func (s *stack) submitProbe(org reqOpt, holdMS int, callback string) string {
 
 func (s *stack) job(id string) records.Job {
 	s.t.Helper()
-	j, err := s.db.GetJob(context.Background(), id)
+	j, err := s.db.JobByID(context.Background(), id)
 	if err != nil {
 		s.t.Fatalf("job %s: %v", id, err)
 	}
@@ -329,7 +329,7 @@ func TestChaosCancelInProgress(t *testing.T) {
 		return s.job(id).Status == records.JobInProgress
 	})
 	ctx := context.Background()
-	if ok, err := s.db.CancelJob(ctx, id, nil); err != nil || !ok {
+	if ok, err := s.db.CancelJob(ctx, id); err != nil || !ok {
 		t.Fatalf("CancelJob: %v %v", ok, err)
 	}
 	insp := asynq.NewInspector(s.redis)

@@ -15,7 +15,7 @@ func TestPredictTimeout(t *testing.T) {
 	s := newStack(t, false, func(c *config.Config) { c.PredictTimeout = 300 * time.Millisecond })
 	org := s.org("acme")
 	m := records.Model{ID: "mdl_timeout", OrgID: org.OrgID, Name: "m", Type: "CV", Status: records.ModelActive,
-		Metadata: `{"input_shape":[4]}`, OutputSchema: `{"properties":{"prediction":{"enum":["a","b"]}}}`}
+		Metadata: `{"input_shape":[4]}`, Metrics: `{"num_classes":2}`}
 	if err := s.db.Gorm().Create(&m).Error; err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker"
 )
@@ -34,7 +35,8 @@ type stack struct {
 	dbURL   string
 	blobs   *storage.LocalBlobs
 	redis   asynq.RedisConnOpt
-	client  *jobs.Client
+	client  *queue.Client
+	jobs    *queue.Service
 	out     *outbound.Client
 	deps    api.Deps
 	api     *api.Server
@@ -85,11 +87,13 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	if s.blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
 		t.Fatal(err)
 	}
-	if s.redis, err = jobs.RedisOpt(cfg.RedisURL); err != nil {
+	if s.redis, err = queue.RedisOpt(cfg.RedisURL); err != nil {
 		t.Fatal(err)
 	}
-	s.client = jobs.NewClient(s.redis)
+	s.client = queue.NewClient(s.redis)
 	t.Cleanup(func() { s.client.Close() })
+	s.jobs = queue.NewService(db, s.blobs, s.redis, s.client, cfg.JobDeadline)
+	t.Cleanup(func() { s.jobs.Close() })
 	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +105,8 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })
-	metrics.WatchQueues(insp, db, []string{jobs.QueueCritical, jobs.QueueGPU, jobs.QueueCPU})
-	s.deps = api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: out, Metrics: metrics}
+	metrics.WatchQueues(insp, db, jobs.Queues)
+	s.deps = api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Jobs: s.jobs, Workers: s.jobs, Webhooks: s.client, Outbound: out, Metrics: metrics}
 	s.startAPI()
 	if withWorker {
 		s.startWorker()
@@ -119,7 +123,8 @@ func (s *stack) buildWorker() *worker.Worker {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		s.worker = worker.New(worker.Deps{Config: s.cfg, DB: s.db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Outbound: s.out, Metrics: dashboards.NewMetrics(), Trust: trust})
+		s.worker = worker.New(worker.Deps{Config: s.cfg, DB: s.db, Blobs: s.blobs, Redis: s.redis, Client: s.client, Jobs: s.jobs,
+			Events: api.Events{PublicURL: s.cfg.PublicURL}, Outbound: s.out, Metrics: dashboards.NewMetrics(), Trust: trust})
 	}
 	return s.worker
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker/torch"
@@ -79,19 +80,13 @@ func loadSet(dir string) (*Set, error) {
 	return &s, nil
 }
 
-// Enqueuer enqueues a job (jobs.Client).
-type Enqueuer interface {
-	EnqueueJob(ctx context.Context, jobID, kind string) error
-}
-
 // Deps are what registration needs.
 type Deps struct {
-	DB          *storage.DB
-	Blobs       storage.BlobStore
-	Client      Enqueuer // nil: the jobs stay queued for the reconciler
-	JobDeadline time.Duration
-	DataDir     string // the trained files are cached in CacheDir(DataDir)
-	WordNetDir  string
+	DB         *storage.DB
+	Blobs      storage.BlobStore
+	Jobs       jobs.Service // registers each model as POST /v1/models does
+	DataDir    string       // the trained files are cached in CacheDir(DataDir)
+	WordNetDir string
 }
 
 // Registered is the outcome of registering one demo model.
@@ -138,19 +133,11 @@ func registerOne(ctx context.Context, d Deps, orgID string, t *Trained) (Registe
 		return Registered{}, err
 	}
 	m := &records.Model{ID: id, OrgID: orgID, Name: t.Name, Type: t.Type, Version: t.Version, Description: t.Description,
-		Status: records.ModelProcessing, SourceURL: "upload", BlobKey: key, Metadata: string(t.Metadata)}
-	job := storage.NewModelJob(orgID, id, time.Now().UTC().Add(d.JobDeadline))
-	blobs := []records.Blob{{Key: key, ContentType: "application/zip", Size: n}}
-	if err := d.DB.CreateModel(context.WithoutCancel(ctx), m, job, blobs); err != nil {
+		SourceURL: "upload", BlobKey: key, Metadata: string(t.Metadata)}
+	job, err := d.Jobs.RegisterModel(ctx, m, []records.Blob{{Key: key, ContentType: "application/zip", Size: n}})
+	if err != nil {
 		d.Blobs.Delete(context.WithoutCancel(ctx), key)
 		return Registered{}, err
-	}
-	if d.Client != nil {
-		if err := d.Client.EnqueueJob(context.WithoutCancel(ctx), job.ID, job.Kind); err != nil {
-			// As in the API: the row is the system of record; the
-			// reconciler enqueues queued jobs it finds.
-			slog.Warn("demo model: enqueue of validation job failed; the reconciler will retry", "job_id", job.ID, "err", err)
-		}
 	}
 	return Registered{Name: t.Name, ModelID: id, JobID: job.ID}, nil
 }

@@ -156,22 +156,20 @@ const (
 // Model is a registered model an org can predict with and attack. Its file
 // is a TorchScript module stored as a blob; Config says how to feed it.
 type Model struct {
-	ID           string    `gorm:"primaryKey;size:64"`
-	OrgID        string    `gorm:"size:64;not null;index"`
-	Name         string    `gorm:"size:200;not null;index"`
-	Type         string    `gorm:"size:16;not null;index"` // CV | NLP
-	Version      string    `gorm:"size:64"`
-	Description  string    `gorm:"type:text"`
-	Status       string    `gorm:"size:32;not null;index"`
-	Error        string    `gorm:"type:text"`
-	SourceURL    string    `gorm:"size:2048"` // model_file_url as submitted ("upload" for multipart)
-	EndpointURL  string    `gorm:"size:2048"` // a remote prediction endpoint instead of a file (black-box only)
-	BlobKey      string    `gorm:"size:512"`
-	Metadata     string    `gorm:"type:text"` // client metadata, JSON object
-	InputSchema  string    `gorm:"type:text"` // JSON Schema, filled by validation
-	OutputSchema string    `gorm:"type:text"`
-	Metrics      string    `gorm:"type:text"` // JSON object
-	Device       string    `gorm:"size:32"`   // where validation ran
-	CreatedAt    time.Time `gorm:"index"`
-	UpdatedAt    time.Time `gorm:"index"`
+	ID          string    `gorm:"primaryKey;size:64"`
+	OrgID       string    `gorm:"size:64;not null;index"`
+	Name        string    `gorm:"size:200;not null;index"`
+	Type        string    `gorm:"size:16;not null;index"` // CV | NLP
+	Version     string    `gorm:"size:64"`
+	Description string    `gorm:"type:text"`
+	Status      string    `gorm:"size:32;not null;index"`
+	Error       string    `gorm:"type:text"`
+	SourceURL   string    `gorm:"size:2048"` // model_file_url as submitted ("upload" for multipart)
+	EndpointURL string    `gorm:"size:2048"` // a remote prediction endpoint instead of a file (black-box only)
+	BlobKey     string    `gorm:"size:512"`
+	Metadata    string    `gorm:"type:text"` // client metadata, JSON object
+	Metrics     string    `gorm:"type:text"` // JSON object: owner-reported and measured (num_classes…); the surface renders schemas from it and the metadata
+	Device      string    `gorm:"size:32"`   // where validation ran
+	CreatedAt   time.Time `gorm:"index"`
+	UpdatedAt   time.Time `gorm:"index"`
 }

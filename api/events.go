@@ -1,0 +1,84 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
+)
+
+// Events renders the webhook event of every job kind, each in the words
+// of the surface that shows the kind (spec 003 for verification, spec 002
+// for attacks and models). The worker stores what it renders with the
+// job's completion; cmd/warden hands it to the worker.
+type Events struct {
+	PublicURL string // base of result URLs, e.g. https://warden.example.com
+}
+
+var _ jobs.Events = Events{}
+
+// eventPrefix names each kind's events ("attack_completed"…).
+var eventPrefix = map[string]string{
+	jobs.VerifyMedia.Name:   "verification",
+	jobs.Probe.Name:         "probe",
+	jobs.Attack.Name:        "attack",
+	jobs.ValidateModel.Name: "model_validation",
+}
+
+// Event implements jobs.Event.
+func (e Events) Event(job records.Job, status string, result any, reason string) (string, []byte, error) {
+	prefix := eventPrefix[job.Kind]
+	if prefix == "" {
+		prefix = job.Kind
+	}
+	typ := prefix + "_" + status
+	event := map[string]any{"event_type": typ, "job_id": job.ID, "status": status, "timestamp": time.Now().UTC().Format(time.RFC3339)}
+	if u := e.resultURL(job); u != "" {
+		event["result_url"] = u
+	}
+	if status != records.JobCompleted {
+		event["error"] = reason
+	}
+	switch r := result.(type) {
+	case nil:
+	case jobs.VerifyResult:
+		event["label"], event["confidence"] = r.Label, r.Confidence
+	case jobs.AttackResult:
+		event["attack_id"], event["model_id"], event["attack_method_id"] = job.ID, r.ModelID, r.AttackMethodID
+		event["attack_success"] = r.AttackSuccess
+		event["original_input_preview"], event["adversarial_example_preview"] = textPreview(r.OriginalInput), textPreview(r.AdversarialExample)
+	case jobs.ValidateModelResult:
+		event["model_id"] = r.ModelID
+	case jobs.ProbeResult, jobs.PredictResult:
+	default:
+		return "", nil, fmt.Errorf("events: no rendering for %T", result)
+	}
+	body, err := json.Marshal(event)
+	return typ, body, err
+}
+
+// resultURL is where a job's result can be read, for the kinds that have
+// a result route.
+func (e Events) resultURL(job records.Job) string {
+	switch job.Kind {
+	case jobs.VerifyMedia.Name:
+		return e.PublicURL + verifyPath(job.ID)
+	case jobs.Attack.Name:
+		return e.PublicURL + attackResultsPath(job.ID)
+	}
+	return ""
+}
+
+// textPreview shows the start of a text input in an event; numeric inputs
+// have no preview (null).
+func textPreview(v *jobs.Value) any {
+	if v == nil || !v.IsText {
+		return nil
+	}
+	if len(v.Text) > 200 {
+		return v.Text[:200] + "…"
+	}
+	return v.Text
+}

@@ -1,0 +1,191 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
+)
+
+// Service is jobs.Service over PostgreSQL (storage, the system of record)
+// and asynq (the transport).
+type Service struct {
+	db        *storage.DB
+	blobs     storage.BlobStore
+	client    *Client
+	inspector *asynq.Inspector
+	deadline  time.Duration // default job deadline
+}
+
+var _ jobs.Service = (*Service)(nil)
+
+// NewService builds the job service; deadline is the default time a job
+// may take from submission before the reconciler fails it.
+func NewService(db *storage.DB, blobs storage.BlobStore, redis asynq.RedisConnOpt, client *Client, deadline time.Duration) *Service {
+	return &Service{db: db, blobs: blobs, client: client, inspector: asynq.NewInspector(redis), deadline: deadline}
+}
+
+// Close releases the inspector's Redis connection.
+func (s *Service) Close() error { return s.inspector.Close() }
+
+// Submit implements jobs.Service.
+func (s *Service) Submit(ctx context.Context, sub jobs.Submission) (records.Job, error) {
+	job, err := s.row(sub)
+	if err != nil {
+		return job, err
+	}
+	ctx = context.WithoutCancel(ctx) // once written, the job is the caller's even if it hangs up
+	if err := s.db.CreateJob(ctx, &job, sub.Blobs); err != nil {
+		return job, fmt.Errorf("create %s job: %w", job.Kind, err)
+	}
+	s.enqueue(ctx, job)
+	return job, nil
+}
+
+// row builds a submission's job row.
+func (s *Service) row(sub jobs.Submission) (records.Job, error) {
+	if _, ok := jobs.Lookup(sub.Kind.Name); !ok {
+		return records.Job{}, fmt.Errorf("submit: unknown job kind %q", sub.Kind.Name)
+	}
+	job := records.Job{ID: sub.ID, Kind: sub.Kind.Name, Queue: sub.Kind.Queue, Status: records.JobQueued,
+		Input: sub.Input, CallbackURL: sub.CallbackURL, Deadline: sub.Deadline}
+	if job.ID == "" {
+		job.ID = sub.Kind.NewID()
+	}
+	if job.Deadline.IsZero() {
+		job.Deadline = time.Now().UTC().Add(s.deadline)
+	}
+	if sub.OrgID != "" {
+		org := sub.OrgID
+		job.OrgID = &org
+	}
+	return job, nil
+}
+
+// enqueue hands a committed job to asynq. A failure is logged, not
+// returned: the row is the system of record and the reconciler enqueues
+// queued jobs that have no task.
+func (s *Service) enqueue(ctx context.Context, job records.Job) {
+	if err := s.client.EnqueueJob(ctx, job.ID, job.Kind); err != nil {
+		slog.Warn("enqueue failed; the reconciler will enqueue the job", "job_id", job.ID, "err", err)
+	}
+}
+
+// RegisterModel implements jobs.Service.
+func (s *Service) RegisterModel(ctx context.Context, m *records.Model, blobs []records.Blob) (records.Job, error) {
+	sub, err := jobs.ValidateModel.Submission(jobs.ValidateModelInput{ModelID: m.ID})
+	if err != nil {
+		return records.Job{}, err
+	}
+	sub.OrgID = m.OrgID
+	job, err := s.row(sub)
+	if err != nil {
+		return job, err
+	}
+	m.Status = records.ModelProcessing
+	ctx = context.WithoutCancel(ctx)
+	if err := s.db.CreateModel(ctx, m, &job, blobs); err != nil {
+		return job, err
+	}
+	s.enqueue(ctx, job)
+	return job, nil
+}
+
+// Get implements jobs.Service: the tenancy is in the query.
+func (s *Service) Get(ctx context.Context, scope jobs.Scope, id string) (records.Job, error) {
+	var (
+		j   records.Job
+		err error = warden.Errorf(warden.ENOTFOUND, "job not found")
+	)
+	if scope.OrgID != "" {
+		j, err = s.db.OrgJob(ctx, scope.OrgID, id)
+	}
+	if warden.ErrorCode(err) == warden.ENOTFOUND && scope.Anonymous {
+		j, err = s.db.AnonymousJob(ctx, id)
+	}
+	if err != nil {
+		return j, err
+	}
+	if !scope.Visible(j) {
+		return records.Job{}, warden.Errorf(warden.ENOTFOUND, "job not found")
+	}
+	return j, nil
+}
+
+// Result implements jobs.Service.
+func (s *Service) Result(ctx context.Context, job records.Job) (records.Result, error) {
+	return s.db.GetResult(ctx, job.ID)
+}
+
+// Cancel implements jobs.Service. The database is marked first: a worker
+// that starts the task afterwards finds the job cancelled and does
+// nothing; then a queued task is deleted and a running one is signalled.
+func (s *Service) Cancel(ctx context.Context, scope jobs.Scope, id string) (records.Job, bool, error) {
+	j, err := s.Get(ctx, scope, id)
+	if err != nil {
+		return j, false, err
+	}
+	done, err := s.cancel(context.WithoutCancel(ctx), j)
+	return j, done, err
+}
+
+func (s *Service) cancel(ctx context.Context, j records.Job) (bool, error) {
+	if j.Status != records.JobQueued && j.Status != records.JobInProgress {
+		return false, nil
+	}
+	done, err := s.db.CancelJob(ctx, j.ID)
+	if err != nil || !done {
+		return done, err
+	}
+	s.Stop(j)
+	return true, nil
+}
+
+// Stop removes a job's task from its queue and signals a worker running it
+// to stop. Both are best effort: the job's row already says it ended, and
+// a worker checks the row before and after running.
+func (s *Service) Stop(j records.Job) {
+	if err := s.inspector.CancelProcessing(j.ID); err != nil {
+		slog.Debug("cancel signal not sent", "job_id", j.ID, "err", err)
+	}
+	if err := s.inspector.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		slog.Debug("task not deleted from queue", "job_id", j.ID, "err", err)
+	}
+}
+
+// Delete implements jobs.Service.
+func (s *Service) Delete(ctx context.Context, scope jobs.Scope, id string) error {
+	j, err := s.Get(ctx, scope, id)
+	if err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.cancel(ctx, j); err != nil {
+		return err
+	}
+	blobs, err := s.db.DeleteJob(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	for _, b := range blobs {
+		if err := s.blobs.Delete(ctx, b.Key); err != nil {
+			return fmt.Errorf("delete blob %s: %w", b.Key, err)
+		}
+	}
+	return nil
+}
+
+// Servers lists the worker processes asynq knows, for /health.
+func (s *Service) Servers() ([]*asynq.ServerInfo, error) { return s.inspector.Servers() }
+
+// TaskInfo reports a task's state in Redis, for the reconciler.
+func (s *Service) TaskInfo(queue, id string) (*asynq.TaskInfo, error) {
+	return s.inspector.GetTaskInfo(queue, id)
+}

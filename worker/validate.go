@@ -1,0 +1,128 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/modelspec"
+	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
+)
+
+// validateModel fetches a registered model's file, loads it, runs sample
+// forward passes and measures it. The model becomes active with its
+// metrics in the transaction that completes the job; a failure marks it
+// failed with the reason (modelValidationFailed).
+func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateModelInput) (jobs.ValidateModelResult, error) {
+	var none jobs.ValidateModelResult
+	m, err := w.DB.ModelByID(ctx, in.ModelID)
+	if err != nil {
+		return none, Permanent("model %s no longer exists", in.ModelID)
+	}
+	if m.BlobKey == "" && m.EndpointURL == "" {
+		r.Progress(ctx, 10, "fetching_model_file")
+		key, err := w.fetchModelFile(ctx, m)
+		if err != nil {
+			return none, err
+		}
+		if err := w.DB.SetModelBlob(ctx, m.ID, key); err != nil {
+			return none, err
+		}
+		m.BlobKey = key
+	}
+	r.Progress(ctx, 40, "loading_module")
+	clf, err := w.openModel(ctx, m)
+	if err != nil {
+		return none, err
+	}
+	if n := len(clf.Config().Labels); n > 0 && n != clf.NumClasses() {
+		return none, Permanent("metadata.labels names %d classes but the model outputs %d", n, clf.NumClasses())
+	}
+	r.Progress(ctx, 70, "sample_forward")
+	x := attacks.Batch{Data: make([]float32, clf.Config().SampleSize()), Shape: intShape(clf.Config().BatchShape(1))}
+	start := time.Now()
+	const runs = 3
+	for i := 0; i < runs; i++ {
+		var err error
+		if clf.Config().Type == modelspec.TypeNLP {
+			_, err = clf.PredictText(ctx, []string{"warden sample"})
+		} else {
+			_, err = clf.Predict(ctx, x)
+		}
+		if err != nil {
+			return none, Permanent("sample forward pass failed: %v", err)
+		}
+	}
+	latency := float64(time.Since(start).Microseconds()) / runs / 1000
+	metrics := map[string]any{}
+	var md struct {
+		Metrics map[string]float64 `json:"metrics"`
+	}
+	if json.Unmarshal([]byte(m.Metadata), &md) == nil {
+		for k, v := range md.Metrics {
+			metrics[k] = v // reported by the model's owner (e.g. held-out accuracy)
+		}
+	}
+	metrics["num_classes"] = clf.NumClasses()
+	metrics["input_size"] = clf.Config().SampleSize()
+	metrics["forward_latency_ms"] = latency
+	enc, err := json.Marshal(metrics)
+	if err != nil {
+		return none, err
+	}
+	res := jobs.ValidateModelResult{ModelID: m.ID, Status: records.ModelActive, NumClasses: clf.NumClasses(), Metrics: metrics, Device: w.device.String()}
+	r.UpdateModel(storage.ModelUpdate{ID: m.ID, Status: records.ModelActive, Metrics: string(enc), Device: res.Device})
+	return res, nil
+}
+
+// modelValidationFailed marks the model of a failed validation job failed
+// with the job's reason, in the transaction that fails the job.
+func modelValidationFailed(job records.Job, reason string) *storage.ModelUpdate {
+	in, err := jobs.ValidateModel.Input(job.Input)
+	if err != nil || in.ModelID == "" {
+		return nil
+	}
+	return &storage.ModelUpdate{ID: in.ModelID, Status: records.ModelFailed, Error: reason}
+}
+
+// fetchModelFile downloads model_file_url into the blob store under the
+// SSRF rules and the model size cap.
+func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, error) {
+	u, err := url.Parse(m.SourceURL)
+	if err != nil {
+		return "", Permanent("model_file_url is not a URL")
+	}
+	if u.Scheme == "s3" {
+		return "", Permanent("model_file_url uses s3://, but this deployment has no S3-compatible blob store configured; upload the file or use https://")
+	}
+	key := storage.ModelBlobKey(m.ID)
+	f, err := os.CreateTemp("", "warden-model-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, _, err := w.Outbound.Download(ctx, m.SourceURL, f, w.Config.MaxModelBytes); err != nil {
+		if errors.Is(err, outbound.ErrTooLarge) {
+			return "", Permanent("model file exceeds %d bytes", w.Config.MaxModelBytes)
+		}
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return "", Permanent("download of model_file_url failed: %v", err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return "", err
+	}
+	if _, err := w.Blobs.Put(ctx, key, f); err != nil {
+		return "", err
+	}
+	return key, nil
+}
