@@ -163,3 +163,13 @@ func first[T any](q *gorm.DB, what string) (T, error) {
 	}
 	return v, nil
 }
+
+// ofOrg loads the row with id that belongs to orgID. An empty org id finds
+// nothing: no exported call treats it as "any org".
+func ofOrg[T any](ctx context.Context, db *DB, orgID, id, what string) (T, error) {
+	if orgID == "" {
+		var zero T
+		return zero, warden.Errorf(warden.ENOTFOUND, "%s not found", what)
+	}
+	return first[T](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), what)
+}

@@ -50,10 +50,7 @@ func (db *DB) JobByID(ctx context.Context, id string) (records.Job, error) {
 // OrgJob loads a job of an org; another org's job, an anonymous job and
 // any job for an empty org id are not found.
 func (db *DB) OrgJob(ctx context.Context, orgID, id string) (records.Job, error) {
-	if orgID == "" {
-		return records.Job{}, warden.Errorf(warden.ENOTFOUND, "job not found")
-	}
-	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), "job")
+	return ofOrg[records.Job](ctx, db, orgID, id, "job")
 }
 
 // AnonymousJob loads a job that belongs to no org (spec 003 lets anyone

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
@@ -33,10 +32,7 @@ func (db *DB) CreateModel(ctx context.Context, m *records.Model, job *records.Jo
 // GetModel loads an org's model; another org's model, and any model for
 // an empty org id, is not found.
 func (db *DB) GetModel(ctx context.Context, orgID, id string) (records.Model, error) {
-	if orgID == "" {
-		return records.Model{}, warden.Errorf(warden.ENOTFOUND, "model not found")
-	}
-	return first[records.Model](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), "model")
+	return ofOrg[records.Model](ctx, db, orgID, id, "model")
 }
 
 // ModelByID loads a model by id for a worker, which acts for every org;

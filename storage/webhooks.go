@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
@@ -13,10 +12,7 @@ import (
 // GetDelivery loads a webhook delivery of an org; another org's, and any
 // for an empty org id, is not found.
 func (db *DB) GetDelivery(ctx context.Context, orgID, id string) (records.WebhookDelivery, error) {
-	if orgID == "" {
-		return records.WebhookDelivery{}, warden.Errorf(warden.ENOTFOUND, "webhook delivery not found")
-	}
-	return first[records.WebhookDelivery](db.gorm.WithContext(ctx).Where("id = ? AND org_id = ?", id, orgID), "webhook delivery")
+	return ofOrg[records.WebhookDelivery](ctx, db, orgID, id, "webhook delivery")
 }
 
 // DeliveryByID loads a delivery for the worker that sends it; surfaces
