@@ -6,8 +6,10 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +100,15 @@ func Load() (Config, error) {
 	if c.JWTKeys, err = ParseJWTKeys(e.str("WARDEN_JWT_KEYS", "")); err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("WARDEN_JWT_KEYS: %v", err))
 	}
+	e.positive(map[string]float64{
+		"WARDEN_MAX_UPLOAD_BYTES": float64(c.MaxUploadBytes), "WARDEN_MAX_MODEL_BYTES": float64(c.MaxModelBytes),
+		"WARDEN_WORKER_CONCURRENCY": float64(c.WorkerConcurrency), "WARDEN_RECONCILE_INTERVAL": float64(c.ReconcileInterval),
+		"WARDEN_TASK_CHECK_INTERVAL": float64(c.TaskCheckInterval), "WARDEN_JOB_DEADLINE": float64(c.JobDeadline),
+		"WARDEN_PREDICT_TIMEOUT": float64(c.PredictTimeout),
+	})
+	if c.AIThreshold > 1 {
+		e.errs = append(e.errs, "WARDEN_AI_THRESHOLD: must be between 0 and 1")
+	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		e.errs = append(e.errs, "WARDEN_TOKEN_TTL: must be between 1m and 24h")
 	}
@@ -169,11 +180,18 @@ func ParseQueues(s string) (map[string]int, error) {
 		if !ok {
 			prio = "1"
 		}
-		n, err := strconv.Atoi(prio)
+		name = strings.TrimSpace(name)
+		n, err := strconv.Atoi(strings.TrimSpace(prio))
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("queue %q: priority must be a positive integer", name)
 		}
-		out[strings.TrimSpace(name)] = n
+		if name == "" {
+			return nil, fmt.Errorf("%q: a queue needs a name", part)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("queue %q listed twice", name)
+		}
+		out[name] = n
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no queues")
@@ -207,6 +225,10 @@ func (e *env) int64(key string, def int64) int64 {
 		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
 		return def
 	}
+	if n < 0 {
+		e.errs = append(e.errs, fmt.Sprintf("%s: must not be negative", key))
+		return def
+	}
 	return n
 }
 
@@ -218,6 +240,10 @@ func (e *env) float(key string, def float64) float64 {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
+		return def
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		e.errs = append(e.errs, fmt.Sprintf("%s: must be a finite number, not negative", key))
 		return def
 	}
 	return f
@@ -233,5 +259,24 @@ func (e *env) duration(key string, def time.Duration) time.Duration {
 		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
 		return def
 	}
+	if d < 0 {
+		e.errs = append(e.errs, fmt.Sprintf("%s: must not be negative", key))
+		return def
+	}
 	return d
+}
+
+// positive records an error for each named setting that is zero; a zero
+// interval, size or concurrency makes no sense (and panics a ticker).
+func (e *env) positive(values map[string]float64) {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if values[k] == 0 {
+			e.errs = append(e.errs, fmt.Sprintf("%s: must be positive", k))
+		}
+	}
 }

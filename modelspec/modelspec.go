@@ -51,6 +51,7 @@ const (
 	maxElements = 3 * 512 * 512
 	maxVocab    = 200000
 	maxLabels   = 10000
+	maxRange    = 1e6 // |input_range| bound: keeps max-min and the image scaling finite in float32
 )
 
 // ParseConfig validates metadata for a model type. details maps each bad
@@ -80,9 +81,9 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 	}
 	switch modelType {
 	case TypeCV:
-		n := 1
+		n := 1 // the product, checked at each step so that it cannot wrap
 		for _, d := range md.InputShape {
-			if d < 1 {
+			if d < 1 || d > maxElements || n*d > maxElements {
 				n = -1
 				break
 			}
@@ -98,8 +99,9 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 		}
 		c.InputShape = md.InputShape
 		if md.InputRange != nil {
-			if len(md.InputRange) != 2 || !(md.InputRange[0] < md.InputRange[1]) {
-				details["metadata.input_range"] = "must be [min, max] with min < max"
+			if len(md.InputRange) != 2 || !(md.InputRange[0] < md.InputRange[1]) ||
+				math.Abs(float64(md.InputRange[0])) > maxRange || math.Abs(float64(md.InputRange[1])) > maxRange {
+				details["metadata.input_range"] = fmt.Sprintf("must be [min, max] with min < max, both within ±%g", float64(maxRange))
 			} else {
 				c.ClipMin, c.ClipMax = md.InputRange[0], md.InputRange[1]
 			}
@@ -173,7 +175,7 @@ func (c Config) LabelNames(classes int) []string {
 // LabelIndex finds a label by name (or by its index written as a number).
 func (c Config) LabelIndex(name string, classes int) (int, bool) {
 	for i, l := range c.Labels {
-		if l == name {
+		if l == name && i < classes {
 			return i, true
 		}
 	}
@@ -209,9 +211,16 @@ func (c Config) Encode(in json.RawMessage) ([]float32, error) {
 		return c.EncodeText(s), nil
 	case TypeCV:
 		if in[0] == '[' {
-			var xs []float32
-			if err := json.Unmarshal(in, &xs); err != nil {
+			var ptrs []*float32 // pointers, so that a null element is refused, not read as 0
+			if err := json.Unmarshal(in, &ptrs); err != nil {
 				return nil, bad("input_data", "must be an array of numbers: "+err.Error())
+			}
+			xs := make([]float32, len(ptrs))
+			for i, p := range ptrs {
+				if p == nil {
+					return nil, bad("input_data", fmt.Sprintf("element %d is null; send numbers", i))
+				}
+				xs[i] = *p
 			}
 			if len(xs) != c.SampleSize() {
 				return nil, bad("input_data", fmt.Sprintf("has %d numbers, the model takes %d (shape %v)", len(xs), c.SampleSize(), c.InputShape))
@@ -315,6 +324,20 @@ func Softmax(logits []float32) []float32 {
 		if v > m {
 			m = v
 		}
+	}
+	if math.IsInf(float64(m), 1) { // the +Inf logits share all the mass
+		var n float32
+		for _, v := range logits {
+			if math.IsInf(float64(v), 1) {
+				n++
+			}
+		}
+		for i, v := range logits {
+			if math.IsInf(float64(v), 1) {
+				out[i] = 1 / n
+			}
+		}
+		return out
 	}
 	var sum float64
 	for i, v := range logits {

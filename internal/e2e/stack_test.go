@@ -46,67 +46,20 @@ type stack struct {
 	workerD chan struct{}
 }
 
-type stackOpt func(*config.Config)
+type stackOpt = func(*config.Config)
 
 func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	t.Helper()
-	db, dbURL := testenv.Postgres(t)
-	cfg, err := config.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DatabaseURL = dbURL
-	cfg.RedisURL = "" // a stackOpt may point at a private redis-server
-	cfg.DataDir = t.TempDir()
-	cfg.BlobDir = filepath.Join(cfg.DataDir, "blobs")
-	cfg.RateGeneral, cfg.RateUpload, cfg.RateCredential, cfg.RateToken = 10000, 10000, 10000, 10000
-	cfg.OutboundAllow = "127.0.0.0/8"
-	cfg.C2PATrustAnchors = filepath.Join(testenv.RepoRoot(), "media", "c2pa", "testdata", "certs", "test_cert_root_bundle.pem")
-	cfg.WorkerConcurrency = 4
-	cfg.WorkerQueues = map[string]int{jobs.QueueCritical: 6, jobs.QueueGPU: 3, jobs.QueueCPU: 2}
-	cfg.ReconcileInterval = time.Second
-	cfg.ShutdownTimeout = 5 * time.Second
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.RedisURL == "" {
-		cfg.RedisURL = testenv.Redis(t)
-	}
-	if cfg.DatabaseURL != dbURL { // an option pointed the stack at another server
-		if db, err = storage.Open(context.Background(), cfg.DatabaseURL, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbURL = cfg.DatabaseURL
-	}
-	s := &stack{t: t, cfg: cfg, db: db, dbURL: dbURL}
-	var out *outbound.Client
-	if s.blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
-		t.Fatal(err)
-	}
-	if s.redis, err = queue.RedisOpt(cfg.RedisURL); err != nil {
-		t.Fatal(err)
-	}
-	s.client = queue.NewClient(s.redis)
-	t.Cleanup(func() { s.client.Close() })
-	s.jobs = queue.NewService(db, s.blobs, s.redis, s.client, cfg.JobDeadline)
-	t.Cleanup(func() { s.jobs.Close() })
-	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err = outbound.New(outbound.Config{Allow: allow}); err != nil {
-		t.Fatal(err)
-	}
-	s.out = out
+	sv := testenv.NewServices(t, append([]func(*config.Config){func(c *config.Config) {
+		c.WorkerConcurrency = 4
+		c.WorkerQueues = map[string]int{jobs.QueueCritical: 6, jobs.QueueGPU: 3, jobs.QueueCPU: 2}
+	}}, opts...)...)
+	s := &stack{t: t, cfg: sv.Config, db: sv.DB, dbURL: sv.DBURL, blobs: sv.Blobs, redis: sv.Redis, client: sv.Client, jobs: sv.Jobs, out: sv.Outbound}
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })
-	metrics.WatchQueues(insp, db, jobs.Queues)
-	s.deps = api.Deps{Config: cfg, DB: db, Blobs: s.blobs, Redis: s.redis, Jobs: s.jobs, Workers: s.jobs, Webhooks: s.client, Outbound: out, Metrics: metrics}
+	metrics.WatchQueues(insp, s.db, jobs.Queues)
+	s.deps = api.Deps{Config: s.cfg, DB: s.db, Blobs: s.blobs, Redis: s.redis, Jobs: s.jobs, Workers: s.jobs, Webhooks: s.client, Outbound: s.out, Metrics: metrics}
 	s.startAPI()
 	if withWorker {
 		s.startWorker()
