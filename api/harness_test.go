@@ -48,7 +48,7 @@ func newAPIHarness(t *testing.T, opts ...func(*config.Config)) *apiHarness {
 	sv := testenv.NewServices(t, opts...)
 	h := &apiHarness{t: t, cfg: sv.Config, db: sv.DB, blobDir: sv.Config.BlobDir, blobs: sv.Blobs, redis: sv.Redis, jobs: sv.Jobs}
 	deps := api.Deps{Config: sv.Config, DB: sv.DB, Blobs: sv.Blobs, Redis: sv.Redis, Jobs: sv.Jobs, Workers: sv.Jobs,
-		Webhooks: sv.Client, Outbound: sv.Outbound, Metrics: dashboards.NewMetrics()}
+		Webhooks: sv.Jobs, Outbound: sv.Outbound, Metrics: dashboards.NewMetrics()}
 	var err error
 	if h.srv, err = api.New(deps); err != nil {
 		t.Fatal(err)

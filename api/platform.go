@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/dashboards"
@@ -218,15 +217,15 @@ func (s *Server) getDelivery(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
-// redeliver resets a delivery to pending and queues a fresh task for it (a
-// new task id, since the original may still sit in the retry set).
+// redeliver resets a delivery to pending and queues it again under its
+// own id (queue.Service.Redeliver replaces a task left in the retry set).
 func (s *Server) redeliver(c echo.Context) error {
 	ctx := c.Request().Context()
 	d, err := s.DB.ResetDelivery(ctx, orgOf(c), c.Param("delivery_id"))
 	if err != nil {
 		return err
 	}
-	if err := s.Webhooks.EnqueueWebhook(ctx, d.ID, d.ID+":redeliver:"+uuid.NewString()[:8]); err != nil {
+	if err := s.Webhooks.Redeliver(ctx, d.ID); err != nil {
 		return &warden.Error{Code: warden.EUNAVAILABLE, Message: "queue unavailable; try again"}
 	}
 	return c.JSON(http.StatusAccepted, deliveryResponse(d))

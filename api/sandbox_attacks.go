@@ -15,7 +15,6 @@ import (
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
-	"github.com/wardenlab/warden/storage"
 )
 
 // maxAttackBatch bounds the inputs of one attack.
@@ -292,7 +291,11 @@ func (s *Server) attackArtifact(c echo.Context) error {
 	if !artifactName.MatchString(name) {
 		return warden.Errorf(warden.ENOTFOUND, "artifact not found")
 	}
-	rc, err := s.Blobs.Open(c.Request().Context(), storage.ArtifactKey(j.ID, name))
+	b, err := s.DB.JobArtifact(c.Request().Context(), j.ID, name)
+	if err != nil {
+		return err
+	}
+	rc, err := s.Blobs.Open(c.Request().Context(), b.Key)
 	if err != nil {
 		return err
 	}

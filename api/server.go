@@ -23,7 +23,6 @@ import (
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
-	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -37,10 +36,15 @@ type Deps struct {
 	Blobs    storage.BlobStore
 	Redis    asynq.RedisConnOpt
 	Jobs     jobs.Service
-	Workers  WorkerLister  // for /health
-	Webhooks *queue.Client // manual redeliveries
+	Workers  WorkerLister // for /health
+	Webhooks Redeliverer  // manual redeliveries
 	Outbound *outbound.Client
 	Metrics  *dashboards.Metrics
+}
+
+// Redeliverer queues a webhook delivery again (queue.Service does).
+type Redeliverer interface {
+	Redeliver(ctx context.Context, deliveryID string) error
 }
 
 // WorkerLister lists live worker processes (queue.Service does).

@@ -189,3 +189,16 @@ func (s *Service) Servers() ([]*asynq.ServerInfo, error) { return s.inspector.Se
 func (s *Service) TaskInfo(queue, id string) (*asynq.TaskInfo, error) {
 	return s.inspector.GetTaskInfo(queue, id)
 }
+
+// Redeliver queues a webhook delivery again under its own id, so a
+// delivery has exactly one task: a leftover task (waiting for its next
+// retry) is deleted first. A task running right now keeps running and the
+// enqueue is a no-op; the delivery row, already reset to pending by the
+// caller, decides what it records.
+func (s *Service) Redeliver(ctx context.Context, deliveryID string) error {
+	if err := s.inspector.DeleteTask(jobs.QueueCritical, deliveryID); err != nil &&
+		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		slog.Debug("leftover delivery task not deleted", "delivery_id", deliveryID, "err", err)
+	}
+	return s.client.EnqueueWebhook(ctx, deliveryID, deliveryID)
+}

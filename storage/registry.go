@@ -3,8 +3,11 @@ package storage
 import (
 	"context"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 
+	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/records"
 	"gorm.io/gorm"
 )
@@ -15,8 +18,28 @@ func NewModelID() string { return "mdl_" + compactUUID()[:20] }
 // ModelBlobKey is where a model's TorchScript file is stored.
 func ModelBlobKey(modelID string) string { return "models/" + modelID + "/model.pt" }
 
-// ArtifactKey is where a job's artifact file (a PNG of an attack…) is stored.
-func ArtifactKey(jobID, file string) string { return "jobs/" + jobID + "/artifacts/" + file }
+// ArtifactKey is where an attempt of a job stores an artifact file (a PNG
+// of an attack…). Each attempt has its own folder, so an attempt that
+// loses a race (a duplicate after a lease expired) can delete what it
+// wrote without touching the files of the attempt that completed.
+func ArtifactKey(jobID string, attempt int, file string) string {
+	return fmt.Sprintf("jobs/%s/artifacts/%d/%s", jobID, attempt, file)
+}
+
+// JobArtifact finds the stored artifact file of a job by file name (the
+// one its completed attempt recorded).
+func (db *DB) JobArtifact(ctx context.Context, jobID, file string) (records.Blob, error) {
+	blobs, err := db.JobBlobs(ctx, jobID)
+	if err != nil {
+		return records.Blob{}, err
+	}
+	for _, b := range blobs {
+		if dir, name := path.Split(b.Key); name == file && strings.HasPrefix(dir, "jobs/"+jobID+"/artifacts/") {
+			return b, nil
+		}
+	}
+	return records.Blob{}, warden.Errorf(warden.ENOTFOUND, "artifact not found")
+}
 
 // CreateModel inserts a model (status processing) and its validation job
 // in one transaction, with the model file's blob when it was uploaded.

@@ -103,7 +103,7 @@ func (r *Run) Progress(ctx context.Context, pct int, stage string) {
 // returns its file name. Its blob row commits with the job's result; if
 // the job does not complete, the file is deleted.
 func (r *Run) Artifact(ctx context.Context, name, contentType string, data []byte) (string, error) {
-	key := storage.ArtifactKey(r.Job.ID, name)
+	key := storage.ArtifactKey(r.Job.ID, r.Job.Attempts, name)
 	n, err := r.w.Blobs.Put(ctx, key, bytes.NewReader(data))
 	if err != nil {
 		return "", fmt.Errorf("store artifact %s: %w", name, err)

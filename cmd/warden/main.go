@@ -233,7 +233,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 		}
 	}
 	if withAPI {
-		srv, err := api.New(api.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Jobs: jobSvc, Workers: jobSvc, Webhooks: client, Outbound: out, Metrics: metrics})
+		srv, err := api.New(api.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Jobs: jobSvc, Workers: jobSvc, Webhooks: jobSvc, Outbound: out, Metrics: metrics})
 		if err != nil {
 			return err
 		}

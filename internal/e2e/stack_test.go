@@ -59,7 +59,7 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })
 	metrics.WatchQueues(insp, s.db, jobs.Queues)
-	s.deps = api.Deps{Config: s.cfg, DB: s.db, Blobs: s.blobs, Redis: s.redis, Jobs: s.jobs, Workers: s.jobs, Webhooks: s.client, Outbound: s.out, Metrics: metrics}
+	s.deps = api.Deps{Config: s.cfg, DB: s.db, Blobs: s.blobs, Redis: s.redis, Jobs: s.jobs, Workers: s.jobs, Webhooks: s.jobs, Outbound: s.out, Metrics: metrics}
 	s.startAPI()
 	if withWorker {
 		s.startWorker()
