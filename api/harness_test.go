@@ -59,14 +59,7 @@ func newAPIHarness(t *testing.T, opts ...func(*config.Config)) *apiHarness {
 }
 
 // org creates an org with an admin API key.
-func (h *apiHarness) org(name string) storage.NewOrgCredentials {
-	h.t.Helper()
-	c, err := h.db.CreateOrg(context.Background(), name)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return c
-}
+func (h *apiHarness) org(name string) storage.NewOrgCredentials { return testenv.Org(h.t, h.db, name) }
 
 // reqOption adjusts a request before it is served.
 type reqOption func(*http.Request)

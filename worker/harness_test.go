@@ -48,10 +48,7 @@ func newHarness(t *testing.T, opts ...func(*config.Config)) *harness {
 	h := &harness{t: t, cfg: sv.Config, db: sv.DB, blobs: sv.Blobs, redisURL: sv.Config.RedisURL, redis: sv.Redis, client: sv.Client, jobs: sv.Jobs}
 	h.w = New(Deps{Config: sv.Config, DB: sv.DB, Blobs: sv.Blobs, Redis: sv.Redis, Client: sv.Client, Jobs: sv.Jobs,
 		Events: api.Events{PublicURL: "http://warden.test"}, Outbound: sv.Outbound, Metrics: dashboards.NewMetrics()})
-	var err error
-	if h.org, err = sv.DB.CreateOrg(context.Background(), "worker-test"); err != nil {
-		t.Fatal(err)
-	}
+	h.org = testenv.Org(t, sv.DB, "worker-test")
 	return h
 }
 

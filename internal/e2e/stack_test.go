@@ -124,13 +124,7 @@ func (s *stack) stopWorker() {
 }
 
 // org creates an org and returns its credentials.
-func (s *stack) org(name string) storage.NewOrgCredentials {
-	c, err := s.db.CreateOrg(context.Background(), name)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return c
-}
+func (s *stack) org(name string) storage.NewOrgCredentials { return testenv.Org(s.t, s.db, name) }
 
 type reqOpt func(*http.Request)
 

@@ -85,3 +85,14 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 	}
 	return s
 }
+
+// Org creates an org (with its admin API key, OAuth2 client and webhook
+// secret) in db.
+func Org(t testing.TB, db *storage.DB, name string) storage.NewOrgCredentials {
+	t.Helper()
+	c, err := db.CreateOrg(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
