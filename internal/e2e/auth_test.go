@@ -511,10 +511,11 @@ func TestRBAC(t *testing.T) {
 	modelID := newModel()
 	atk := records.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org.OrgID, Kind: "attack", Queue: "gpu",
 		Status: records.JobInProgress, Input: "{}", Deadline: time.Now().Add(time.Hour)}
-	if err := s.db.CreateJob(ctx, &atk, nil); err != nil {
+	artifact := storage.ArtifactKey(atk.ID, 1, "0_original.png")
+	if err := s.db.CreateJob(ctx, &atk, []records.Blob{{Key: artifact, ContentType: "image/png", Size: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.blobs.Put(ctx, "jobs/"+atk.ID+"/artifacts/0_original.png", strings.NewReader("png")); err != nil {
+	if _, err := s.blobs.Put(ctx, artifact, strings.NewReader("png")); err != nil {
 		t.Fatal(err)
 	}
 	fgsm := map[string]any{"model_id": modelID, "attack_method_id": "attack_fgsm", "input_data": []float32{0, 0, 0, 0}}
