@@ -14,7 +14,7 @@ MODFILE=.build/go.torch.mod
 scripts/torch/test-setup
 export WARDEN_BENCH_TORCH=1 TORCH_THREADS="${TORCH_THREADS:-1}" WARDEN_BENCH_ROUNDS="${ROUNDS:-6}" WARDEN_BENCH_REPS="${REPS:-10}"
 [ -n "${PROFILE:-}" ] && export WARDEN_BENCH_PROFILE="$PROFILE"
-out=$(go test -modfile="$MODFILE" -tags torch -p=1 -count=1 -v -run '^TestBenchTorchAttacks$' ./worker/ 2>&1) || { echo "$out" | tail -40 >&2; exit 1; }
+out=$(go test -modfile="$MODFILE" -tags torch -p=1 -count=1 -v -run '^TestBenchTorchAttacks$' ./worker/runner/ 2>&1) || { echo "$out" | tail -40 >&2; exit 1; }
 echo "$out" | grep -E 'bench_torch_test.go' | sed 's/^ *//'
 line=$(echo "$out" | grep '^BENCH ' | tail -1)
 echo "$line"

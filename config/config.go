@@ -55,7 +55,22 @@ type Config struct {
 	TorchThreads   int           // WARDEN_TORCH_THREADS; 0 = one per CPU
 	WordNetDir     string        // WARDEN_WORDNET_DIR
 	PredictTimeout time.Duration // WARDEN_PREDICT_TIMEOUT, how long POST /predict waits (504 beyond)
+
+	// Model runners (worker/runner): Sandbox "on" (default) confines each
+	// runner with namespaces, Landlock, seccomp and rlimits and refuses
+	// tenant models where the host gives none; "off" runs them in an
+	// unconfined runner process.
+	Sandbox           string        // WARDEN_SANDBOX
+	RunnerMemory      int64         // WARDEN_RUNNER_MEMORY, address-space limit of a runner in bytes
+	RunnerIdleTimeout time.Duration // WARDEN_RUNNER_IDLE_TIMEOUT, how long a warm prediction runner waits unused
+	// RunnerSkipInspection turns the operator allow-list off. Tests only
+	// (they check what the confinement does to a model the inspection
+	// missed); no environment variable sets it.
+	RunnerSkipInspection bool
 }
+
+// SandboxOn reports whether runners are confined.
+func (c Config) SandboxOn() bool { return c.Sandbox != "off" }
 
 // Load reads the environment. It fails on values that do not parse rather
 // than silently falling back to a default.
@@ -89,6 +104,12 @@ func Load() (Config, error) {
 		TorchThreads:       int(e.int64("WARDEN_TORCH_THREADS", 0)),
 		WordNetDir:         e.str("WARDEN_WORDNET_DIR", "/usr/share/wordnet"),
 		PredictTimeout:     e.duration("WARDEN_PREDICT_TIMEOUT", 30*time.Second),
+		Sandbox:            e.str("WARDEN_SANDBOX", "on"),
+		RunnerMemory:       e.int64("WARDEN_RUNNER_MEMORY", 8<<30),
+		RunnerIdleTimeout:  e.duration("WARDEN_RUNNER_IDLE_TIMEOUT", 5*time.Minute),
+	}
+	if c.Sandbox != "on" && c.Sandbox != "off" {
+		e.errs = append(e.errs, "WARDEN_SANDBOX: on or off")
 	}
 	c.BlobDir = e.str("WARDEN_BLOB_DIR", filepath.Join(c.DataDir, "blobs"))
 	c.PublicURL = strings.TrimRight(e.str("WARDEN_PUBLIC_URL", "http://localhost"+portOf(c.Addr)), "/")

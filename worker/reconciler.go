@@ -34,6 +34,7 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		w.publishSandbox(ctx)
 		if !w.lock(ctx) {
 			continue // another worker reconciles this round
 		}

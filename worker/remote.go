@@ -11,6 +11,7 @@ import (
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/worker/runner"
 )
 
 // remoteChunk bounds the inputs sent in one request to a remote model.
@@ -28,9 +29,12 @@ type httpClassifier struct {
 	client  *http.Client
 }
 
+var _ runner.Model = (*httpClassifier)(nil)
+
 func (h *httpClassifier) NumClasses() int          { return h.classes }
-func (h *httpClassifier) Labels() []string         { return labels(h.cfg, h.classes) }
+func (h *httpClassifier) Labels() []string         { return h.cfg.LabelNames(h.classes) }
 func (h *httpClassifier) Config() modelspec.Config { return h.cfg }
+func (h *httpClassifier) Device() string           { return "remote" }
 
 func (h *httpClassifier) post(ctx context.Context, body any, n int) ([][]float32, error) {
 	b, _ := json.Marshal(body)
@@ -100,12 +104,9 @@ func (h *httpClassifier) PredictText(ctx context.Context, texts []string) ([][]f
 	return out, nil
 }
 
-// openModel returns a registered model's classifier: its remote endpoint,
-// or its TorchScript module loaded here.
-func (w *Worker) openModel(ctx context.Context, m records.Model) (model, error) {
-	if m.EndpointURL == "" {
-		return w.loadModel(ctx, m)
-	}
+// remoteModel is a model registered by endpoint URL, probed once to learn
+// its number of classes.
+func (w *Worker) remoteModel(ctx context.Context, m records.Model) (*httpClassifier, error) {
 	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
 	if details != nil {
 		return nil, Permanent("model metadata is invalid: %v", details)
@@ -128,4 +129,12 @@ func (w *Worker) openModel(ctx context.Context, m records.Model) (model, error) 
 	}
 	h.classes = len(probs[0])
 	return h, nil
+}
+
+func intShape(s []int64) []int {
+	out := make([]int, len(s))
+	for i, d := range s {
+		out[i] = int(d)
+	}
+	return out
 }

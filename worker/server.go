@@ -5,11 +5,12 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,6 +21,7 @@ import (
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/worker/runner"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -43,10 +45,11 @@ type Worker struct {
 	srv      *asynq.Server
 	rdb      redis.UniversalClient
 	handlers map[string]*handler
-	models   *modelCache
+	runners  *runner.Pool
+	sbOnce   sync.Once
+	sb       sandboxState
 	device   torch.Device
 	threads  int
-	wordnetState
 }
 
 // New builds a worker serving the configured queues.
@@ -71,7 +74,7 @@ func New(d Deps) *Worker {
 	} else {
 		slog.Warn("tensor engine unavailable: model, prediction and attack jobs will fail", "reason", torch.Reason())
 	}
-	w.models = newModelCache(filepath.Join(d.Config.DataDir, "model-cache"), w.device)
+	w.runners = runnerPool(w)
 	w.srv = asynq.NewServer(d.Redis, asynq.Config{
 		Concurrency:    d.Config.WorkerConcurrency,
 		Queues:         d.Config.WorkerQueues,
@@ -108,6 +111,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypeJob, w.handleJob)
 	mux.HandleFunc(queue.TypeWebhook, w.handleWebhook)
+	sb := w.sandbox()
+	if sb.err != nil {
+		slog.Error("model runner sandbox", "layers", sb.layers, "err", sb.err)
+	} else {
+		slog.Info("model runner sandbox", "layers", sb.layers, "sandbox", w.Config.Sandbox)
+	}
+	w.publishSandbox(ctx)
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -117,6 +127,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ctx.Done()
 	slog.Info("worker shutting down")
 	w.srv.Shutdown()
+	w.runners.Close()
 	<-recDone
 	if w.rdb != nil {
 		w.rdb.Close()
@@ -134,4 +145,33 @@ func (slogAdapter) Error(args ...any) { slog.Error(fmt.Sprint(args...), "compone
 func (slogAdapter) Fatal(args ...any) {
 	slog.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
 	os.Exit(1) // asynq expects Fatal not to return
+}
+
+// sandbox probes, once, what confinement runners get on this host.
+func (w *Worker) sandbox() sandboxState {
+	w.sbOnce.Do(func() { w.sb = w.probeSandbox(context.Background()) })
+	return w.sb
+}
+
+// SandboxKeyPrefix prefixes the Redis keys in which each worker publishes
+// its runners' confinement for /health.
+const SandboxKeyPrefix = "warden:sandbox:"
+
+// publishSandbox writes this worker's runner layers to Redis for /health,
+// expiring unless refreshed (each reconcile tick).
+func (w *Worker) publishSandbox(ctx context.Context) {
+	if w.rdb == nil {
+		return
+	}
+	sb := w.sandbox()
+	host, _ := os.Hostname()
+	v := map[string]any{"worker": fmt.Sprintf("%s:%d", host, os.Getpid()), "layers": sb.layers, "tenant_models": sb.err == nil}
+	if sb.err != nil {
+		v["reason"] = sb.err.Error()
+	}
+	b, _ := json.Marshal(v)
+	ttl := 3 * w.Config.ReconcileInterval
+	if err := w.rdb.Set(ctx, SandboxKeyPrefix+v["worker"].(string), b, ttl).Err(); err != nil && ctx.Err() == nil {
+		slog.Debug("sandbox state not published", "err", err)
+	}
 }

@@ -4,20 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
-	"time"
 
-	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/jobs"
-	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/worker/runner"
 )
 
-// validateModel fetches a registered model's file, loads it, runs sample
-// forward passes and measures it. The model becomes active with its
+// validateModel fetches a registered model's file and has a runner load
+// it, inspect its graphs, run sample forward passes and measure it. The model becomes active with its
 // metrics in the transaction that completes the job; a failure marks it
 // failed with the reason (modelValidationFailed).
 func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateModelInput) (jobs.ValidateModelResult, error) {
@@ -38,29 +37,14 @@ func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateMode
 		m.BlobKey = key
 	}
 	r.Progress(ctx, 40, "loading_module")
-	clf, err := w.openModel(ctx, m)
+	d, err := w.execute(ctx, r, m, runner.Request{Op: runner.OpValidate}, false)
 	if err != nil {
 		return none, err
 	}
-	if n := len(clf.Config().Labels); n > 0 && n != clf.NumClasses() {
-		return none, Permanent("metadata.labels names %d classes but the model outputs %d", n, clf.NumClasses())
+	v := d.Validate
+	if v == nil {
+		return none, fmt.Errorf("runner answered validate without a validation")
 	}
-	r.Progress(ctx, 70, "sample_forward")
-	x := attacks.Batch{Data: make([]float32, clf.Config().SampleSize()), Shape: intShape(clf.Config().BatchShape(1))}
-	start := time.Now()
-	const runs = 3
-	for i := 0; i < runs; i++ {
-		var err error
-		if clf.Config().Type == modelspec.TypeNLP {
-			_, err = clf.PredictText(ctx, []string{"warden sample"})
-		} else {
-			_, err = clf.Predict(ctx, x)
-		}
-		if err != nil {
-			return none, Permanent("sample forward pass failed: %v", err)
-		}
-	}
-	latency := float64(time.Since(start).Microseconds()) / runs / 1000
 	metrics := map[string]any{}
 	var md struct {
 		Metrics map[string]float64 `json:"metrics"`
@@ -70,14 +54,14 @@ func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateMode
 			metrics[k] = v // reported by the model's owner (e.g. held-out accuracy)
 		}
 	}
-	metrics["num_classes"] = clf.NumClasses()
-	metrics["input_size"] = clf.Config().SampleSize()
-	metrics["forward_latency_ms"] = latency
+	metrics["num_classes"] = v.NumClasses
+	metrics["input_size"] = v.InputSize
+	metrics["forward_latency_ms"] = v.ForwardLatencyMS
 	enc, err := json.Marshal(metrics)
 	if err != nil {
 		return none, err
 	}
-	res := jobs.ValidateModelResult{ModelID: m.ID, Status: records.ModelActive, NumClasses: clf.NumClasses(), Metrics: metrics, Device: w.device.String()}
+	res := jobs.ValidateModelResult{ModelID: m.ID, Status: records.ModelActive, NumClasses: v.NumClasses, Metrics: metrics, Device: v.Device}
 	r.UpdateModel(storage.ModelUpdate{ID: m.ID, Status: records.ModelActive, Metrics: string(enc), Device: res.Device})
 	return res, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker"
 	"github.com/wardenlab/warden/worker/demo"
+	"github.com/wardenlab/warden/worker/runner"
 )
 
 const usage = `usage: warden <command> [flags]
@@ -50,6 +51,9 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if os.Args[1] == "runner" { // started by a worker for one model; reads no configuration
+		runner.Exit(runner.Main())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -31,6 +32,18 @@ func LoadModule(path string, dev Device) (*Module, error) {
 	}
 	cm.SetEval()
 	return &Module{cm: cm, dev: dev}, nil
+}
+
+// Operators lists every operator the module's TorchScript graphs use
+// (all methods and functions, submodules included), sorted.
+func (m *Module) Operators() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, errClosed
+	}
+	defer pin()()
+	return lib.WardenModuleOperators(m.cm.Cmodule)
 }
 
 // Device is where the module's parameters live.

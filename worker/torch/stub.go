@@ -33,6 +33,9 @@ func (m *Module) Device() Device { return CPU }
 // Forward fails with ErrUnavailable.
 func (m *Module) Forward(xs ...*Tensor) (*Tensor, error) { return nil, ErrUnavailable }
 
+// Operators fails with ErrUnavailable.
+func (m *Module) Operators() ([]string, error) { return nil, ErrUnavailable }
+
 // Close does nothing.
 func (m *Module) Close() error { return nil }
 

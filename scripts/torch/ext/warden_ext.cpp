@@ -1,10 +1,13 @@
 // Warden's additions to gotch's libtch (see warden_ext.h). Compiled as part
 // of the libtch package by cgo, next to gotch's torch_api.cpp.
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/script.h>
 #include <torch/version.h>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <set>
 #include <string>
 #include "warden_ext.h"
 
@@ -46,6 +49,40 @@ char *wext_module_define(void *module, const char *src) {
     static_cast<torch::jit::Module *>(module)->define(std::string(src));
     return nullptr;
   } catch (const std::exception &e) {
+    return err_of(e);
+  }
+}
+
+char *wext_module_operators(void *module, char **out) {
+  try {
+    auto *m = static_cast<torch::jit::Module *>(module);
+    std::set<std::string> ops;
+    std::function<void(torch::jit::Block *)> walk = [&](torch::jit::Block *b) {
+      for (auto *n : b->nodes()) {
+        ops.insert(n->kind().toQualString());
+        for (auto *sub : n->blocks()) walk(sub);
+      }
+    };
+    // Every function the archive compiled (methods of every submodule and
+    // free functions they call), then each module's methods in case one
+    // lives outside the module's own compilation unit.
+    for (auto *f : m->_ivalue()->compilation_unit()->get_functions()) {
+      if (auto *g = torch::jit::tryToGraphFunction(*f)) walk(g->graph()->block());
+    }
+    for (const auto &sub : m->modules()) {
+      for (const auto &method : sub.get_methods()) {
+        if (auto *g = torch::jit::tryToGraphFunction(method.function())) walk(g->graph()->block());
+      }
+    }
+    std::string joined;
+    for (const auto &op : ops) {
+      joined += op;
+      joined += '\n';
+    }
+    *out = strdup(joined.c_str());
+    return nullptr;
+  } catch (const std::exception &e) {
+    *out = nullptr;
     return err_of(e);
   }
 }

@@ -18,6 +18,10 @@ char *wext_module_register(void *module, const char *name, void *tensor,
                            int is_buffer);
 /* Compile TorchScript source (methods using self.<parameter>) into it. */
 char *wext_module_define(void *module, const char *src);
+/* Every operator (node kind, e.g. "aten::conv2d", "prim::If") in the
+ * graphs of every function and method of a loaded module and its
+ * submodules, sorted, one per line, in a malloc'ed string (*out). */
+char *wext_module_operators(void *module, char **out);
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,6 @@
 //go:build torch
 
-package worker
+package runner
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 //go:build torch
 
-package worker
+package runner
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 	"github.com/wardenlab/warden/worker/torch"
 )
 
-// These tests attack the demo models through the worker's torchClassifier,
+// These tests attack the demo models through the runner's torchClassifier,
 // the adapter every attack job uses.
 
 const refPython = "/usr/bin/python3"
@@ -70,22 +70,19 @@ func demoModels(t testing.TB) *demo.Set {
 	return demoSet
 }
 
-// newTorchClassifier loads a trained demo model as the worker does.
+// newTorchClassifier loads a trained demo model as a runner does (the
+// operator inspection included: the demo models must pass it).
 func newTorchClassifier(t testing.TB, m *demo.Trained) *torchClassifier {
 	t.Helper()
 	cfg, bad := modelspec.ParseConfig(m.Type, m.Metadata)
 	if bad != nil {
 		t.Fatal(bad)
 	}
-	mod, err := torch.LoadModule(m.ModelPath, torch.CPU)
+	clf, _, err := Load(m.ModelPath, cfg, torch.CPU, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mod.Close() })
-	clf := &torchClassifier{mod: mod, cfg: cfg, mu: &sync.Mutex{}}
-	if clf.classes, err = probeClasses(clf); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { clf.Close() })
 	return clf
 }
 
@@ -124,7 +121,7 @@ func needRefPython(t testing.TB) {
 	if exec.Command(refPython, "-c", "import torch").Run() == nil {
 		return
 	}
-	out, err := exec.Command("../scripts/torch/test-setup").CombinedOutput()
+	out, err := exec.Command("../../scripts/torch/test-setup").CombinedOutput()
 	if err == nil && exec.Command(refPython, "-c", "import torch").Run() == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package worker
+package runner
 
 import (
 	"context"
@@ -24,19 +24,9 @@ type torchClassifier struct {
 	mu      *sync.Mutex
 }
 
-// model is a registered model ready to answer: a TorchScript module run
-// here (white-box: it also gives gradients) or a remote prediction
-// endpoint (black-box: predictions only).
-type model interface {
-	attacks.Classifier
-	attacks.TextClassifier
-	Config() modelspec.Config
-}
-
 var (
 	_ attacks.GradientClassifier = (*torchClassifier)(nil)
-	_ model                      = (*torchClassifier)(nil)
-	_ model                      = (*httpClassifier)(nil)
+	_ Model                      = (*torchClassifier)(nil)
 )
 
 func (c *torchClassifier) NumClasses() int { return c.classes }
@@ -45,9 +35,10 @@ func (c *torchClassifier) NumClasses() int { return c.classes }
 func (c *torchClassifier) Config() modelspec.Config { return c.cfg }
 
 // Labels names the classes.
-func (c *torchClassifier) Labels() []string { return labels(c.cfg, c.classes) }
+func (c *torchClassifier) Labels() []string { return c.cfg.LabelNames(c.classes) }
 
-func labels(cfg modelspec.Config, classes int) []string { return cfg.LabelNames(classes) }
+// Device is where the module runs ("cpu", "cuda:0").
+func (c *torchClassifier) Device() string { return c.mod.Device().String() }
 
 // logits runs the module on x in chunks.
 func (c *torchClassifier) logits(ctx context.Context, x attacks.Batch) ([][]float32, error) {

@@ -1,0 +1,346 @@
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/attacks/wordnet"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/modelspec"
+)
+
+// maxArtifactSamples bounds how many samples of a batch get PNG artifacts.
+const maxArtifactSamples = 16
+
+// maxInlineValues bounds the inputs whose values a result carries inline.
+const maxInlineValues = 4096
+
+// Env is what the computations need besides the model.
+type Env struct {
+	WordNetDir string // WordNet for TextFooler
+	Threads    int    // libtorch intra-op threads, reported in attack metrics
+}
+
+// Execute runs one operation on m and returns its end. Failures come back
+// as Done.Error (Permanent when retrying cannot help); a cancelled ctx
+// returns ctx.Err().
+func Execute(ctx context.Context, m Model, req Request, env Env, sink Sink) (*Done, error) {
+	var (
+		d   Done
+		err error
+	)
+	switch req.Op {
+	case OpValidate:
+		d.Validate, err = validate(ctx, m)
+	case OpPredict:
+		if req.Predict == nil {
+			return nil, Permanent("predict request without input")
+		}
+		var r jobs.PredictResult
+		r, err = predict(ctx, m, *req.Predict)
+		d.Predict = &r
+	case OpAttack:
+		if req.Attack == nil {
+			return nil, Permanent("attack request without input")
+		}
+		var r jobs.AttackResult
+		r, err = attack(ctx, m, *req.Attack, env, sink)
+		d.Attack = &r
+	default:
+		return nil, Permanent("unknown runner operation %q", req.Op)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return &d, nil
+}
+
+func intShape(s []int64) []int {
+	out := make([]int, len(s))
+	for i, d := range s {
+		out[i] = int(d)
+	}
+	return out
+}
+
+// validate checks the labels against the model and times sample forwards.
+func validate(ctx context.Context, m Model) (*Validation, error) {
+	cfg := m.Config()
+	if n := len(cfg.Labels); n > 0 && n != m.NumClasses() {
+		return nil, Permanent("metadata.labels names %d classes but the model outputs %d", n, m.NumClasses())
+	}
+	x := attacks.Batch{Data: make([]float32, cfg.SampleSize()), Shape: intShape(cfg.BatchShape(1))}
+	start := time.Now()
+	const runs = 3
+	for i := 0; i < runs; i++ {
+		var err error
+		if cfg.Type == modelspec.TypeNLP {
+			_, err = m.PredictText(ctx, []string{"warden sample"})
+		} else {
+			_, err = m.Predict(ctx, x)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, Permanent("sample forward pass failed: %v", err)
+		}
+	}
+	return &Validation{NumClasses: m.NumClasses(), InputSize: cfg.SampleSize(), Device: m.Device(),
+		ForwardLatencyMS: float64(time.Since(start).Microseconds()) / runs / 1000}, nil
+}
+
+// InputHash identifies an input in prediction results (first 16 hex
+// digits of its SHA-256).
+func InputHash(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:8])
+}
+
+// predict runs one input through the model.
+func predict(ctx context.Context, m Model, in jobs.PredictInput) (jobs.PredictResult, error) {
+	var none jobs.PredictResult
+	cfg := m.Config()
+	var (
+		probs [][]float32
+		err   error
+	)
+	if cfg.Type == modelspec.TypeNLP {
+		var text string
+		if err := json.Unmarshal(in.Input, &text); err != nil {
+			return none, Permanent("NLP models take a string")
+		}
+		probs, err = m.PredictText(ctx, []string{text})
+	} else {
+		x, eerr := cfg.Encode(in.Input)
+		if eerr != nil {
+			return none, Permanent("%v", eerr)
+		}
+		probs, err = m.Predict(ctx, attacks.Batch{Data: x, Shape: intShape(cfg.BatchShape(1))})
+	}
+	if err != nil {
+		return none, err
+	}
+	k := modelspec.Argmax(probs[0])
+	all := map[string]float32{}
+	for i, p := range probs[0] {
+		all[cfg.Label(i)] = p
+	}
+	return jobs.PredictResult{Prediction: cfg.Label(k), Confidence: probs[0][k], ModelID: in.ModelID,
+		InputHash: InputHash(in.Input), Probabilities: all, Device: m.Device()}, nil
+}
+
+// processCPU is this process's user+system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// attack runs an adversarial attack and returns the adversarial examples,
+// their predictions, norms and PNG artifacts (through sink).
+func attack(ctx context.Context, m Model, in jobs.AttackInput, env Env, sink Sink) (jobs.AttackResult, error) {
+	var none jobs.AttackResult
+	// Keep the whole attack on one OS thread. Engine calls pin a thread
+	// only for their own duration; between calls the goroutine may move,
+	// and libgomp keeps one OpenMP worker pool per calling thread, so with
+	// TORCH_THREADS > 1 the steps of one attack would hop between pools
+	// (measured: 1.7x the wall time of PyTorch for FGSM at 2 threads, 1.07x
+	// with this lock; bench/RESULTS.md). The attacks start no goroutines.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start, cpu0 := time.Now(), processCPU()
+	progress := func(pct int, stage string) {
+		if sink.Progress != nil {
+			sink.Progress(5+pct*90/100, stage)
+		}
+	}
+	var (
+		res jobs.AttackResult
+		err error
+	)
+	if in.AttackMethodID == attacks.IDTextFooler {
+		res, err = attackText(ctx, m, in, env, progress)
+	} else {
+		res, err = attackImage(ctx, m, in, sink, progress)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return none, ctx.Err()
+		}
+		if _, ok := IsPermanent(err); ok {
+			return none, err
+		}
+		return none, Permanent("attack failed: %v", err)
+	}
+	wall := time.Since(start)
+	cpuPct := 100 * float64(processCPU()-cpu0) / float64(wall) / float64(runtime.NumCPU())
+	res.Metrics = jobs.AttackMetrics{AttackTimeSeconds: wall.Seconds(), CPUUsageAvg: fmt.Sprintf("%.0f%%", cpuPct),
+		Device: m.Device(), TorchThreads: env.Threads} // GPUUsageAvg stays null: no NVML binding
+	res.ModelID, res.AttackMethodID = in.ModelID, in.AttackMethodID
+	return res, nil
+}
+
+// withTarget returns the attack parameters with the target label added.
+func withTarget(in jobs.AttackInput) map[string]any {
+	params := in.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	if in.TargetLabel != nil {
+		params["target_label"] = *in.TargetLabel
+	}
+	return params
+}
+
+var wordNets sync.Map // dir → *wordNetOnce
+
+type wordNetOnce struct {
+	once sync.Once
+	wn   *wordnet.WordNet
+	err  error
+}
+
+// wordNet loads WordNet from dir once per process.
+func wordNet(dir string) (*wordnet.WordNet, error) {
+	v, _ := wordNets.LoadOrStore(dir, &wordNetOnce{})
+	o := v.(*wordNetOnce)
+	o.once.Do(func() { o.wn, o.err = wordnet.Open(dir) })
+	if o.err != nil {
+		return nil, Permanent("WordNet is not available (%v); install Debian's wordnet-base or set WARDEN_WORDNET_DIR", o.err)
+	}
+	return o.wn, nil
+}
+
+func attackText(ctx context.Context, m Model, in jobs.AttackInput, env Env, progress attacks.Progress) (jobs.AttackResult, error) {
+	wn, err := wordNet(env.WordNetDir)
+	if err != nil {
+		return jobs.AttackResult{}, err
+	}
+	texts := make([]string, len(in.Inputs))
+	for i, raw := range in.Inputs {
+		if err := json.Unmarshal(raw, &texts[i]); err != nil {
+			return jobs.AttackResult{}, Permanent("input %d is not a string", i)
+		}
+	}
+	out, err := attacks.RunText(ctx, withTarget(in), m, wn, texts, in.TrueLabels, progress)
+	if err != nil {
+		return jobs.AttackResult{}, err
+	}
+	samples := make([]jobs.AttackSample, len(out))
+	for i, t := range out {
+		lev, queries := t.LevenshteinDistance, t.Queries
+		samples[i] = jobs.AttackSample{
+			OriginalInput: jobs.TextValue(t.OriginalText), OriginalPrediction: t.OriginalPrediction, OriginalConfidence: t.OriginalConfidence,
+			AdversarialExample: jobs.TextValue(t.AdversarialText), AdversarialPrediction: t.AdversarialPrediction, AdversarialConfidence: t.AdversarialConfidence,
+			AttackSuccess: t.Success,
+			Perturbation:  jobs.Perturbation{WordsChanged: t.WordsChanged, LevenshteinDistance: &lev},
+			Queries:       &queries,
+		}
+	}
+	res := batchResult(samples)
+	res.Queries = *samples[0].Queries
+	return res, nil
+}
+
+// batchResult shapes per-sample results as spec 002's result document: the
+// first sample's fields at the top level, the whole batch under
+// BatchResults with its success rate.
+func batchResult(samples []jobs.AttackSample) jobs.AttackResult {
+	fooled := 0
+	for _, s := range samples {
+		if s.AttackSuccess {
+			fooled++
+		}
+	}
+	res := jobs.AttackResult{AttackSample: samples[0], BatchSize: len(samples), BatchSuccessRate: float64(fooled) / float64(len(samples))}
+	if len(samples) > 1 {
+		res.BatchResults = samples
+	}
+	return res
+}
+
+func attackImage(ctx context.Context, m Model, in jobs.AttackInput, sink Sink, progress attacks.Progress) (jobs.AttackResult, error) {
+	var none jobs.AttackResult
+	cfg := m.Config()
+	size := cfg.SampleSize()
+	data := make([]float32, 0, size*len(in.Inputs))
+	for i, raw := range in.Inputs {
+		x, err := cfg.Encode(raw)
+		if err != nil {
+			return none, Permanent("input %d: %v", i, err)
+		}
+		data = append(data, x...)
+	}
+	x := attacks.Batch{Data: data, Shape: intShape(cfg.BatchShape(len(in.Inputs)))}
+	ain := attacks.Input{X: x}
+	if len(in.TrueLabels) > 0 {
+		ain.Labels = in.TrueLabels
+	}
+	out, err := attacks.Run(ctx, in.AttackMethodID, withTarget(in), m, ain, progress)
+	if err != nil {
+		return none, err
+	}
+	clean, err := m.Predict(ctx, x)
+	if err != nil {
+		return none, err
+	}
+	adv, err := m.Predict(ctx, out.Adversarial)
+	if err != nil {
+		return none, err
+	}
+	samples := make([]jobs.AttackSample, x.N())
+	lo, hi := cfg.ClipMin, cfg.ClipMax
+	for i := range samples {
+		cp, ap := modelspec.Argmax(clean[i]), modelspec.Argmax(adv[i])
+		linf, l2 := out.LinfNorms[i], out.L2Norms[i]
+		s := jobs.AttackSample{
+			OriginalPrediction: cfg.Label(cp), OriginalConfidence: clean[i][cp],
+			AdversarialPrediction: cfg.Label(ap), AdversarialConfidence: adv[i][ap],
+			AttackSuccess: out.Success[i], Perturbation: jobs.Perturbation{LinfNorm: &linf, L2Norm: &l2},
+		}
+		if size <= maxInlineValues {
+			s.OriginalInput, s.AdversarialExample = jobs.NumbersValue(x.Sample(i)), jobs.NumbersValue(out.Adversarial.Sample(i))
+		}
+		if len(cfg.InputShape) == 3 && i < maxArtifactSamples && sink.Artifact != nil {
+			s.Perturbation.Artifacts = map[string]string{}
+			for _, a := range []struct {
+				name   string
+				render func() ([]byte, error)
+			}{
+				{"original", func() ([]byte, error) { return attacks.RenderPNG(x, i, lo, hi) }},
+				{"adversarial", func() ([]byte, error) { return attacks.RenderPNG(out.Adversarial, i, lo, hi) }},
+				{"perturbation", func() ([]byte, error) { return attacks.RenderPerturbationPNG(x, out.Adversarial, i) }},
+			} {
+				png, err := a.render()
+				if err != nil {
+					return none, err
+				}
+				file, err := sink.Artifact(ctx, fmt.Sprintf("%d_%s.png", i, a.name), "image/png", png)
+				if err != nil {
+					return none, err
+				}
+				s.Perturbation.Artifacts[a.name] = file
+			}
+		}
+		samples[i] = s
+	}
+	res := batchResult(samples)
+	grads := out.Gradients
+	res.Queries, res.GradientEvaluations = out.Queries, &grads
+	res.PerturbationSummary = &jobs.NormSummary{Linf: attacks.Stats(out.LinfNorms, out.Success), L2: attacks.Stats(out.L2Norms, out.Success)}
+	return res, nil
+}
