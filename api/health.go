@@ -2,12 +2,15 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/queue"
 )
 
 // getHealth answers spec 003's health check. ml_models_loaded is true when
@@ -38,6 +41,32 @@ func (s *Server) getHealth(c echo.Context) error {
 			}
 		}
 		resp["workers"], resp["ml_models_loaded"] = n, cpu
+		resp["sandbox"] = s.sandboxes(ctx)
 	}
 	return c.JSON(status, resp)
+}
+
+// sandboxes lists what each live worker published about its model
+// runners: the confinement layers on, and whether it accepts tenant models.
+func (s *Server) sandboxes(ctx context.Context) []json.RawMessage {
+	out := []json.RawMessage{}
+	var keys []string
+	iter := s.rdb.Scan(ctx, 0, queue.SandboxKeyPrefix+"*", 100).Iterator()
+	for iter.Next(ctx) && len(keys) < 1000 {
+		keys = append(keys, iter.Val())
+	}
+	if len(keys) == 0 {
+		return out
+	}
+	sort.Strings(keys)
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return out
+	}
+	for _, v := range vals {
+		if str, ok := v.(string); ok && json.Valid([]byte(str)) {
+			out = append(out, json.RawMessage(str))
+		}
+	}
+	return out
 }

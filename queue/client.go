@@ -14,6 +14,11 @@ import (
 	"github.com/wardenlab/warden/jobs"
 )
 
+// SandboxKeyPrefix prefixes the Redis keys in which each worker publishes
+// the confinement of its model runners (JSON, expiring unless refreshed);
+// /health lists them.
+const SandboxKeyPrefix = "warden:sandbox:"
+
 // Task types.
 const (
 	TypeJob     = "warden:job"     // every job kind; the worker dispatches on Job.Kind

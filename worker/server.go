@@ -153,10 +153,6 @@ func (w *Worker) sandbox() sandboxState {
 	return w.sb
 }
 
-// SandboxKeyPrefix prefixes the Redis keys in which each worker publishes
-// its runners' confinement for /health.
-const SandboxKeyPrefix = "warden:sandbox:"
-
 // publishSandbox writes this worker's runner layers to Redis for /health,
 // expiring unless refreshed (each reconcile tick).
 func (w *Worker) publishSandbox(ctx context.Context) {
@@ -171,7 +167,7 @@ func (w *Worker) publishSandbox(ctx context.Context) {
 	}
 	b, _ := json.Marshal(v)
 	ttl := 3 * w.Config.ReconcileInterval
-	if err := w.rdb.Set(ctx, SandboxKeyPrefix+v["worker"].(string), b, ttl).Err(); err != nil && ctx.Err() == nil {
+	if err := w.rdb.Set(ctx, queue.SandboxKeyPrefix+v["worker"].(string), b, ttl).Err(); err != nil && ctx.Err() == nil {
 		slog.Debug("sandbox state not published", "err", err)
 	}
 }
