@@ -161,8 +161,8 @@ func paths(exe, model, wordnet, scratch, device string) Paths {
 		// the binary reads them when it initialises (public files).
 		ReadFiles: []string{"/etc/ld.so.cache", "/etc/protocols", "/etc/services", "/proc/cpuinfo", "/proc/meminfo",
 			"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"},
-		ReadDirs:  []string{"/sys/devices/system/cpu", "/sys/fs/cgroup"},
-		Devices:   []string{"/dev/null", "/dev/urandom"}}
+		ReadDirs: []string{"/sys/devices/system/cpu", "/sys/fs/cgroup"},
+		Devices:  []string{"/dev/null", "/dev/urandom"}}
 	if model != "" {
 		p.ReadFiles = append(p.ReadFiles, model)
 	}
