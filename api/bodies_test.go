@@ -265,3 +265,22 @@ func TestVerifyURLDownloads(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyURLHidesInternalAddresses: a URL that leads (here through a
+// redirect) to an address Warden does not fetch from is refused without
+// telling the client which address it resolved to.
+func TestVerifyURLHidesInternalAddresses(t *testing.T) {
+	h := newAPIHarness(t)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://10.1.2.3:8080/internal.png", http.StatusFound)
+	}))
+	defer origin.Close()
+	r := h.postJSON("/api/verify-url", `{"url":"`+origin.URL+`/photo.png"}`)
+	assertVerifyError(t, "POST /api/verify-url (redirect to a private address)", r, http.StatusBadRequest, "")
+	if r.Body["error"] != "Invalid URL" || strings.Contains(string(r.Raw), "10.1.2.3") {
+		t.Errorf("body %s: want Invalid URL without the internal address", r.Raw)
+	}
+	if n := h.jobCount(); n != 0 {
+		t.Errorf("%d jobs after a refusal", n)
+	}
+}

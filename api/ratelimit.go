@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -190,7 +191,7 @@ func (s *Server) guard(buckets ...bucket) echo.MiddlewareFunc {
 // ipSpends is the request's charge to the route's client-IP budgets, or
 // 429 at once when one of them was refused moments ago.
 func (s *Server) ipSpends(c echo.Context, buckets []bucket) ([]spend, error) {
-	ip := c.RealIP()
+	ip := clientBucket(c.RealIP())
 	out := make([]spend, len(buckets), len(buckets)+1)
 	for i, b := range buckets {
 		out[i] = spend{b.name, ip, b.rate}
@@ -238,4 +239,19 @@ func tooMany(c echo.Context, wait time.Duration) error {
 	}
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 	return &warden.Error{Code: warden.ERATELIMITED, Message: "Rate limit exceeded", Details: map[string]string{"retry_after_seconds": strconv.Itoa(secs)}}
+}
+
+// clientBucket is the rate-limit identity of a client address: the address
+// for IPv4, its /64 for IPv6 (one subscriber holds a whole /64, so
+// per-address buckets would give it 2^64 budgets).
+func clientBucket(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

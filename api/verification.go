@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -28,10 +29,13 @@ func (s *Server) routesVerify() {
 	general := bucket{"ip", s.Config.RateGeneral}
 	upload := bucket{"upload", s.Config.RateUpload}
 	g := s.group("/api", renderVerifyError)
-	g.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, s.guard(general, upload))
-	g.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, s.guard(general, upload))
+	// Anonymous callers may verify (spec 003); a caller with credentials
+	// needs a role that may submit (POST) or delete (DELETE).
+	submitter := requireIfAuthenticated(records.RoleDeveloper)
+	g.add(route{Method: "POST", Path: "/api/verify", Tag: "verification", Summary: "Upload a file for authenticity verification", Op: opVerifyUpload}, s.postVerify, s.guard(general, upload), submitter)
+	g.add(route{Method: "POST", Path: "/api/verify-url", Tag: "verification", Summary: "Verify a file fetched from a URL", Op: opVerifyURL}, s.postVerifyURL, s.guard(general, upload), submitter)
 	g.add(route{Method: "GET", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Get a verification result", Op: opVerifyGet}, s.getVerify, s.guard(general))
-	g.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, s.guard(general))
+	g.add(route{Method: "DELETE", Path: "/api/verify/:job_id", Tag: "verification", Summary: "Cancel and delete a verification job and its data", Op: opVerifyDelete}, s.deleteVerify, s.guard(general), submitter)
 	g.add(route{Method: "GET", Path: "/api/metrics", Tag: "verification", Summary: "Aggregated verification metrics", Op: opVerifyMetrics}, s.getVerifyMetrics, s.limit(general))
 	s.add(route{Method: "GET", Path: "/health", Tag: "platform", Summary: "Service health", Op: opHealth}, s.getHealth)
 }
@@ -204,17 +208,30 @@ func (s *Server) postVerifyURL(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"job_id": jobID, "status": "pending"})
 }
 
+// downloadError maps a failed download to the caller's error. What the
+// client learns is generic where the cause would describe Warden's own
+// network (a host that resolves to a private address, a connection refused
+// inside the perimeter); the log keeps the cause.
 func downloadError(err error, max int64) error {
-	var we *warden.Error
+	var (
+		we *warden.Error
+		se *outbound.StatusError
+	)
 	switch {
 	case errors.Is(err, errFileTooLarge), errors.Is(err, outbound.ErrTooLarge):
 		return tooLarge(max)
 	case errors.As(err, &we):
 		return err
-	case errors.Is(err, outbound.ErrForbiddenAddress):
-		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": err.Error()}}
+	case errors.As(err, &se):
+		return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": fmt.Sprintf("the server answered %d", se.Code)}}
+	case errors.Is(err, outbound.ErrTooManyRedirects):
+		return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": "too many redirects"}}
 	}
-	return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": err.Error()}}
+	slog.Info("verify-url download failed", "err", err)
+	if errors.Is(err, outbound.ErrForbiddenAddress) {
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": "the URL leads to an address Warden does not fetch from"}}
+	}
+	return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": "the file could not be downloaded from that URL"}}
 }
 
 // verifyStatus maps job statuses to spec 003's VerificationStatus.

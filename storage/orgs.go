@@ -73,11 +73,24 @@ func (db *DB) CreateCredential(ctx context.Context, orgID, kind, role string) (i
 		return "", "", warden.Errorf(warden.EINVALID, "unknown credential kind %q", kind)
 	}
 	c := records.Credential{ID: id, OrgID: orgID, Kind: kind, Role: role, SecretHash: hashSecret(secret)}
-	if err := db.gorm.WithContext(ctx).Create(&c).Error; err != nil {
+	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&records.Credential{}).Where("org_id = ? AND revoked_at IS NULL", orgID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n >= MaxCredentialsPerOrg {
+			return warden.Errorf(warden.ECONFLICT, "an org has at most %d active credentials; revoke one first", MaxCredentialsPerOrg)
+		}
+		return tx.Create(&c).Error
+	})
+	if err != nil {
 		return "", "", fmt.Errorf("create credential: %w", err)
 	}
 	return id, secret, nil
 }
+
+// MaxCredentialsPerOrg caps an org's active API keys and OAuth2 clients.
+const MaxCredentialsPerOrg = 100
 
 // Principal is an authenticated caller.
 type Principal struct {

@@ -193,7 +193,11 @@ func (w *Worker) handleJob(ctx context.Context, t *asynq.Task) error {
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
 		if retried >= maxRetry {
-			return w.failAttempt(ctx, job, "failed after retries: "+err.Error(), elapsed)
+			// The cause is internal (a database, a download, a runner that
+			// would not start): the owner learns that it failed, the log
+			// keeps why.
+			log.Error("job failed after retries", "err", err, "attempts", job.Attempts)
+			return w.failAttempt(ctx, job, fmt.Sprintf("failed after retries: internal error after %d attempts (logged by the worker for job %s)", job.Attempts, job.ID), elapsed)
 		}
 		log.Warn("job attempt failed; will retry", "err", err)
 		return err

@@ -97,7 +97,8 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		case err == nil && info.State == asynq.TaskStateArchived:
 			// Retries exhausted without the job row being updated
 			// (crash between the two): record the failure now.
-			if _, err := w.fail(ctx, j, "failed after retries: "+info.LastErr, now.Sub(j.CreatedAt)); err != nil {
+			slog.Error("job failed after retries", "job_id", j.ID, "err", info.LastErr)
+			if _, err := w.fail(ctx, j, "failed after retries: internal error (logged by the worker for job "+j.ID+")", now.Sub(j.CreatedAt)); err != nil {
 				return err
 			}
 		case err == nil:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/webhook"
@@ -49,6 +50,11 @@ func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("bad webhook payload: %v: %w", err, asynq.SkipRetry)
 	}
 	d, err := w.DB.DeliveryByID(ctx, p.DeliveryID)
+	if warden.ErrorCode(err) == warden.ENOTFOUND {
+		// Deleted with its job: nothing to send, and never will be.
+		slog.Info("webhook delivery no longer exists; dropping its task", "delivery_id", p.DeliveryID)
+		return fmt.Errorf("delivery %s deleted: %w", p.DeliveryID, asynq.SkipRetry)
+	}
 	if err != nil {
 		return fmt.Errorf("load delivery: %w", err)
 	}
@@ -102,7 +108,11 @@ func (w *Worker) post(ctx context.Context, secret string, d records.WebhookDeliv
 	if err := webhook.SetHeaders(req.Header, secret, d.ID, time.Now(), []byte(d.Payload)); err != nil {
 		return 0, "", err
 	}
-	resp, err := w.Outbound.HTTP().Do(req)
+	hc := w.Outbound.HTTP()
+	// A redirect is the receiver's answer, recorded as such: the signed
+	// body is never re-sent to wherever it points.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +81,8 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 }
 
 // TestWebhookSkipsFinishedDelivery: a task for a delivery that is no longer
-// pending posts nothing; a task for a missing delivery is an error.
+// pending posts nothing; a task whose delivery was deleted (with its job)
+// ends without a retry.
 func TestWebhookSkipsFinishedDelivery(t *testing.T) {
 	h := newHarness(t)
 	rcv := newReceiver(t)
@@ -95,8 +98,8 @@ func TestWebhookSkipsFinishedDelivery(t *testing.T) {
 	if n := len(rcv.requests()); n != 0 {
 		t.Errorf("receiver got %d requests for a delivered delivery", n)
 	}
-	if err := h.w.handleWebhook(context.Background(), webhookTask(t, "msg_missing")); err == nil {
-		t.Error("missing delivery: no error")
+	if err := h.w.handleWebhook(context.Background(), webhookTask(t, "msg_missing")); !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("deleted delivery: %v, want SkipRetry (no 34 retries of nothing)", err)
 	}
 	if err := h.w.handleWebhook(context.Background(), asynq.NewTask(queue.TypeWebhook, []byte("nope"))); !errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("bad payload: %v, want SkipRetry", err)
@@ -169,5 +172,35 @@ func TestDeliveryNeedsCallbackAndOrg(t *testing.T) {
 	// An event the surface cannot render gives no delivery (and no panic).
 	if d := h.w.delivery(base, records.JobCompleted, struct{ X int }{1}, ""); d != nil {
 		t.Errorf("unrenderable result: delivery %+v", d)
+	}
+}
+
+// TestWebhookDoesNotFollowRedirects: a receiver answering 302 gets one
+// failed attempt recorded as such; the signed body is never sent to the
+// redirect target.
+func TestWebhookDoesNotFollowRedirects(t *testing.T) {
+	h := newHarness(t)
+	target := newReceiver(t)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL(), http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	job := h.submitProbe(jobs.ProbeInput{}, redirect.URL+"/hook")
+	h.run()
+	h.waitStatus(job.ID, records.JobCompleted)
+	testenv.Eventually(t, 30*time.Second, "a recorded attempt", func() bool {
+		var n int64
+		h.db.Gorm().Model(&records.WebhookAttempt{}).Count(&n)
+		return n > 0
+	})
+	var a records.WebhookAttempt
+	if err := h.db.Gorm().First(&a).Error; err != nil {
+		t.Fatal(err)
+	}
+	if a.StatusCode != http.StatusTemporaryRedirect || a.Error == "" {
+		t.Errorf("attempt %+v, want a failed 307", a)
+	}
+	if n := len(target.requests()); n != 0 {
+		t.Errorf("the redirect target received %d signed POSTs", n)
 	}
 }
