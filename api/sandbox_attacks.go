@@ -137,7 +137,7 @@ func (s *Server) launchAttack(c echo.Context) error {
 		d["inputs"] = fmt.Sprintf("at most %d inputs", maxAttackBatch)
 	}
 	for i, in := range inputs {
-		if _, err := cfg.Encode(in); err != nil {
+		if err := cfg.Check(in); err != nil { // the header only: workers decode
 			d[fmt.Sprintf("inputs[%d]", i)] = warden.ErrorMessage(err) + ": " + fmt.Sprint(warden.ErrorDetails(err))
 			break
 		}

@@ -405,7 +405,7 @@ func (s *Server) postPredict(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.Encode(raw); err != nil {
+	if err := cfg.Check(raw); err != nil {
 		return err
 	}
 	sub, err := jobs.Predict.Submission(jobs.PredictInput{ModelID: m.ID, Input: raw})

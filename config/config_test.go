@@ -73,6 +73,9 @@ func TestLoadDefaults(t *testing.T) {
 		TorchThreads:       0,
 		WordNetDir:         "/usr/share/wordnet",
 		PredictTimeout:     30 * time.Second,
+		Sandbox:            "on",
+		RunnerMemory:       8 << 30,
+		RunnerIdleTimeout:  5 * time.Minute,
 		OutboundAllow:      "",
 		TrustedProxies:     "",
 		C2PATrustAnchors:   "",
@@ -114,6 +117,9 @@ func TestLoadOverrides(t *testing.T) {
 		"WARDEN_TORCH_THREADS":        "4",
 		"WARDEN_WORDNET_DIR":          "/opt/wordnet",
 		"WARDEN_PREDICT_TIMEOUT":      "5s",
+		"WARDEN_SANDBOX":              "off",
+		"WARDEN_RUNNER_MEMORY":        "1073741824",
+		"WARDEN_RUNNER_IDLE_TIMEOUT":  "90s",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +158,9 @@ func TestLoadOverrides(t *testing.T) {
 		{"TorchThreads", c.TorchThreads, 4},
 		{"WordNetDir", c.WordNetDir, "/opt/wordnet"},
 		{"PredictTimeout", c.PredictTimeout, 5 * time.Second},
+		{"Sandbox", c.Sandbox, "off"},
+		{"RunnerMemory", c.RunnerMemory, int64(1 << 30)},
+		{"RunnerIdleTimeout", c.RunnerIdleTimeout, 90 * time.Second},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -235,6 +244,9 @@ func TestLoadRejectsUnparsableValues(t *testing.T) {
 		{"WARDEN_PREDICT_TIMEOUT", "soon"},
 		{"WARDEN_WORKER_QUEUES", "gpu=many"},
 		{"WARDEN_WORKER_QUEUES", "gpu=0"},
+		{"WARDEN_SANDBOX", "maybe"},
+		{"WARDEN_RUNNER_MEMORY", "8GB"},
+		{"WARDEN_RUNNER_IDLE_TIMEOUT", "soon"},
 		{"WARDEN_WORKER_QUEUES", "gpu=-2"},
 		{"WARDEN_WORKER_QUEUES", ",,"},
 		{"WARDEN_JWT_KEYS", "nokid"},

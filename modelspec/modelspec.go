@@ -8,6 +8,7 @@ package modelspec
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"unicode"
 
 	"github.com/wardenlab/warden"
+	"golang.org/x/sync/semaphore"
 )
 
 // Model types (spec 002).
@@ -195,6 +197,18 @@ func bad(field, msg string) error {
 // converted to its channels, scaled to its input range) or a JSON array of
 // numbers of the model's exact size; for NLP a string.
 func (c Config) Encode(in json.RawMessage) ([]float32, error) {
+	return c.encode(in, true)
+}
+
+// Check validates an input as Encode would, without decoding an image's
+// pixels (only its header): the API checks inputs before queueing, and
+// only workers and runners pay for decoding.
+func (c Config) Check(in json.RawMessage) error {
+	_, err := c.encode(in, false)
+	return err
+}
+
+func (c Config) encode(in json.RawMessage, decodeImages bool) ([]float32, error) {
 	in = bytes.TrimSpace(in)
 	if len(in) == 0 {
 		return nil, bad("input_data", "input is required")
@@ -236,30 +250,56 @@ func (c Config) Encode(in json.RawMessage) ([]float32, error) {
 		if err := json.Unmarshal(in, &b64); err != nil {
 			return nil, bad("image", "must be a base64-encoded image or an array of numbers")
 		}
+		if !decodeImages {
+			_, _, err := c.imageHeader(b64)
+			return nil, err
+		}
 		return c.EncodeImage(b64)
 	}
 	return nil, bad("model", "unsupported model type "+c.Type)
 }
 
-// EncodeImage decodes a base64 image and converts it to the model's input.
-func (c Config) EncodeImage(b64 string) ([]float32, error) {
+// MaxImagePixels bounds the images a client may send.
+const MaxImagePixels = 25_000_000
+
+// decodeBudget is the pixels this process decodes at once, shared by
+// concurrent decodes: two of the largest images fit, a third waits.
+var decodeBudget = semaphore.NewWeighted(2 * MaxImagePixels)
+
+// imageHeader decodes the base64 and reads the image's header only.
+func (c Config) imageHeader(b64 string) ([]byte, image.Config, error) {
+	if len(c.InputShape) != 3 {
+		return nil, image.Config{}, bad("image", "this model takes a feature vector (input_data), not an image")
+	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
-		return nil, bad("image", "not valid base64")
+		return nil, image.Config{}, bad("image", "not valid base64")
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
 	if err != nil {
-		return nil, bad("image", "not a PNG, JPEG or GIF image")
+		return nil, cfg, bad("image", "not a PNG, JPEG or GIF image")
 	}
-	if cfg.Width*cfg.Height > 50_000_000 {
-		return nil, bad("image", "image larger than 50 megapixels")
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > MaxImagePixels || cfg.Height > MaxImagePixels ||
+		cfg.Width*cfg.Height > MaxImagePixels {
+		return nil, cfg, bad("image", fmt.Sprintf("image of %dx%d pixels; at most %d megapixels", cfg.Width, cfg.Height, MaxImagePixels/1_000_000))
 	}
+	return raw, cfg, nil
+}
+
+// EncodeImage decodes a base64 image and converts it to the model's input.
+func (c Config) EncodeImage(b64 string) ([]float32, error) {
+	raw, cfg, err := c.imageHeader(b64)
+	if err != nil {
+		return nil, err
+	}
+	px := int64(cfg.Width * cfg.Height)
+	if err := decodeBudget.Acquire(context.Background(), px); err != nil {
+		return nil, err
+	}
+	defer decodeBudget.Release(px) // the decoded image lives until converted
 	img, _, err := image.Decode(bytes.NewReader(raw))
 	if err != nil {
 		return nil, bad("image", "image could not be decoded: "+err.Error())
-	}
-	if len(c.InputShape) != 3 {
-		return nil, bad("image", "this model takes a feature vector (input_data), not an image")
 	}
 	ch, h, w := c.InputShape[0], c.InputShape[1], c.InputShape[2]
 	out := make([]float32, ch*h*w)

@@ -690,3 +690,29 @@ func ExampleConfig_LabelNames() {
 	fmt.Println(c.LabelNames(3))
 	// Output: [no yes 2]
 }
+
+// TestCheckReadsHeadersOnly: Check refuses what Encode refuses, judging
+// images by their header (a 30-megapixel header with no pixel data is
+// refused for its size, not for missing data) and accepts a valid image.
+func TestCheckReadsHeadersOnly(t *testing.T) {
+	cfg := mustParse(t, "CV", `{"input_shape":[1,4,4]}`)
+	huge := base64.StdEncoding.EncodeToString(pngHeader(6000, 5000))
+	err := cfg.Check(jsonString(huge))
+	if err == nil || !strings.Contains(fmt.Sprint(warden.ErrorDetails(err)), "megapixels") {
+		t.Errorf("30 MP header: %v %v", err, warden.ErrorDetails(err))
+	}
+	img := image.NewGray(image.Rect(0, 0, 4, 4))
+	if err := cfg.Check(jsonString(encodeImage(t, "png", img))); err != nil {
+		t.Errorf("valid image: %v", err)
+	}
+	if _, err := cfg.Encode(jsonString(encodeImage(t, "png", img))); err != nil {
+		t.Errorf("valid image, Encode: %v", err)
+	}
+	vec := mustParse(t, "CV", `{"input_shape":[4]}`)
+	if err := vec.Check(jsonString(encodeImage(t, "png", img))); err == nil {
+		t.Error("an image for a feature-vector model passed Check")
+	}
+	if err := cfg.Check(json.RawMessage(`[0,0.5]`)); err == nil {
+		t.Error("a short vector passed Check")
+	}
+}
