@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/worker/runner"
 )
@@ -63,4 +65,32 @@ func (w *Worker) copyBlob(ctx context.Context, key, path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// sweepModelCache deletes cached model files whose model was deleted (or
+// whose version was replaced), so a deleted model leaves no copy on a
+// worker longer than a reconcile interval.
+func (w *Worker) sweepModelCache(ctx context.Context) {
+	files, err := filepath.Glob(filepath.Join(w.Config.DataDir, "model-cache", "*.pt"))
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		base := strings.TrimSuffix(filepath.Base(f), ".pt")
+		i := strings.LastIndexByte(base, '-')
+		if i <= 0 {
+			continue
+		}
+		m, err := w.DB.ModelByID(ctx, base[:i])
+		switch {
+		case warden.ErrorCode(err) == warden.ENOTFOUND:
+		case err != nil:
+			continue // the database is away: try again next time
+		case fmt.Sprintf("%s-%d", m.ID, m.UpdatedAt.UnixNano()) == base:
+			continue // current
+		}
+		if err := os.Remove(f); err == nil {
+			slog.Info("cached model file removed", "file", filepath.Base(f))
+		}
+	}
 }

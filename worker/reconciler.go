@@ -35,6 +35,7 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		w.publishSandbox(ctx)
+		w.sweepModelCache(ctx)
 		if !w.lock(ctx) {
 			continue // another worker reconciles this round
 		}

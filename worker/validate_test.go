@@ -3,6 +3,9 @@ package worker
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -88,5 +91,39 @@ func TestModelValidationFailedUpdate(t *testing.T) {
 	}
 	if u := modelValidationFailed(records.Job{Input: "{}"}, "boom"); u != nil {
 		t.Errorf("input without model id gives %+v, want nil", u)
+	}
+}
+
+// TestModelCacheSweep: a cached model file whose model was deleted, or
+// whose model row changed since, is removed; the current one stays.
+func TestModelCacheSweep(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	m := records.Model{ID: "mdl_cached", OrgID: h.org.OrgID, Name: "m", Type: "CV", Status: records.ModelActive, Metadata: `{"input_shape":[4]}`}
+	if err := h.db.Gorm().Create(&m).Error; err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.db.ModelByID(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(h.cfg.DataDir, "model-cache")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	current := filepath.Join(dir, fmt.Sprintf("%s-%d.pt", m.ID, m.UpdatedAt.UnixNano()))
+	stale := filepath.Join(dir, m.ID+"-1.pt")
+	deleted := filepath.Join(dir, "mdl_deleted-42.pt")
+	for _, f := range []string{current, stale, deleted} {
+		if err := os.WriteFile(f, []byte("PK"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.w.sweepModelCache(ctx)
+	if !fileExists(current) {
+		t.Error("the current version was removed")
+	}
+	if fileExists(stale) || fileExists(deleted) {
+		t.Error("a stale or deleted model's file is still cached")
 	}
 }
