@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/subtle"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -40,8 +41,8 @@ func bearerToken(h string) (string, bool) {
 
 // identify reads credentials when present: an OAuth2 access token
 // (`Authorization: Bearer`, from POST /v1/auth/token), `x-api-key` with
-// `Org-Id` (AISpectra style), or HTTP Basic with the org id as user name and
-// the API key as password (for browsers opening /monitoring). Wrong
+// `Org-Id` (AISpectra style). HTTP Basic is not an org credential: only
+// the operator surface (/monitoring) and the token endpoint take it. Wrong
 // credentials are a 401 even on routes that allow anonymous use; no
 // credentials give a nil principal (anonymous). It spends no rate budget:
 // guard and authenticate do.
@@ -64,11 +65,6 @@ func (s *Server) identify(c echo.Context) (p *storage.Principal, bearer bool, er
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden", error="invalid_token", error_description="`+warden.ErrorMessage(err)+`"`)
 		}
 		return nil, false, err
-	}
-	if key == "" {
-		if u, pw, ok := req.BasicAuth(); ok {
-			orgID, key = u, pw
-		}
 	}
 	if key == "" {
 		return nil, false, nil
@@ -124,9 +120,7 @@ func require(role string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			p := principal(c)
 			if p == nil {
-				h := c.Response().Header()
-				h.Set("WWW-Authenticate", `Basic realm="warden"`)
-				h.Add("WWW-Authenticate", `Bearer realm="warden"`)
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
 				return warden.Errorf(warden.EUNAUTHORIZED, "authentication required")
 			}
 			if records.RoleRank(p.Role) < records.RoleRank(role) {
@@ -137,5 +131,25 @@ func require(role string) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}
+}
+
+// operator guards the operator surface (asynqmon): HTTP Basic with user
+// "operator" and WARDEN_OPERATOR_TOKEN. Org credentials, even an admin's,
+// do not open it: its queues, tasks and payloads span every org. Without a
+// token configured the surface does not exist.
+func (s *Server) operator(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token := s.Config.OperatorToken
+		if token == "" {
+			return warden.Errorf(warden.ENOTFOUND, "the operator surface is off (set WARDEN_OPERATOR_TOKEN)")
+		}
+		u, pw, ok := c.Request().BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte("operator")) != 1 ||
+			subtle.ConstantTimeCompare([]byte(pw), []byte(token)) != 1 {
+			c.Response().Header().Set("WWW-Authenticate", `Basic realm="warden operator"`)
+			return warden.Errorf(warden.EUNAUTHORIZED, "operator credentials required (user operator, password WARDEN_OPERATOR_TOKEN)")
+		}
+		return next(c)
 	}
 }

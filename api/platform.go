@@ -44,9 +44,10 @@ func (s *Server) routesPlatform(g *routeGroup) {
 	g.add(route{Method: "POST", Path: "/v1/webhooks/deliveries/:delivery_id/redeliver", Tag: "webhooks", Summary: "Send a webhook delivery again", Role: records.RoleDeveloper, Op: opRedeliver}, s.redeliver, s.guard(general), require(records.RoleDeveloper))
 
 	s.add(route{Method: "GET", Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics: HTTP latency by route, jobs by kind and status, job duration, queue depth", Op: opText}, echo.WrapHandler(s.Metrics.Handler()))
-	mon := dashboards.Asynqmon(s.Redis, "/monitoring")
-	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.authenticate, require(records.RoleAdmin))
-	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard (HTTP Basic: org id and admin API key)", Role: records.RoleAdmin, Op: opHTML}, echo.WrapHandler(mon), s.authenticate, require(records.RoleAdmin))
+	mon := dashboards.Asynqmon(s.Redis, "/monitoring", !s.Config.MonitoringWrite)
+	ops := bucket{"ip", s.Config.RateGeneral}
+	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.limit(ops), s.operator)
+	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard, operators only (HTTP Basic: operator and WARDEN_OPERATOR_TOKEN); read-only unless WARDEN_MONITORING_WRITE=true", Op: opHTML}, echo.WrapHandler(mon), s.limit(ops), s.operator)
 	s.add(route{Method: "GET", Path: "/openapi.json", Tag: "operations", Summary: "This OpenAPI 3 document", Op: opJSON}, s.getOpenAPI)
 	s.add(route{Method: "GET", Path: "/docs", Tag: "operations", Summary: "Swagger UI", Op: opHTML}, s.getDocs)
 	s.add(route{Method: "GET", Path: "/redoc", Tag: "operations", Summary: "ReDoc", Op: opHTML}, s.getRedoc)

@@ -67,6 +67,12 @@ type Config struct {
 	// (they check what the confinement does to a model the inspection
 	// missed); no environment variable sets it.
 	RunnerSkipInspection bool
+
+	// OperatorToken opens /monitoring (HTTP Basic, user "operator"); empty
+	// turns the operator surface off. MonitoringWrite lets operators act
+	// there (pause queues, delete tasks); it is view-only otherwise.
+	OperatorToken   string // WARDEN_OPERATOR_TOKEN
+	MonitoringWrite bool   // WARDEN_MONITORING_WRITE
 }
 
 // SandboxOn reports whether runners are confined.
@@ -107,6 +113,11 @@ func Load() (Config, error) {
 		Sandbox:            e.str("WARDEN_SANDBOX", "on"),
 		RunnerMemory:       e.int64("WARDEN_RUNNER_MEMORY", 8<<30),
 		RunnerIdleTimeout:  e.duration("WARDEN_RUNNER_IDLE_TIMEOUT", 5*time.Minute),
+		OperatorToken:      e.str("WARDEN_OPERATOR_TOKEN", ""),
+		MonitoringWrite:    e.bool("WARDEN_MONITORING_WRITE", false),
+	}
+	if t := c.OperatorToken; t != "" && len(t) < 16 {
+		e.errs = append(e.errs, "WARDEN_OPERATOR_TOKEN: at least 16 characters")
 	}
 	if c.Sandbox != "on" && c.Sandbox != "off" {
 		e.errs = append(e.errs, "WARDEN_SANDBOX: on or off")
@@ -234,6 +245,19 @@ func (e *env) str(key, def string) string {
 		return v
 	}
 	return def
+}
+
+func (e *env) bool(key string, def bool) bool {
+	v := e.str(key, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("%s: %v", key, err))
+		return def
+	}
+	return b
 }
 
 func (e *env) int64(key string, def int64) int64 {

@@ -7,8 +7,8 @@ import (
 	"github.com/hibiken/asynqmon"
 )
 
-// Asynqmon returns the asynqmon UI and API served under rootPath. The caller
-// wraps it in admin authentication.
-func Asynqmon(redis asynq.RedisConnOpt, rootPath string) http.Handler {
-	return asynqmon.New(asynqmon.Options{RootPath: rootPath, RedisConnOpt: redis, ReadOnly: false})
+// Asynqmon returns the asynqmon UI and API served under rootPath,
+// view-only when readOnly. The caller wraps it in operator authentication.
+func Asynqmon(redis asynq.RedisConnOpt, rootPath string, readOnly bool) http.Handler {
+	return asynqmon.New(asynqmon.Options{RootPath: rootPath, RedisConnOpt: redis, ReadOnly: readOnly})
 }

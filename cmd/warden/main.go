@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -108,6 +110,14 @@ func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error
 		}
 		return serve(ctx, cfg, false, true, stdout)
 	case "dev":
+		if cfg.OperatorToken == "" {
+			// One token per run, so the local queue dashboard opens.
+			b := make([]byte, 24)
+			rand.Read(b)
+			cfg.OperatorToken = hex.EncodeToString(b)
+			fmt.Fprintf(stdout, "Queue dashboard: %s/monitoring (user operator, password %s; set WARDEN_OPERATOR_TOKEN to keep one)\n",
+				cfg.PublicURL, cfg.OperatorToken)
+		}
 		return serve(ctx, cfg, true, true, stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)

@@ -481,25 +481,45 @@ func TestAuthAndRoles(t *testing.T) {
 	code, m = s.getJSON("/v1/jobs/"+id, withKey(other))
 	assertV1Error(t, code, m, 404, "")
 
-	// asynqmon needs an admin; browsers use Basic auth (org id, API key).
+	// asynqmon is the operators' (it spans every org): HTTP Basic with the
+	// operator token; no org credential opens it, not even an admin's; it
+	// is view-only unless WARDEN_MONITORING_WRITE.
 	req, _ := http.NewRequest("GET", s.srv.URL+"/monitoring/", nil)
 	resp, _ := http.DefaultClient.Do(req)
 	resp.Body.Close()
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("monitoring anonymous: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
-	req.SetBasicAuth(viewer.OrgID, viewer.APIKey)
+	for _, cred := range []struct{ user, pass string }{{org.OrgID, org.APIKey}, {"operator", "wrong-token-0123456789"}} {
+		req.SetBasicAuth(cred.user, cred.pass)
+		resp, _ = http.DefaultClient.Do(req)
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("monitoring as %s: %d, want 401", cred.user, resp.StatusCode)
+		}
+	}
+	req.Header.Del("Authorization")
+	req.Header.Set("x-api-key", org.APIKey)
+	req.Header.Set("Org-Id", org.OrgID)
 	resp, _ = http.DefaultClient.Do(req)
 	resp.Body.Close()
-	if resp.StatusCode != 403 {
-		t.Errorf("monitoring as viewer: %d", resp.StatusCode)
+	if resp.StatusCode != 401 {
+		t.Errorf("monitoring with an org admin key: %d, want 401", resp.StatusCode)
 	}
-	req.SetBasicAuth(org.OrgID, org.APIKey)
+	req, _ = http.NewRequest("GET", s.srv.URL+"/monitoring/", nil)
+	req.SetBasicAuth("operator", testenv.OperatorToken)
 	resp, _ = http.DefaultClient.Do(req)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "<html") {
-		t.Errorf("monitoring as admin: %d", resp.StatusCode)
+		t.Errorf("monitoring as operator: %d", resp.StatusCode)
+	}
+	pause, _ := http.NewRequest("POST", s.srv.URL+"/monitoring/api/queues/cpu:pause", nil)
+	pause.SetBasicAuth("operator", testenv.OperatorToken)
+	resp, _ = http.DefaultClient.Do(pause)
+	resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		t.Errorf("read-only monitoring paused a queue: %d", resp.StatusCode)
 	}
 }
 

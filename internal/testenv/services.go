@@ -29,6 +29,9 @@ type Services struct {
 	Outbound *outbound.Client
 }
 
+// OperatorToken opens /monitoring in tests (user "operator").
+const OperatorToken = "test-operator-token-0123456789"
+
 // NewServices builds Services. The configuration allows loopback targets
 // (test receivers and file servers), raises rate limits out of the way and
 // trusts the C2PA test root; opts adjust it before anything is opened (an
@@ -49,6 +52,7 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 	cfg.C2PATrustAnchors = filepath.Join(RepoRoot(), "media", "c2pa", "testdata", "certs", "test_cert_root_bundle.pem")
 	cfg.ReconcileInterval = time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.OperatorToken = OperatorToken
 	for _, o := range opts {
 		o(&cfg)
 	}
