@@ -229,7 +229,7 @@ func downloadError(err error, max int64) error {
 	}
 	slog.Info("verify-url download failed", "err", err)
 	if errors.Is(err, outbound.ErrForbiddenAddress) {
-		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": "the URL leads to an address Warden does not fetch from"}}
+		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": "refusing to fetch: the URL leads to an address Warden does not fetch from"}}
 	}
 	return &warden.Error{Code: warden.EINVALID, Message: "Download failed", Details: map[string]string{"url": "the file could not be downloaded from that URL"}}
 }
