@@ -24,8 +24,9 @@ import (
 //     runner (JSON over pipes, seccomp on every system call) against
 //     torchClassifier.Predict in process, 300 each after 50 warm-up;
 //   - attacks: FGSM and PGD-10 on 64 digits as a runner operation (the
-//     whole loop inside, 48 PNG artifacts sent back) against the same
-//     attack in process, medians of alternating rounds;
+//     whole job's work: attack, clean and adversarial predictions, norms,
+//     48 PNG artifacts sent back) against the same operation run by
+//     Execute in process, medians of alternating rounds;
 //   - cold start: starting a confined runner and loading the model.
 func TestBenchRunnerHop(t *testing.T) {
 	if os.Getenv("WARDEN_BENCH_TORCH") != "1" {
@@ -41,7 +42,9 @@ func TestBenchRunnerHop(t *testing.T) {
 	in := heldOutDigits(t, 64)
 	ctx := context.Background()
 	limits := DefaultLimits()
-	opts := Options{Sandbox: true, Inspect: true, Threads: threads, Limits: limits, Scratch: t.TempDir()}
+	// WARDEN_BENCH_RUNNER_SANDBOX=0 measures an unconfined runner, to tell
+	// the confinement's cost from the process hop's.
+	opts := Options{Sandbox: os.Getenv("WARDEN_BENCH_RUNNER_SANDBOX") != "0", Inspect: true, Threads: threads, Limits: limits, Scratch: t.TempDir()}
 	mf := ModelFile{ID: "mdl_bench", Type: model.Type, Metadata: model.Metadata, Path: model.ModelPath}
 
 	coldStart := time.Now()
@@ -94,23 +97,26 @@ func TestBenchRunnerHop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := attacks.DefaultFGSMParams()
-	fp.Epsilon = 0.1
-	pp := attacks.DefaultPGDParams()
-	pp.Eps, pp.EpsStep, pp.MaxIter = 0.3, 0.03, 10
-	type pair struct{ inproc, runner func() error }
-	runs := map[string]pair{
-		"fgsm": {func() error { _, err := attacks.FGSM(ctx, clf, in, fp, nil); return err },
-			func() error {
-				_, err := p.Run(ctx, Request{Op: OpAttack, Attack: &jobs.AttackInput{ModelID: mf.ID, AttackMethodID: attacks.IDFGSM, Params: fgsmParams, Inputs: inputs}}, Sink{})
-				return err
-			}},
-		"pgd": {func() error { _, err := attacks.PGD(ctx, clf, in, pp, nil); return err },
-			func() error {
-				_, err := p.Run(ctx, Request{Op: OpAttack, Attack: &jobs.AttackInput{ModelID: mf.ID, AttackMethodID: attacks.IDPGD, Params: pgdParams, Inputs: inputs}}, Sink{})
-				return err
-			}},
+	discard := Sink{Artifact: func(_ context.Context, name, _ string, _ []byte) (string, error) { return name, nil }}
+	op := func(id string, params map[string]any) Request {
+		return Request{Op: OpAttack, Attack: &jobs.AttackInput{ModelID: mf.ID, AttackMethodID: id, Params: params, Inputs: inputs}}
 	}
+	env := Env{Threads: threads}
+	type pair struct{ inproc, runner func() error }
+	var inside map[string][]float64 = map[string][]float64{}
+	pairOf := func(req Request) pair {
+		return pair{
+			func() error { _, err := Execute(ctx, clf, req, env, discard); return err },
+			func() error {
+				d, err := p.Run(ctx, req, discard)
+				if err == nil {
+					inside[req.Attack.AttackMethodID] = append(inside[req.Attack.AttackMethodID], d.Attack.Metrics.AttackTimeSeconds)
+				}
+				return err
+			},
+		}
+	}
+	runs := map[string]pair{"fgsm": pairOf(op(attacks.IDFGSM, fgsmParams)), "pgd": pairOf(op(attacks.IDPGD, pgdParams))}
 	rounds, reps := envInt("WARDEN_BENCH_ROUNDS", 6), envInt("WARDEN_BENCH_REPS", 5)
 	for _, name := range []string{"fgsm", "pgd"} {
 		var a, b []float64
@@ -130,7 +136,9 @@ func TestBenchRunnerHop(t *testing.T) {
 			}
 		}
 		ma, mb := medianSeconds(a), medianSeconds(b)
-		fmt.Printf("BENCH_RUNNER attack=%s batch=64 threads=%d inprocess_ms=%.2f runner_ms=%.2f ratio=%.3f\n", name, threads, ma*1000, mb*1000, mb/ma)
+		id := map[string]string{"fgsm": attacks.IDFGSM, "pgd": attacks.IDPGD}[name]
+		fmt.Printf("BENCH_RUNNER attack=%s batch=64 threads=%d inprocess_ms=%.2f runner_ms=%.2f ratio=%.3f runner_inside_ms=%.2f\n",
+			name, threads, ma*1000, mb*1000, mb/ma, medianSeconds(inside[id])*1000)
 	}
 	fmt.Printf("BENCH_RUNNER predict threads=%d inprocess_p50_ms=%.3f inprocess_p99_ms=%.3f runner_p50_ms=%.3f runner_p99_ms=%.3f hop_p50_ms=%.3f cold_start_ms=%.0f layers=%q\n",
 		threads, ip50, ip99, hp50, hp99, hp50-ip50, float64(cold.Milliseconds()), p.Layers)
