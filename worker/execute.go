@@ -78,9 +78,6 @@ type sandboxState struct {
 	err    error // non-nil: tenant models are refused
 }
 
-// Layers a runner must have for tenant models, unless WARDEN_SANDBOX=off.
-var requiredLayers = []string{"namespaces", "landlock", "seccomp", "rlimits"}
-
 // probeSandbox starts a runner that serves no model and reads the layers
 // it runs under. With WARDEN_SANDBOX=off the runner is still a separate
 // process (a crash or a hostile model cannot take the worker down), but
@@ -99,17 +96,7 @@ func (w *Worker) probeSandbox(ctx context.Context) sandboxState {
 			"layers", st.layers)
 		return st
 	}
-	var missing []string
-	for _, l := range requiredLayers {
-		found := false
-		for _, have := range st.layers {
-			found = found || strings.HasPrefix(have, l)
-		}
-		if !found {
-			missing = append(missing, l)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := runner.MissingLayers(st.layers); len(missing) > 0 {
 		st.err = fmt.Errorf("tenant models are refused: this host gives the model runner no %s (set WARDEN_SANDBOX=off to run them unconfined)",
 			strings.Join(missing, ", "))
 	}

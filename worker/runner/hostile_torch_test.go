@@ -48,6 +48,9 @@ func startRunner(t *testing.T, path string, sandbox, inspect bool) *Process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
+	if sandbox {
+		RequireLayers(t, p.Layers)
+	}
 	return p
 }
 
