@@ -73,6 +73,11 @@ type Config struct {
 	// there (pause queues, delete tasks); it is view-only otherwise.
 	OperatorToken   string // WARDEN_OPERATOR_TOKEN
 	MonitoringWrite bool   // WARDEN_MONITORING_WRITE
+
+	// AnonymousRetention is how long anonymous verification jobs and their
+	// files are kept after they finish (WARDEN_ANONYMOUS_RETENTION; 0
+	// keeps them until deleted through the API).
+	AnonymousRetention time.Duration
 }
 
 // SandboxOn reports whether runners are confined.
@@ -115,6 +120,7 @@ func Load() (Config, error) {
 		RunnerIdleTimeout:  e.duration("WARDEN_RUNNER_IDLE_TIMEOUT", 5*time.Minute),
 		OperatorToken:      e.str("WARDEN_OPERATOR_TOKEN", ""),
 		MonitoringWrite:    e.bool("WARDEN_MONITORING_WRITE", false),
+		AnonymousRetention: e.duration("WARDEN_ANONYMOUS_RETENTION", 7*24*time.Hour),
 	}
 	if t := c.OperatorToken; t != "" && len(t) < 16 {
 		e.errs = append(e.errs, "WARDEN_OPERATOR_TOKEN: at least 16 characters")

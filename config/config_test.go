@@ -76,6 +76,7 @@ func TestLoadDefaults(t *testing.T) {
 		Sandbox:            "on",
 		RunnerMemory:       8 << 30,
 		RunnerIdleTimeout:  5 * time.Minute,
+		AnonymousRetention: 7 * 24 * time.Hour,
 		OutboundAllow:      "",
 		TrustedProxies:     "",
 		C2PATrustAnchors:   "",

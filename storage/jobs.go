@@ -427,3 +427,12 @@ type pgArray[T string | int64] []T
 
 // Value hands the elements to pgx.
 func (a pgArray[T]) Value() (driver.Value, error) { return []T(a), nil }
+
+// StaleAnonymousJobs lists anonymous (spec 003) jobs that finished before
+// a time, oldest first: the retention sweep deletes them with their files.
+func (db *DB) StaleAnonymousJobs(ctx context.Context, finishedBefore time.Time, limit int) ([]records.Job, error) {
+	var jobs []records.Job
+	err := db.gorm.WithContext(ctx).Where("org_id IS NULL AND finished_at IS NOT NULL AND finished_at < ?", finishedBefore).
+		Order("finished_at").Limit(limit).Find(&jobs).Error
+	return jobs, err
+}

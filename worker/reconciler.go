@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 )
@@ -131,8 +132,42 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 			requeued++
 		}
 	}
-	if requeued > 0 || len(expired) > 0 {
-		slog.Info("reconciled", "requeued", requeued, "expired", len(expired))
+	swept, err := w.sweepAnonymous(ctx, now)
+	if err != nil {
+		return err
+	}
+	if requeued > 0 || len(expired) > 0 || swept > 0 {
+		slog.Info("reconciled", "requeued", requeued, "expired", len(expired), "anonymous_deleted", swept)
 	}
 	return nil
+}
+
+// sweepAnonymous deletes anonymous verification jobs (and their uploaded
+// files) finished longer than WARDEN_ANONYMOUS_RETENTION ago: nobody owns
+// them, so nobody else would ever delete them.
+func (w *Worker) sweepAnonymous(ctx context.Context, now time.Time) (int, error) {
+	if w.Config.AnonymousRetention <= 0 {
+		return 0, nil
+	}
+	stale, err := w.DB.StaleAnonymousJobs(ctx, now.Add(-w.Config.AnonymousRetention), 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range stale {
+		blobs, err := w.DB.DeleteJob(ctx, j.ID)
+		if err != nil {
+			if warden.ErrorCode(err) == warden.ENOTFOUND {
+				continue
+			}
+			return n, err
+		}
+		for _, b := range blobs {
+			if err := w.Blobs.Delete(ctx, b.Key); err != nil {
+				slog.Warn("blob of a swept anonymous job not deleted", "key", b.Key, "err", err)
+			}
+		}
+		n++
+	}
+	return n, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden/config"
@@ -306,5 +308,58 @@ func TestReconcileLeavesManualRedeliveryAlone(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d tasks for one delivery, want 1", n)
+	}
+}
+
+// TestReconcileSweepsAnonymousJobs: anonymous verification jobs finished
+// longer than WARDEN_ANONYMOUS_RETENTION ago are deleted with their files;
+// recent ones and org jobs stay.
+func TestReconcileSweepsAnonymousJobs(t *testing.T) {
+	h := newHarness(t, reconcileEvery(time.Minute), func(c *config.Config) { c.AnonymousRetention = 24 * time.Hour })
+	ctx := context.Background()
+	submit := func(org string, finishedAgo time.Duration) records.Job {
+		t.Helper()
+		key := "jobs/" + uuid.NewString() + "/input"
+		n, err := h.blobs.Put(ctx, key, strings.NewReader("image bytes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := jobs.VerifyMedia.Submission(jobs.VerifyInput{Source: "upload", ContentType: "image/png", Size: n, BlobKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.OrgID, sub.Blobs = org, []records.Blob{{Key: key, ContentType: "image/png", Size: n}}
+		j, err := h.jobs.Submit(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished := time.Now().UTC().Add(-finishedAgo)
+		if err := h.db.Gorm().Model(&records.Job{}).Where("id = ?", j.ID).
+			Updates(map[string]any{"status": records.JobCompleted, "finished_at": finished}).Error; err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	old := submit("", 48*time.Hour)
+	recent := submit("", time.Hour)
+	owned := submit(h.org.OrgID, 48*time.Hour)
+	if err := h.w.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.JobByID(ctx, old.ID); err == nil {
+		t.Error("the old anonymous job is still there")
+	}
+	for _, j := range []records.Job{recent, owned} {
+		if _, err := h.db.JobByID(ctx, j.ID); err != nil {
+			t.Errorf("job %s (org %v) was swept: %v", j.ID, j.OrgID, err)
+		}
+	}
+	in, _ := jobs.VerifyMedia.Input(old.Input)
+	if h.blobExists(in.BlobKey) {
+		t.Error("the old anonymous job's file is still stored")
+	}
+	in, _ = jobs.VerifyMedia.Input(recent.Input)
+	if !h.blobExists(in.BlobKey) {
+		t.Error("the recent anonymous job's file was deleted")
 	}
 }
