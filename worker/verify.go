@@ -72,7 +72,7 @@ func (w *Worker) verifyMedia(ctx context.Context, r *Run, in jobs.VerifyInput) (
 	rep.File.ContentType, rep.File.Size, rep.File.SHA256 = in.ContentType, int64(len(data)), hex.EncodeToString(sum[:])
 
 	r.Progress(ctx, 15, "c2pa")
-	rep.Details.C2PA = c2pa.Verify(data, c2pa.Options{TrustAnchors: w.Trust.C2PA})
+	rep.Details.C2PA = c2pa.Verify(data, c2pa.Options{TrustAnchors: w.Trust.C2PA, Context: ctx})
 	if err := ctx.Err(); err != nil {
 		return jobs.VerifyResult{}, err
 	}

@@ -10,6 +10,7 @@
 package c2pa
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -27,6 +28,9 @@ type Options struct {
 	// The sigTst timestamp is reported as Result.SigningTime but, since its
 	// TSA signature is not verified, it is never used as validation time.
 	Now func() time.Time
+	// Context stops a verification that is cancelled or times out (the
+	// job's); nil never stops.
+	Context context.Context
 }
 
 // Result is rendered as the `details.c2pa` object of the verification API;
@@ -146,7 +150,11 @@ func verify(data []byte, opts Options) Result {
 		now = opts.Now
 	}
 	checkSignature(&res, store, m, claim, claimBytes, opts.TrustAnchors, now())
-	assertionsOK := checkAssertions(&res, data, store, m, claim)
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	assertionsOK := checkAssertions(ctx, &res, data, store, m, claim)
 
 	res.Valid = res.SignatureValid && res.TrustChainValid && res.DataHashValid && assertionsOK && len(res.Failures) == 0
 	return res
@@ -246,15 +254,47 @@ func checkSignature(res *Result, store, m *Box, claim *Claim, claimBytes []byte,
 // checkAssertions verifies every hashed URI of the claim, the hard binding
 // and collects actions and ingredients. It reports whether all assertion
 // hashes matched.
-func checkAssertions(res *Result, data []byte, store, m *Box, claim *Claim) bool {
+//
+// A hostile claim can reference the same large box thousands of times or
+// name thousands of assertions: references are capped (MaxAssertions),
+// identical references are hashed once, and the bytes hashed in all stay
+// within a budget proportional to the file (hashBudget).
+func checkAssertions(ctx context.Context, res *Result, data []byte, store, m *Box, claim *Claim) bool {
 	ok := true
 	hardBindings := 0
-	for _, u := range claim.AllAssertions() {
+	all := claim.AllAssertions()
+	if len(all) > MaxAssertions {
+		res.fail(fmt.Sprintf("claim references %d assertions, more than %d", len(all), MaxAssertions))
+		return false
+	}
+	budget := hashBudget(len(data))
+	spend := func(n int) bool {
+		budget -= int64(n)
+		if budget < 0 {
+			res.fail(fmt.Sprintf("claim asks to hash more than %d bytes for a %d byte file", hashBudget(len(data)), len(data)))
+			return false
+		}
+		return true
+	}
+	seen := make(map[string]bool, len(all))
+	for _, u := range all {
+		if err := ctx.Err(); err != nil {
+			res.fail(fmt.Sprintf("verification stopped: %v", err))
+			return false
+		}
+		key := u.URL + "\x00" + u.Alg + "\x00" + string(u.Hash)
+		if seen[key] {
+			continue // the same reference again: already hashed
+		}
+		seen[key] = true
 		box, err := resolveURI(store, m, u.URL)
 		if err != nil {
 			res.fail(fmt.Sprintf("assertion %s: %v", u.URL, err))
 			ok = false
 			continue
+		}
+		if !spend(len(assertionHashInput(box))) {
+			return false
 		}
 		if err := verifyHashedURI(u, claim.Alg, box); err != nil {
 			res.fail(fmt.Sprintf("assertion %v", err))
@@ -269,6 +309,9 @@ func checkAssertions(res *Result, data []byte, store, m *Box, claim *Claim) bool
 			if err := decodeAssertion(box, &a); err != nil {
 				res.fail(fmt.Sprintf("c2pa.hash.data: %v", err))
 				continue
+			}
+			if !spend(len(data)) {
+				return false
 			}
 			if err := verifyDataHash(&a, claim.Alg, data); err != nil {
 				res.fail(err.Error())
@@ -310,6 +353,14 @@ func checkAssertions(res *Result, data []byte, store, m *Box, claim *Claim) bool
 	}
 	return ok
 }
+
+// MaxAssertions caps the assertion references of one claim (real claims
+// have a few dozen).
+const MaxAssertions = 1000
+
+// hashBudget is how many bytes verifying a file of size n may hash: each
+// assertion once, the asset a few times, and some room for small files.
+func hashBudget(n int) int64 { return 4*int64(n) + 16<<20 }
 
 // baseLabel strips a "__N" instance suffix from an assertion label.
 func baseLabel(l string) string {
