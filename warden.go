@@ -24,6 +24,7 @@ const (
 	// Protocol errors the HTTP layer finds before a handler runs; each
 	// keeps its own status (405, 406, 415) on every surface.
 	EMETHODNOTALLOWED = "method_not_allowed"
+	EREQUESTTIMEOUT   = "request_timeout" // the body did not arrive in time
 	ENOTACCEPTABLE    = "not_acceptable"
 	EUNSUPPORTEDMEDIA = "unsupported_media_type"
 )

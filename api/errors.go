@@ -19,6 +19,7 @@ var statusOf = map[string]int{
 	warden.ENOTFOUND:         http.StatusNotFound,
 	warden.EMETHODNOTALLOWED: http.StatusMethodNotAllowed,
 	warden.ENOTACCEPTABLE:    http.StatusNotAcceptable,
+	warden.EREQUESTTIMEOUT:   http.StatusRequestTimeout,
 	warden.ECONFLICT:         http.StatusConflict,
 	warden.ETOOLARGE:         http.StatusRequestEntityTooLarge,
 	warden.EUNSUPPORTEDMEDIA: http.StatusUnsupportedMediaType,

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -230,6 +231,9 @@ func modelBodyError(err error, max int64) error {
 	var we *warden.Error
 	if errors.As(err, &we) {
 		return err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errBodyTimeout
 	}
 	return invalid("file", "malformed multipart body: "+err.Error())
 }

@@ -86,6 +86,7 @@ func New(d Deps) (*Server, error) {
 		s.e.IPExtractor = echo.ExtractIPFromXFFHeader(append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))...)
 	}
 	s.e.Use(middleware.RequestID())
+	s.e.Use(s.bodyDeadline)
 	s.e.Use(s.observe)
 	s.e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		slog.Error("panic in handler", "err", err, "stack", string(stack))

@@ -78,6 +78,9 @@ type Config struct {
 	// files are kept after they finish (WARDEN_ANONYMOUS_RETENTION; 0
 	// keeps them until deleted through the API).
 	AnonymousRetention time.Duration
+
+	BodyTimeout   time.Duration // WARDEN_BODY_TIMEOUT: time to send a request body (408 beyond)
+	UploadTimeout time.Duration // WARDEN_UPLOAD_TIMEOUT: the same for file uploads
 }
 
 // SandboxOn reports whether runners are confined.
@@ -121,6 +124,8 @@ func Load() (Config, error) {
 		OperatorToken:      e.str("WARDEN_OPERATOR_TOKEN", ""),
 		MonitoringWrite:    e.bool("WARDEN_MONITORING_WRITE", false),
 		AnonymousRetention: e.duration("WARDEN_ANONYMOUS_RETENTION", 7*24*time.Hour),
+		BodyTimeout:        e.duration("WARDEN_BODY_TIMEOUT", 30*time.Second),
+		UploadTimeout:      e.duration("WARDEN_UPLOAD_TIMEOUT", 10*time.Minute),
 	}
 	if t := c.OperatorToken; t != "" && len(t) < 16 {
 		e.errs = append(e.errs, "WARDEN_OPERATOR_TOKEN: at least 16 characters")

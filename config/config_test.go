@@ -77,6 +77,8 @@ func TestLoadDefaults(t *testing.T) {
 		RunnerMemory:       8 << 30,
 		RunnerIdleTimeout:  5 * time.Minute,
 		AnonymousRetention: 7 * 24 * time.Hour,
+		BodyTimeout:        30 * time.Second,
+		UploadTimeout:      10 * time.Minute,
 		OutboundAllow:      "",
 		TrustedProxies:     "",
 		C2PATrustAnchors:   "",
