@@ -119,7 +119,7 @@ func (w *Worker) remoteModel(ctx context.Context, m records.Model) (*httpClassif
 	if cfg.Type == modelspec.TypeNLP {
 		probs, err = h.PredictText(ctx, []string{"warden endpoint probe"})
 	} else {
-		probs, err = h.Predict(ctx, attacks.Batch{Data: make([]float32, cfg.SampleSize()), Shape: intShape(cfg.BatchShape(1))})
+		probs, err = h.Predict(ctx, runner.ZeroSample(cfg))
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -129,12 +129,4 @@ func (w *Worker) remoteModel(ctx context.Context, m records.Model) (*httpClassif
 	}
 	h.classes = len(probs[0])
 	return h, nil
-}
-
-func intShape(s []int64) []int {
-	out := make([]int, len(s))
-	for i, d := range s {
-		out[i] = int(d)
-	}
-	return out
 }

@@ -66,6 +66,12 @@ func Execute(ctx context.Context, m Model, req Request, env Env, sink Sink) (*Do
 	return &d, nil
 }
 
+// ZeroSample is one all-zero input in the model's shape: what validation
+// times and what an endpoint probe sends.
+func ZeroSample(cfg modelspec.Config) attacks.Batch {
+	return attacks.Batch{Data: make([]float32, cfg.SampleSize()), Shape: intShape(cfg.BatchShape(1))}
+}
+
 func intShape(s []int64) []int {
 	out := make([]int, len(s))
 	for i, d := range s {
@@ -80,7 +86,7 @@ func validate(ctx context.Context, m Model) (*Validation, error) {
 	if n := len(cfg.Labels); n > 0 && n != m.NumClasses() {
 		return nil, Permanent("metadata.labels names %d classes but the model outputs %d", n, m.NumClasses())
 	}
-	x := attacks.Batch{Data: make([]float32, cfg.SampleSize()), Shape: intShape(cfg.BatchShape(1))}
+	x := ZeroSample(cfg)
 	start := time.Now()
 	const runs = 3
 	for i := 0; i < runs; i++ {

@@ -140,10 +140,3 @@ func (pl *Pool) Close() {
 		delete(pl.entries, k)
 	}
 }
-
-// Len is the number of runners in the pool.
-func (pl *Pool) Len() int {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	return len(pl.entries)
-}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -395,7 +394,3 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return t.b.String()
 }
-
-// ErrNoSandbox is returned when a tenant model would run without the
-// confinement the operator asked for.
-var ErrNoSandbox = errors.New("runner sandbox unavailable")
