@@ -13,7 +13,7 @@ func (s *Server) checkCallback(c echo.Context, callback string) error {
 	if principal(c) == nil {
 		return invalid("callback_url", "callback_url requires credentials (x-api-key and Org-Id): webhooks are signed with the org's secret")
 	}
-	if _, err := s.Outbound.ValidateURL(callback); err != nil {
+	if _, err := s.Outbound.Webhook.ValidateURL(callback); err != nil {
 		return invalid("callback_url", err.Error())
 	}
 	return nil

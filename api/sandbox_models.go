@@ -72,7 +72,7 @@ func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
 	case r.ModelEndpointURL != "":
 		if upload || r.ModelFileURL != "" {
 			d["model_endpoint_url"] = "give a file (upload or model_file_url) or model_endpoint_url, not both"
-		} else if _, err := s.Outbound.ValidateURL(r.ModelEndpointURL); err != nil {
+		} else if _, err := s.Outbound.Model.ValidateURL(r.ModelEndpointURL); err != nil {
 			d["model_endpoint_url"] = err.Error()
 		}
 	case upload && r.ModelFileURL != "":
@@ -87,7 +87,7 @@ func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
 		case u.Scheme == "s3":
 			d["model_file_url"] = "s3:// needs an S3-compatible blob store, which this deployment does not configure; upload the file or use https://"
 		default:
-			if _, err := s.Outbound.ValidateURL(r.ModelFileURL); err != nil {
+			if _, err := s.Outbound.Model.ValidateURL(r.ModelFileURL); err != nil {
 				d["model_file_url"] = err.Error()
 			}
 		}

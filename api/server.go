@@ -38,7 +38,7 @@ type Deps struct {
 	Jobs     jobs.Service
 	Workers  WorkerLister // for /health
 	Webhooks Redeliverer  // manual redeliveries
-	Outbound *outbound.Client
+	Outbound outbound.Uses
 	Metrics  *dashboards.Metrics
 }
 

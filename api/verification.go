@@ -172,7 +172,7 @@ func (s *Server) postVerifyURL(c echo.Context) error {
 	if strings.TrimSpace(body.URL) == "" {
 		return invalid("url", "url is required")
 	}
-	if _, err := s.Outbound.ValidateURL(body.URL); err != nil {
+	if _, err := s.Outbound.Verify.ValidateURL(body.URL); err != nil {
 		return &warden.Error{Code: warden.EINVALID, Message: "Invalid URL", Details: map[string]string{"url": err.Error()}}
 	}
 	if err := s.checkCallback(c, body.CallbackURL); err != nil {
@@ -186,7 +186,7 @@ func (s *Server) postVerifyURL(c echo.Context) error {
 	pr, pw := io.Pipe()
 	dl := make(chan error, 1)
 	go func() {
-		_, _, err := s.Outbound.Download(ctx, body.URL, pw, max)
+		_, _, err := s.Outbound.Verify.Download(ctx, body.URL, pw, max)
 		pw.CloseWithError(err)
 		dl <- err
 	}()

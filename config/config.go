@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wardenlab/warden/outbound"
 )
 
 // Config is the whole configuration of an API or worker process.
@@ -36,7 +38,12 @@ type Config struct {
 	JWTAudience string        // WARDEN_JWT_AUDIENCE, the access tokens' aud
 	TokenTTL    time.Duration // WARDEN_TOKEN_TTL, access token lifetime
 
-	OutboundAllow     string // WARDEN_OUTBOUND_ALLOW, comma-separated CIDRs or host:port
+	// Private targets each kind of outbound request may reach, comma-separated
+	// CIDRs, IPs or host:port (outbound.ParseAllowList); empty reaches only
+	// public addresses.
+	VerifyURLAllow    string // WARDEN_VERIFY_URL_ALLOW, verify-url downloads
+	WebhookAllow      string // WARDEN_WEBHOOK_ALLOW, webhook callback URLs
+	ModelURLAllow     string // WARDEN_MODEL_URL_ALLOW, model_file_url and model endpoints
 	TrustedProxies    string // WARDEN_TRUSTED_PROXIES, CIDRs whose X-Forwarded-For is believed
 	WorkerMetricsAddr string // WARDEN_WORKER_METRICS_ADDR, where `warden worker` serves /metrics
 
@@ -83,6 +90,11 @@ type Config struct {
 	UploadTimeout time.Duration // WARDEN_UPLOAD_TIMEOUT: the same for file uploads
 }
 
+// OutboundAllows are the allow-lists of each kind of outbound request.
+func (c Config) OutboundAllows() outbound.UseAllows {
+	return outbound.UseAllows{Verify: c.VerifyURLAllow, Webhook: c.WebhookAllow, Model: c.ModelURLAllow}
+}
+
 // SandboxOn reports whether runners are confined.
 func (c Config) SandboxOn() bool { return c.Sandbox != "off" }
 
@@ -103,7 +115,9 @@ func Load() (Config, error) {
 		RateToken:          e.float("WARDEN_RATE_TOKEN", 2),
 		JWTAudience:        e.str("WARDEN_JWT_AUDIENCE", "warden-api"),
 		TokenTTL:           e.duration("WARDEN_TOKEN_TTL", 15*time.Minute),
-		OutboundAllow:      e.str("WARDEN_OUTBOUND_ALLOW", ""),
+		VerifyURLAllow:     e.str("WARDEN_VERIFY_URL_ALLOW", ""),
+		WebhookAllow:       e.str("WARDEN_WEBHOOK_ALLOW", ""),
+		ModelURLAllow:      e.str("WARDEN_MODEL_URL_ALLOW", ""),
 		TrustedProxies:     e.str("WARDEN_TRUSTED_PROXIES", ""),
 		WorkerMetricsAddr:  e.str("WARDEN_WORKER_METRICS_ADDR", ":9090"),
 		C2PATrustAnchors:   e.str("WARDEN_C2PA_TRUST_ANCHORS", ""),
@@ -129,6 +143,12 @@ func Load() (Config, error) {
 	}
 	if t := c.OperatorToken; t != "" && len(t) < 16 {
 		e.errs = append(e.errs, "WARDEN_OPERATOR_TOKEN: at least 16 characters")
+	}
+	if _, err := outbound.NewUses(c.OutboundAllows()); err != nil {
+		e.errs = append(e.errs, err.Error())
+	}
+	if os.Getenv("WARDEN_OUTBOUND_ALLOW") != "" {
+		e.errs = append(e.errs, "WARDEN_OUTBOUND_ALLOW: replaced by WARDEN_VERIFY_URL_ALLOW, WARDEN_WEBHOOK_ALLOW and WARDEN_MODEL_URL_ALLOW (one allow-list per use)")
 	}
 	if c.Sandbox != "on" && c.Sandbox != "off" {
 		e.errs = append(e.errs, "WARDEN_SANDBOX: on or off")

@@ -267,3 +267,32 @@ func TestRedirectLimit(t *testing.T) {
 		}
 	}
 }
+
+// Each use has its own allow-list: a private target allowed for webhooks is
+// still refused to verify-url and model downloads.
+func TestUsesKeepAllowListsApart(t *testing.T) {
+	u, err := NewUses(UseAllows{Webhook: "10.1.2.3", Model: "minio:9000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		client  *Client
+		url     string
+		allowed bool
+	}{
+		{"webhook allowed", u.Webhook, "http://10.1.2.3/hook", true},
+		{"verify refused", u.Verify, "http://10.1.2.3/hook", false},
+		{"model refused", u.Model, "http://10.1.2.3/hook", false},
+		{"model name allowed", u.Model, "http://minio:9000/bucket/m.pt", true},
+		{"verify public", u.Verify, "http://8.8.8.8/photo.jpg", true},
+	} {
+		_, err := c.client.ValidateURL(c.url)
+		if (err == nil) != c.allowed {
+			t.Errorf("%s: ValidateURL(%s) = %v", c.name, c.url, err)
+		}
+	}
+	if _, err := NewUses(UseAllows{Model: "10.0.0.0/99"}); err == nil || !strings.Contains(err.Error(), "WARDEN_MODEL_URL_ALLOW") {
+		t.Errorf("bad model allow-list: %v", err)
+	}
+}

@@ -111,7 +111,7 @@ func (w *Worker) remoteModel(ctx context.Context, m records.Model) (*httpClassif
 	if details != nil {
 		return nil, Permanent("model metadata is invalid: %v", details)
 	}
-	h := &httpClassifier{url: m.EndpointURL, cfg: cfg, client: w.Outbound.HTTP()}
+	h := &httpClassifier{url: m.EndpointURL, cfg: cfg, client: w.Outbound.Model.HTTP()}
 	var (
 		probs [][]float32
 		err   error

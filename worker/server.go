@@ -34,7 +34,7 @@ type Deps struct {
 	Client   *queue.Client  // webhook and reconciler enqueues
 	Jobs     *queue.Service // task state and stop signals, for the reconciler
 	Events   jobs.Events    // webhook bodies, rendered by the surfaces
-	Outbound *outbound.Client
+	Outbound outbound.Uses
 	Metrics  *dashboards.Metrics
 	Trust    TrustStores
 }

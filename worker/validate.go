@@ -93,7 +93,7 @@ func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, e
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, _, err := w.Outbound.Download(ctx, m.SourceURL, f, w.Config.MaxModelBytes); err != nil {
+	if _, _, err := w.Outbound.Model.Download(ctx, m.SourceURL, f, w.Config.MaxModelBytes); err != nil {
 		if errors.Is(err, outbound.ErrTooLarge) {
 			return "", Permanent("model file exceeds %d bytes", w.Config.MaxModelBytes)
 		}

@@ -108,7 +108,7 @@ func (w *Worker) post(ctx context.Context, secret string, d records.WebhookDeliv
 	if err := webhook.SetHeaders(req.Header, secret, d.ID, time.Now(), []byte(d.Payload)); err != nil {
 		return 0, "", err
 	}
-	hc := w.Outbound.HTTP()
+	hc := w.Outbound.Webhook.HTTP()
 	// A redirect is the receiver's answer, recorded as such: the signed
 	// body is never re-sent to wherever it points.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -110,7 +110,7 @@ func TestWebhookSkipsFinishedDelivery(t *testing.T) {
 // allow list the SSRF guard refuses the loopback receiver; the attempt is
 // recorded with its error and nothing reaches the receiver.
 func TestWebhookRefusesDisallowedAddress(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.OutboundAllow = "" })
+	h := newHarness(t, func(c *config.Config) { c.WebhookAllow = "" })
 	rcv := newReceiver(t)
 	job := h.submitProbe(jobs.ProbeInput{}, rcv.URL())
 	d := records.WebhookDelivery{ID: "msg_ssrf", OrgID: h.org.OrgID, JobID: job.ID, EventType: "probe_completed",

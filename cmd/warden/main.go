@@ -199,11 +199,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	if err != nil {
 		return err
 	}
-	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
-	if err != nil {
-		return fmt.Errorf("WARDEN_OUTBOUND_ALLOW: %w", err)
-	}
-	out, err := outbound.New(outbound.Config{Allow: allow})
+	out, err := outbound.NewUses(cfg.OutboundAllows())
 	if err != nil {
 		return err
 	}

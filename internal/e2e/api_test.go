@@ -232,7 +232,7 @@ func TestVerifyURL(t *testing.T) {
 	// Only the file server and the redirector are allowed; every other
 	// address, loopback included, is refused.
 	hostOf := func(u string) string { return strings.TrimPrefix(u, "http://") }
-	s := newStack(t, true, func(c *config.Config) { c.OutboundAllow = hostOf(files.URL) + "," + hostOf(redirector.URL) })
+	s := newStack(t, true, func(c *config.Config) { c.VerifyURLAllow = hostOf(files.URL) + "," + hostOf(redirector.URL) })
 	_, privPort, _ := net.SplitHostPort(hostOf(private.URL))
 
 	code, m := s.postJSON("/api/verify-url", map[string]string{"url": files.URL + "/photo.jpg"})

@@ -107,7 +107,7 @@ func (s *stack) workerProc(name string) *exec.Cmd {
 		"WARDEN_C2PA_TRUST_ANCHORS="+s.cfg.C2PATrustAnchors,
 		"WARDEN_WORKER_METRICS_ADDR="+freeAddr(t),
 		"WARDEN_RECONCILE_INTERVAL=1s",
-		"WARDEN_OUTBOUND_ALLOW=127.0.0.0/8",
+		"WARDEN_VERIFY_URL_ALLOW=127.0.0.0/8", "WARDEN_WEBHOOK_ALLOW=127.0.0.0/8", "WARDEN_MODEL_URL_ALLOW=127.0.0.0/8",
 	)
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

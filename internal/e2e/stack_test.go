@@ -37,7 +37,7 @@ type stack struct {
 	redis   asynq.RedisConnOpt
 	client  *queue.Client
 	jobs    *queue.Service
-	out     *outbound.Client
+	out     outbound.Uses
 	deps    api.Deps
 	api     *api.Server
 	srv     *httptest.Server

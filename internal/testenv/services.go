@@ -26,7 +26,7 @@ type Services struct {
 	Redis    asynq.RedisConnOpt
 	Client   *queue.Client
 	Jobs     *queue.Service
-	Outbound *outbound.Client
+	Outbound outbound.Uses
 }
 
 // OperatorToken opens /monitoring in tests (user "operator").
@@ -48,7 +48,7 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 	cfg.DataDir = t.TempDir()
 	cfg.BlobDir = filepath.Join(cfg.DataDir, "blobs")
 	cfg.RateGeneral, cfg.RateUpload, cfg.RateCredential, cfg.RateToken = 10000, 10000, 10000, 10000
-	cfg.OutboundAllow = "127.0.0.0/8"
+	cfg.VerifyURLAllow, cfg.WebhookAllow, cfg.ModelURLAllow = "127.0.0.0/8", "127.0.0.0/8", "127.0.0.0/8"
 	cfg.C2PATrustAnchors = filepath.Join(RepoRoot(), "media", "c2pa", "testdata", "certs", "test_cert_root_bundle.pem")
 	cfg.ReconcileInterval = time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
@@ -80,11 +80,7 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 	t.Cleanup(func() { s.Client.Close() })
 	s.Jobs = queue.NewService(s.DB, s.Blobs, s.Redis, s.Client, cfg.JobDeadline)
 	t.Cleanup(func() { s.Jobs.Close() })
-	allow, err := outbound.ParseAllowList(cfg.OutboundAllow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Outbound, err = outbound.New(outbound.Config{Allow: allow}); err != nil {
+	if s.Outbound, err = outbound.NewUses(cfg.OutboundAllows()); err != nil {
 		t.Fatal(err)
 	}
 	return s
