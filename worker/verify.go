@@ -77,7 +77,10 @@ func (w *Worker) verifyMedia(ctx context.Context, r *Run, in jobs.VerifyInput) (
 		return jobs.VerifyResult{}, err
 	}
 	r.Progress(ctx, 35, "sensor_pki")
-	md := exif.Parse(data)
+	md, err := exif.ParseContext(ctx, data)
+	if err != nil {
+		return jobs.VerifyResult{}, err
+	}
 	rep.Details.SensorPKI = sensor.Verify(data, md, w.Trust.Sensor)
 
 	r.Progress(ctx, 50, "ml_detection")

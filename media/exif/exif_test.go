@@ -1,6 +1,8 @@
 package exif_test
 
 import (
+	"context"
+	"errors"
 	"image"
 	"os"
 	"strings"
@@ -174,5 +176,25 @@ func TestJPEGSegments(t *testing.T) {
 	}
 	if _, err := exif.JPEGSegments([]byte("nope")); err == nil {
 		t.Error("no error for non-JPEG")
+	}
+}
+
+// TestParseContextStops: a cancelled job's context stops the parse before
+// any field is read, and ParseContext reports the context's error; the same
+// bytes with a live context give the camera fields.
+func TestParseContextStops(t *testing.T) {
+	data := testimg.JPEG(gray(), 90, testimg.ExifSegment(cameraTIFF()))
+	md, err := exif.ParseContext(context.Background(), data)
+	if err != nil || md.Make == "" {
+		t.Fatalf("live context: Make=%q err=%v", md.Make, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	md, err = exif.ParseContext(ctx, data)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: err=%v", err)
+	}
+	if md.Make != "" || md.HasEXIF {
+		t.Errorf("cancelled parse read fields: Make=%q HasEXIF=%v", md.Make, md.HasEXIF)
 	}
 }

@@ -84,6 +84,9 @@ func parseJPEG(data []byte, md *Metadata) {
 	}
 	var ext []byte // extended XMP chunks, concatenated in file order
 	for _, s := range segs {
+		if md.stopped() {
+			return
+		}
 		switch {
 		case s.Marker == 0xE1 && bytes.HasPrefix(s.Payload, exifHeader):
 			if err := parseTIFF(s.Payload[len(exifHeader):], md); err != nil {

@@ -2,6 +2,7 @@ package exif
 
 import (
 	"bytes"
+	"context"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,8 @@ type Metadata struct {
 	// Raw holds every extracted field by name ("Make", "XMP:CreatorTool",
 	// "PNG:parameters", ...). Values are truncated to maxRawValue bytes.
 	Raw map[string]string
+
+	ctx context.Context // while parsing: stops the loops when done
 }
 
 const (
@@ -50,7 +53,15 @@ const (
 // Parse extracts metadata from a JPEG, PNG or WebP file. Unknown formats and
 // damaged files yield whatever could be read before the damage.
 func Parse(data []byte) Metadata {
-	md := Metadata{Raw: map[string]string{}}
+	md, _ := ParseContext(context.Background(), data)
+	return md
+}
+
+// ParseContext is Parse that stops between segments, chunks, IFD entries
+// and XMP tokens once ctx is done (the job was cancelled or timed out),
+// returning what was read and ctx's error.
+func ParseContext(ctx context.Context, data []byte) (Metadata, error) {
+	md := Metadata{Raw: map[string]string{}, ctx: ctx}
 	switch {
 	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8:
 		md.Format = "jpeg"
@@ -63,7 +74,14 @@ func Parse(data []byte) Metadata {
 		parseWebP(data, &md)
 	}
 	md.finish()
-	return md
+	err := ctx.Err()
+	md.ctx = nil
+	return md, err
+}
+
+// stopped reports whether the parse's context is done.
+func (md *Metadata) stopped() bool {
+	return md.ctx != nil && md.ctx.Err() != nil
 }
 
 // set records a raw field, keeping the first value seen for a name.

@@ -57,6 +57,9 @@ func parsePNG(data []byte, md *Metadata) {
 		md.set("PNGError", err.Error())
 	}
 	for _, c := range chunks {
+		if md.stopped() {
+			return
+		}
 		switch c.Type {
 		case "tEXt":
 			if k, v, ok := bytes.Cut(c.Data, []byte{0}); ok {

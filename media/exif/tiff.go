@@ -111,6 +111,9 @@ func (t *tiff) readIFD(off uint32, names map[uint16]string, md *Metadata) (uint3
 	}
 	base := uint64(off) + 2
 	for i := 0; i < n; i++ {
+		if md.stopped() {
+			return 0, md.ctx.Err()
+		}
 		e := base + uint64(i)*12
 		if e+12 > uint64(len(t.b)) {
 			return 0, fmt.Errorf("ifd at %d: entry %d out of bounds", off, i)

@@ -8,7 +8,7 @@ import (
 // parseWebP reads the EXIF and XMP chunks of a RIFF WebP file.
 func parseWebP(data []byte, md *Metadata) {
 	i := 12
-	for n := 0; n < maxChunks && i+8 <= len(data); n++ {
+	for n := 0; n < maxChunks && i+8 <= len(data) && !md.stopped(); n++ {
 		typ := string(data[i : i+4])
 		size := uint64(binary.LittleEndian.Uint32(data[i+4:]))
 		if uint64(i)+8+size > uint64(len(data)) {

@@ -32,7 +32,7 @@ func parseXMP(packet []byte, md *Metadata) {
 	d.Strict = false
 	var stack []string // local names of open property elements ("" for rdf structure)
 	var text strings.Builder
-	for n := 0; n < maxXMPTokens; n++ {
+	for n := 0; n < maxXMPTokens && !md.stopped(); n++ {
 		tok, err := d.RawToken()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
