@@ -49,43 +49,137 @@ type spend struct {
 	rate       float64
 }
 
-// Limiter enforces requests-per-second budgets in Redis.
-type Limiter struct{ rdb redis.UniversalClient }
+// Limiter enforces requests-per-second budgets in Redis, shared by every
+// replica. While Redis cannot answer, each replica enforces the same
+// budgets alone (local), so an outage of Redis relaxes the limits to one
+// budget per replica instead of none.
+type Limiter struct {
+	rdb   redis.UniversalClient
+	local localGCRA
+
+	mu      sync.Mutex
+	offline time.Time // Redis failed; skip it until then
+}
+
+// redisRetry is how long the limiter stays on its local budgets after Redis
+// failed before trying Redis again, so an outage does not add a Redis
+// timeout to every request.
+const redisRetry = time.Second
 
 // Allow spends one request from every bucket or from none. When refused it
-// returns how long to wait and which spend refused. On Redis failure it
-// allows (an outage of the limiter must not take the API down) and logs.
+// returns how long to wait and which spend refused (an index into spends).
 func (l *Limiter) Allow(ctx context.Context, spends ...spend) (ok bool, wait time.Duration, by int) {
 	keys := make([]string, 0, len(spends))
 	args := make([]any, 0, 2*len(spends))
-	for _, sp := range spends {
+	live := make([]int, 0, len(spends)) // index in spends of each key
+	for i, sp := range spends {
 		if sp.rate <= 0 {
 			continue
 		}
 		keys = append(keys, "warden:rl:"+sp.bucket+":"+sp.id)
-		interval := 1000 / sp.rate
-		args = append(args, strconv.FormatFloat(interval, 'f', 3, 64), strconv.FormatFloat(math.Max(1, math.Floor(sp.rate)), 'f', 0, 64))
+		interval, burst := cell(sp.rate)
+		args = append(args, strconv.FormatFloat(interval, 'f', 3, 64), strconv.FormatFloat(burst, 'f', 0, 64))
+		live = append(live, i)
 	}
 	if len(keys) == 0 {
 		return true, 0, -1
 	}
+	if l.redisDown() {
+		return l.local.allow(keys, spends, live, time.Now())
+	}
 	res, err := gcra.Run(ctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil || len(res) != 3 {
-		slog.Warn("rate limiter unavailable; allowing request", "err", err)
-		return true, 0, -1
+		if ctx.Err() != nil { // the client went away; not an outage
+			return true, 0, -1
+		}
+		l.markDown(err)
+		return l.local.allow(keys, spends, live, time.Now())
 	}
 	if res[0] == 1 {
 		return true, 0, -1
 	}
 	// res[2] counts the keys sent (1-based); map it back to spends.
-	for i, n := 0, int64(0); i < len(spends); i++ {
-		if spends[i].rate > 0 {
-			if n++; n == res[2] {
-				by = i
-			}
-		}
+	by = live[0]
+	if n := res[2]; n >= 1 && n <= int64(len(live)) {
+		by = live[n-1]
 	}
 	return false, time.Duration(res[1]) * time.Millisecond, by
+}
+
+func (l *Limiter) redisDown() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Now().Before(l.offline)
+}
+
+func (l *Limiter) markDown(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !time.Now().Before(l.offline) {
+		slog.Warn("rate limiter: Redis unavailable; enforcing the budgets in this replica alone", "err", err, "retry_in", redisRetry)
+	}
+	l.offline = time.Now().Add(redisRetry)
+}
+
+// cell is GCRA's emission interval (ms) and burst for a rate in requests per
+// second: a burst of one second's worth, at least one.
+func cell(rate float64) (interval, burst float64) {
+	return 1000 / rate, math.Max(1, math.Floor(rate))
+}
+
+// localGCRA is the gcra script's algorithm in process, for Redis outages.
+type localGCRA struct {
+	mu   sync.Mutex
+	tats map[string]float64 // theoretical arrival time, ms since the epoch
+}
+
+// maxLocalBuckets bounds the fallback's memory under a spread-out flood;
+// past it, buckets whose arrival time has passed (full budgets) are
+// dropped, and if none has, the map is reset rather than grown.
+const maxLocalBuckets = 100000
+
+func (g *localGCRA) allow(keys []string, spends []spend, live []int, at time.Time) (bool, time.Duration, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := float64(at.UnixMicro()) / 1000
+	if g.tats == nil || len(g.tats) >= maxLocalBuckets {
+		g.prune(now)
+	}
+	next := make([]float64, len(keys))
+	wait, by := 0.0, -1
+	for i, k := range keys {
+		interval, burst := cell(spends[live[i]].rate)
+		tat, ok := g.tats[k]
+		if !ok || tat < now {
+			tat = now
+		}
+		next[i] = tat + interval
+		if w := next[i] - interval*burst - now; w > wait {
+			wait, by = w, live[i]
+		}
+	}
+	if by >= 0 {
+		return false, time.Duration(wait * float64(time.Millisecond)), by
+	}
+	for i, k := range keys {
+		g.tats[k] = next[i]
+	}
+	return true, 0, -1
+}
+
+func (g *localGCRA) prune(now float64) {
+	if g.tats == nil {
+		g.tats = map[string]float64{}
+		return
+	}
+	for k, tat := range g.tats {
+		if tat <= now {
+			delete(g.tats, k)
+		}
+	}
+	if len(g.tats) >= maxLocalBuckets {
+		g.tats = map[string]float64{}
+	}
 }
 
 // refusals remembers, per replica, client-IP budgets that Redis has just
