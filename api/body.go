@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +20,12 @@ import (
 const multipartOverhead = 64 << 10
 
 var errFileTooLarge = errors.New("file exceeds the size limit")
+
+// discardUpload deletes a stored upload whose request failed before any
+// row owned it; should the blob store refuse, the reconciler retries.
+func (s *Server) discardUpload(ctx context.Context, key string) {
+	s.DB.DiscardBlobs(context.WithoutCancel(ctx), s.Blobs, "abandoned upload", key)
+}
 
 // capReader fails with errFileTooLarge once more than left bytes are read.
 type capReader struct {

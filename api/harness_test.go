@@ -45,9 +45,20 @@ type apiHarness struct {
 // newAPIHarness builds an API server on testenv.Services.
 func newAPIHarness(t *testing.T, opts ...func(*config.Config)) *apiHarness {
 	t.Helper()
+	return newAPIHarnessBlobs(t, nil, opts...)
+}
+
+// newAPIHarnessBlobs builds an API server whose blob store is wrap applied
+// to the harness's own (nil: that store as it is).
+func newAPIHarnessBlobs(t *testing.T, wrap func(storage.BlobStore) storage.BlobStore, opts ...func(*config.Config)) *apiHarness {
+	t.Helper()
 	sv := testenv.NewServices(t, opts...)
 	h := &apiHarness{t: t, cfg: sv.Config, db: sv.DB, blobDir: sv.Config.BlobDir, blobs: sv.Blobs, redis: sv.Redis, jobs: sv.Jobs}
-	deps := api.Deps{Config: sv.Config, DB: sv.DB, Blobs: sv.Blobs, Redis: sv.Redis, Jobs: sv.Jobs, Workers: sv.Jobs,
+	var blobs storage.BlobStore = sv.Blobs
+	if wrap != nil {
+		blobs = wrap(blobs)
+	}
+	deps := api.Deps{Config: sv.Config, DB: sv.DB, Blobs: blobs, Redis: sv.Redis, Jobs: sv.Jobs, Workers: sv.Jobs,
 		Webhooks: sv.Jobs, Outbound: sv.Outbound, Metrics: dashboards.NewMetrics()}
 	var err error
 	if h.srv, err = api.New(deps); err != nil {

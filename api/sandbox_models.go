@@ -114,7 +114,7 @@ func (s *Server) postModel(c echo.Context) error {
 		n, err := s.readModelMultipart(c, &req, key)
 		if err != nil {
 			if n > 0 {
-				s.Blobs.Delete(context.WithoutCancel(ctx), key)
+				s.discardUpload(ctx, key)
 			}
 			return err
 		}
@@ -124,7 +124,7 @@ func (s *Server) postModel(c echo.Context) error {
 	}
 	if err := s.validateModelRequest(&req, key != ""); err != nil {
 		if key != "" {
-			s.Blobs.Delete(context.WithoutCancel(ctx), key)
+			s.discardUpload(ctx, key)
 		}
 		return err
 	}
@@ -144,7 +144,7 @@ func (s *Server) postModel(c echo.Context) error {
 	job, err := s.Jobs.RegisterModel(ctx, m, blobs)
 	if err != nil {
 		if key != "" {
-			s.Blobs.Delete(context.WithoutCancel(ctx), key)
+			s.discardUpload(ctx, key)
 		}
 		return err
 	}
@@ -320,15 +320,13 @@ func (s *Server) getModel(c echo.Context) error {
 
 func (s *Server) deleteModel(c echo.Context) error {
 	ctx := c.Request().Context()
-	m, err := s.DB.DeleteModel(ctx, orgOf(c), c.Param("model_id"))
+	m, keys, err := s.DB.DeleteModel(ctx, orgOf(c), c.Param("model_id"))
 	if err != nil {
 		return err
 	}
-	if m.BlobKey != "" {
-		if err := s.Blobs.Delete(context.WithoutCancel(ctx), m.BlobKey); err != nil {
-			return err
-		}
-	}
+	// The model is deleted: a file the blob store refuses to delete now
+	// stays queued and the reconciler deletes it later.
+	s.DB.PurgeBlobs(context.WithoutCancel(ctx), s.Blobs, keys)
 	return c.JSON(http.StatusOK, map[string]any{"id": m.ID, "deleted": true})
 }
 

@@ -73,7 +73,7 @@ func (s *Server) postVerify(c echo.Context) error {
 	)
 	defer func() {
 		if !ok && in != nil {
-			s.Blobs.Delete(context.WithoutCancel(ctx), key)
+			s.discardUpload(ctx, key)
 		}
 	}()
 	for {
@@ -197,12 +197,12 @@ func (s *Server) postVerifyURL(c echo.Context) error {
 		err = derr
 	}
 	if err != nil {
-		s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		s.discardUpload(ctx, key)
 		return downloadError(err, max)
 	}
 	in := jobs.VerifyInput{Source: "url", URL: body.URL, ContentType: ct, Size: n, BlobKey: key}
 	if err := s.submitVerification(c, jobID, in, body.CallbackURL); err != nil {
-		s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		s.discardUpload(ctx, key)
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"job_id": jobID, "status": "pending"})

@@ -65,11 +65,14 @@ func (m *Metrics) JobFinished(kind, status string, d time.Duration) {
 
 // WatchQueues adds gauges read on each scrape: queue depth per asynq queue
 // and state (the named queues always, at zero before first use, plus any
-// other queue Redis knows), and jobs per kind and status from the database.
+// other queue Redis knows), jobs per kind and status from the database, and
+// the stored objects still queued for deletion (tombstones).
 func (m *Metrics) WatchQueues(insp *asynq.Inspector, db *storage.DB, queues []string) {
 	m.reg.MustRegister(&stateCollector{insp: insp, db: db, queues: queues,
 		depth: prometheus.NewDesc("warden_queue_depth", "Tasks in each asynq queue by state.", []string{"queue", "state"}, nil),
 		jobs:  prometheus.NewDesc("warden_jobs", "Jobs in the database by kind and status.", []string{"kind", "status"}, nil),
+		blobDeletions: prometheus.NewDesc("warden_blob_deletions_pending",
+			"Stored objects whose rows were deleted and which are not deleted from the blob store yet (tombstones, retried by the reconciler).", nil, nil),
 	})
 }
 
@@ -79,13 +82,17 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 type stateCollector struct {
-	insp        *asynq.Inspector
-	db          *storage.DB
-	queues      []string
-	depth, jobs *prometheus.Desc
+	insp                       *asynq.Inspector
+	db                         *storage.DB
+	queues                     []string
+	depth, jobs, blobDeletions *prometheus.Desc
 }
 
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth; ch <- c.jobs }
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.depth
+	ch <- c.jobs
+	ch <- c.blobDeletions
+}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	known, err := c.insp.Queues()
@@ -117,5 +124,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for k, n := range counts {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), k[0], k[1])
 		}
+	}
+	if n, err := c.db.CountBlobDeletions(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.blobDeletions, prometheus.GaugeValue, float64(n))
 	}
 }

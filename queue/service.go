@@ -170,15 +170,13 @@ func (s *Service) Delete(ctx context.Context, scope jobs.Scope, id string) error
 	if _, err := s.cancel(ctx, j); err != nil {
 		return err
 	}
-	blobs, err := s.db.DeleteJob(ctx, j.ID)
+	keys, err := s.db.DeleteJob(ctx, j.ID)
 	if err != nil {
 		return err
 	}
-	for _, b := range blobs {
-		if err := s.blobs.Delete(ctx, b.Key); err != nil {
-			return fmt.Errorf("delete blob %s: %w", b.Key, err)
-		}
-	}
+	// A file that cannot be deleted now stays queued for the reconciler:
+	// the job is gone either way.
+	s.db.PurgeBlobs(ctx, s.blobs, keys)
 	return nil
 }
 

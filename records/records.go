@@ -173,3 +173,16 @@ type Model struct {
 	CreatedAt   time.Time `gorm:"index"`
 	UpdatedAt   time.Time `gorm:"index"`
 }
+
+// BlobDeletion is a tombstone: a stored object whose owning rows are gone
+// and which must be deleted from the blob store. It is written in the
+// transaction that drops those rows and removed once the delete succeeds;
+// a failed delete is retried from NextAt with a growing delay.
+type BlobDeletion struct {
+	Key       string    `gorm:"primaryKey;size:512"`
+	Reason    string    `gorm:"size:200"` // what dropped it: "deleted job <id>", "deleted model <id>"…
+	Attempts  int       `gorm:"not null;default:0"`
+	NextAt    time.Time `gorm:"not null;index"`
+	LastError string    `gorm:"type:text"`
+	CreatedAt time.Time
+}

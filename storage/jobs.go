@@ -235,11 +235,13 @@ func (db *DB) RequeueJob(ctx context.Context, id string) error {
 }
 
 // DeleteJob removes a job with its result, blobs rows and webhook records,
-// returning the blobs so the caller can delete the stored objects.
-func (db *DB) DeleteJob(ctx context.Context, id string) ([]records.Blob, error) {
-	var blobs []records.Blob
+// and queues its stored objects for deletion in the same transaction. It
+// returns their keys: the caller deletes them at once with PurgeBlobs (the
+// reconciler retries whatever that leaves).
+func (db *DB) DeleteJob(ctx context.Context, id string) ([]string, error) {
+	var keys []string
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("job_id = ?", id).Find(&blobs).Error; err != nil {
+		if err := tx.Model(&records.Blob{}).Where("job_id = ?", id).Pluck("key", &keys).Error; err != nil {
 			return err
 		}
 		var deliveryIDs []string
@@ -263,12 +265,12 @@ func (db *DB) DeleteJob(ctx context.Context, id string) ([]records.Blob, error) 
 		if res.RowsAffected == 0 {
 			return warden.Errorf(warden.ENOTFOUND, "job not found")
 		}
-		return nil
+		return tombstone(tx, "deleted job "+id, keys)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delete job: %w", err)
 	}
-	return blobs, nil
+	return keys, nil
 }
 
 // JobBlobs lists the blobs of a job.

@@ -55,6 +55,14 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{6, "blob deletion tombstones", func(tx *gorm.DB) error {
+		if err := tx.AutoMigrate(&records.BlobDeletion{}); err != nil {
+			return err
+		}
+		// A tombstone never deletes an object a model still points to
+		// (referencedBlobs); this keeps that check off a full scan.
+		return tx.Exec("CREATE INDEX IF NOT EXISTS idx_models_blob_key ON models (blob_key)").Error
+	}},
 }
 
 type schemaMigration struct {

@@ -106,25 +106,45 @@ func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]re
 }
 
 // SetModelBlob records where a model's file was stored once a worker
-// downloaded it from model_file_url.
+// downloaded it from model_file_url; ENOTFOUND when the model was deleted
+// meanwhile (the caller discards the file).
 func (db *DB) SetModelBlob(ctx context.Context, id, key string) error {
-	return db.gorm.WithContext(ctx).Model(&records.Model{}).Where("id = ?", id).
-		Updates(map[string]any{"blob_key": key, "updated_at": time.Now().UTC()}).Error
+	res := db.gorm.WithContext(ctx).Model(&records.Model{}).Where("id = ?", id).
+		Updates(map[string]any{"blob_key": key, "updated_at": time.Now().UTC()})
+	if res.Error != nil {
+		return fmt.Errorf("set model file: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return warden.Errorf(warden.ENOTFOUND, "model not found")
+	}
+	return nil
 }
 
-// DeleteModel removes an org's model, returning it so the caller can delete its blob.
-func (db *DB) DeleteModel(ctx context.Context, orgID, id string) (records.Model, error) {
+// DeleteModel removes an org's model and queues its file for deletion in
+// the same transaction. It returns the model and the keys to delete at
+// once with PurgeBlobs. The file's usual key is queued even when the row
+// names none yet: a worker may be storing a downloaded file right now.
+func (db *DB) DeleteModel(ctx context.Context, orgID, id string) (records.Model, []string, error) {
 	m, err := db.GetModel(ctx, orgID, id)
 	if err != nil {
-		return m, err
+		return m, nil, err
 	}
+	keys := compactKeys([]string{m.BlobKey, ModelBlobKey(m.ID)})
 	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if m.BlobKey != "" {
-			if err := tx.Where("key = ?", m.BlobKey).Delete(&records.Blob{}).Error; err != nil {
-				return err
-			}
+		if err := tx.Where("key IN ?", keys).Delete(&records.Blob{}).Error; err != nil {
+			return err
 		}
-		return tx.Where("id = ?", m.ID).Delete(&records.Model{}).Error
+		res := tx.Where("id = ?", m.ID).Delete(&records.Model{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return warden.Errorf(warden.ENOTFOUND, "model not found")
+		}
+		return tombstone(tx, "deleted model "+m.ID, keys)
 	})
-	return m, err
+	if err != nil {
+		return m, nil, fmt.Errorf("delete model: %w", err)
+	}
+	return m, keys, nil
 }

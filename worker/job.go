@@ -119,11 +119,11 @@ func (r *Run) UpdateModel(u storage.ModelUpdate) { r.model = &u }
 
 // discard deletes the blobs of an attempt whose completion was not stored.
 func (r *Run) discard(ctx context.Context) {
-	for _, b := range r.blobs {
-		if err := r.w.Blobs.Delete(context.WithoutCancel(ctx), b.Key); err != nil {
-			slog.Warn("artifact of an unfinished attempt not deleted", "key", b.Key, "err", err)
-		}
+	keys := make([]string, len(r.blobs))
+	for i, b := range r.blobs {
+		keys[i] = b.Key
 	}
+	r.w.DB.DiscardBlobs(context.WithoutCancel(ctx), r.w.Blobs, fmt.Sprintf("discarded attempt %d of job %s", r.Job.Attempts, r.Job.ID), keys...)
 	r.blobs = nil
 }
 

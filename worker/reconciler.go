@@ -16,6 +16,8 @@ import (
 const (
 	reconcileLockKey = "warden:reconciler:lock"
 	asynqQueuesKey   = "asynq:queues"
+	// blobRetryBatch bounds the queued blob deletions one round retries.
+	blobRetryBatch = 200
 )
 
 func queueNames() []any {
@@ -58,8 +60,10 @@ func (w *Worker) lock(ctx context.Context) bool {
 // Reconcile makes Redis agree with PostgreSQL, the system of record: it
 // fails unfinished jobs past their deadline, re-enqueues queued and
 // in_progress jobs that have no task in Redis (Redis flushed or lost, or the
-// API could not enqueue), and re-enqueues pending webhook deliveries whose
-// task vanished. Every step is idempotent, so running it twice is harmless.
+// API could not enqueue), re-enqueues pending webhook deliveries whose
+// task vanished, sweeps expired anonymous jobs and retries the due blob
+// deletions (tombstones). Every step is idempotent, so running it twice is
+// harmless.
 func (w *Worker) Reconcile(ctx context.Context) error {
 	// asynq's client remembers which queue names it has added to the
 	// "asynq:queues" set and never adds them again, so after Redis is
@@ -136,8 +140,13 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if requeued > 0 || len(expired) > 0 || swept > 0 {
-		slog.Info("reconciled", "requeued", requeued, "expired", len(expired), "anonymous_deleted", swept)
+	purged, failed, err := w.DB.RetryBlobDeletions(ctx, w.Blobs, now, blobRetryBatch)
+	if err != nil {
+		return err
+	}
+	if requeued > 0 || len(expired) > 0 || swept > 0 || purged > 0 || failed > 0 {
+		slog.Info("reconciled", "requeued", requeued, "expired", len(expired), "anonymous_deleted", swept,
+			"blobs_deleted", purged, "blob_deletes_failed", failed)
 	}
 	return nil
 }
@@ -155,18 +164,14 @@ func (w *Worker) sweepAnonymous(ctx context.Context, now time.Time) (int, error)
 	}
 	n := 0
 	for _, j := range stale {
-		blobs, err := w.DB.DeleteJob(ctx, j.ID)
+		keys, err := w.DB.DeleteJob(ctx, j.ID)
 		if err != nil {
 			if warden.ErrorCode(err) == warden.ENOTFOUND {
 				continue
 			}
 			return n, err
 		}
-		for _, b := range blobs {
-			if err := w.Blobs.Delete(ctx, b.Key); err != nil {
-				slog.Warn("blob of a swept anonymous job not deleted", "key", b.Key, "err", err)
-			}
-		}
+		w.DB.PurgeBlobs(ctx, w.Blobs, keys)
 		n++
 	}
 	return n, nil

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/records"
@@ -32,6 +33,10 @@ func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateMode
 			return none, err
 		}
 		if err := w.DB.SetModelBlob(ctx, m.ID, key); err != nil {
+			if warden.ErrorCode(err) == warden.ENOTFOUND {
+				w.DB.DiscardBlobs(context.WithoutCancel(ctx), w.Blobs, "model "+m.ID+" deleted during download", key)
+				return none, Permanent("model %s no longer exists", m.ID)
+			}
 			return none, err
 		}
 		m.BlobKey = key

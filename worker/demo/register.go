@@ -136,7 +136,7 @@ func registerOne(ctx context.Context, d Deps, orgID string, t *Trained) (Registe
 		SourceURL: "upload", BlobKey: key, Metadata: string(t.Metadata)}
 	job, err := d.Jobs.RegisterModel(ctx, m, []records.Blob{{Key: key, ContentType: "application/zip", Size: n}})
 	if err != nil {
-		d.Blobs.Delete(context.WithoutCancel(ctx), key)
+		d.DB.DiscardBlobs(context.WithoutCancel(ctx), d.Blobs, "demo model not registered", key)
 		return Registered{}, err
 	}
 	return Registered{Name: t.Name, ModelID: id, JobID: job.ID}, nil
