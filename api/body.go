@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -74,8 +75,16 @@ func sanitizeName(name string) string {
 }
 
 // decodeJSON reads a JSON body of at most max bytes, refusing unknown fields.
+// The body must be declared application/json (or a +json type): a web page
+// can make a visitor's browser send text/plain, form or untyped bodies to
+// any origin without a CORS preflight, never application/json, so this
+// keeps other sites from driving state-changing routes (anonymous
+// verify-url above all) through their visitors.
 func decodeJSON(c echo.Context, v any, max int64) error {
 	req := c.Request()
+	if err := requireJSON(req); err != nil {
+		return err
+	}
 	if req.ContentLength > max {
 		return &warden.Error{Code: warden.ETOOLARGE, Message: "Request body too large"}
 	}
@@ -95,6 +104,21 @@ func decodeJSON(c echo.Context, v any, max int64) error {
 		return &warden.Error{Code: warden.EINVALID, Message: "Invalid JSON body", Details: map[string]string{"body": "trailing data after the JSON object"}}
 	}
 	return nil
+}
+
+// requireJSON refuses a body that is not declared JSON with 415.
+func requireJSON(req *http.Request) error {
+	ct := req.Header.Get(echo.HeaderContentType)
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == echo.MIMEApplicationJSON || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	got := ct
+	if got == "" {
+		got = "none"
+	}
+	return &warden.Error{Code: warden.EUNSUPPORTEDMEDIA, Message: "Request body must be sent as Content-Type: application/json",
+		Details: map[string]string{"content_type": got}}
 }
 
 // errBodyTimeout answers a request whose body did not arrive within its

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -86,5 +87,33 @@ func TestCredentialCap(t *testing.T) {
 	}
 	if r := h.postJSON("/v1/credentials", `{"kind":"oauth_client","role":"developer"}`, as(a)); r.Code != http.StatusCreated {
 		t.Errorf("after a revocation: %d %s", r.Code, r.Raw)
+	}
+}
+
+// TestJSONRoutesRequireJSONContentType: a state-changing JSON route refuses
+// bodies a cross-site page could make a visitor's browser send without a
+// preflight (text/plain, a form, no type) with 415 in its surface's error
+// shape, and creates nothing; application/json with parameters and +json
+// types are accepted.
+func TestJSONRoutesRequireJSONContentType(t *testing.T) {
+	h := newAPIHarness(t)
+	a := h.org("acme")
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonp", "bogus/;;"} {
+		jobs := h.jobCount()
+		r := h.do("POST", "/api/verify-url", strings.NewReader(`{"url":"http://127.0.0.1:9/a.jpg"}`), withContentType(ct))
+		assertVerifyError(t, "verify-url as "+ct, r, http.StatusUnsupportedMediaType, "")
+		r = h.do("POST", "/v1/diagnostics/probe", strings.NewReader(`{"hold_ms":0}`), withContentType(ct), as(a))
+		assertSandboxError(t, "probe as "+ct, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		r = h.do("POST", "/v1/credentials", strings.NewReader(`{"kind":"api_key","role":"viewer"}`), withContentType(ct), as(a))
+		assertSandboxError(t, "credentials as "+ct, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		if n := h.jobCount(); n != jobs {
+			t.Errorf("%q: %d jobs created by refused requests", ct, n-jobs)
+		}
+	}
+	for _, ct := range []string{"application/json; charset=utf-8", "Application/JSON", "application/vnd.warden+json"} {
+		r := h.do("POST", "/v1/diagnostics/probe", strings.NewReader(`{"hold_ms":0}`), withContentType(ct), as(a))
+		if r.Code != http.StatusAccepted && r.Code != http.StatusOK {
+			t.Errorf("probe as %q: %d %s", ct, r.Code, r.Raw)
+		}
 	}
 }
