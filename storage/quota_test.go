@@ -269,3 +269,33 @@ func TestQuotaZeroIsUnlimited(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrationFillsModelFileSizes: migration 6 gives a model stored
+// before it the size of its uploaded file's blob row; a model without one
+// (downloaded from model_file_url, or served by an endpoint) keeps 0.
+func TestMigrationFillsModelFileSizes(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		g := db.Gorm()
+		up := records.Model{ID: "mdl_up", OrgID: "org_x", Name: "up", Type: "CV", Status: records.ModelActive, BlobKey: storage.ModelBlobKey("mdl_up")}
+		url := records.Model{ID: "mdl_url", OrgID: "org_x", Name: "url", Type: "CV", Status: records.ModelActive, BlobKey: storage.ModelBlobKey("mdl_url")}
+		if err := g.Create([]records.Model{up, url}).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Create(&records.Blob{Key: up.BlobKey, JobID: "job_v", Size: 1234}).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Exec("DELETE FROM schema_migrations WHERE version = 6").Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]int64{"mdl_up": 1234, "mdl_url": 0} {
+			m, err := db.ModelByID(ctx, id)
+			if err != nil || m.FileSize != want {
+				t.Errorf("%s: file_size %d (%v), want %d", id, m.FileSize, err, want)
+			}
+		}
+	})
+}
