@@ -21,6 +21,12 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	ETIMEOUT      = "timeout"
 
+	// Per-org quotas (WARDEN_ORG_MAX_*): a submission refused because its
+	// org already holds as much as it may. EQUOTAJOBS is answered 429
+	// with Retry-After (a slot frees when a job ends), EQUOTABYTES 413.
+	EQUOTAJOBS  = "job_quota_exceeded"
+	EQUOTABYTES = "storage_quota_exceeded"
+
 	// Protocol errors the HTTP layer finds before a handler runs; each
 	// keeps its own status (405, 406, 415) on every surface.
 	EMETHODNOTALLOWED = "method_not_allowed"

@@ -36,7 +36,7 @@ func (h *apiHarness) storedModel(org string) records.Model {
 		h.t.Fatal(err)
 	}
 	job := records.Job{ID: "mjob_" + id, OrgID: &m.OrgID, Kind: "validate_model", Queue: "cpu", Status: records.JobCompleted, Input: "{}", Deadline: time.Now().Add(time.Hour)}
-	if err := h.db.CreateModel(ctx, &m, &job, []records.Blob{{Key: m.BlobKey, Size: n}}); err != nil {
+	if err := h.db.CreateModel(ctx, &m, &job, []records.Blob{{Key: m.BlobKey, Size: n}}, storage.Quota{}); err != nil {
 		h.t.Fatal(err)
 	}
 	return m

@@ -3,9 +3,11 @@ package api
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
@@ -27,13 +29,20 @@ var statusOf = map[string]int{
 	warden.EUNAVAILABLE:      http.StatusServiceUnavailable,
 	warden.ETIMEOUT:          http.StatusGatewayTimeout,
 	warden.EINTERNAL:         http.StatusInternalServerError,
+	warden.EQUOTAJOBS:        http.StatusTooManyRequests,
+	warden.EQUOTABYTES:       http.StatusRequestEntityTooLarge,
 }
 
+// quotaRetryAfter is the Retry-After of EQUOTAJOBS: a slot frees when one
+// of the org's jobs ends, which nothing predicts.
+const quotaRetryAfter = 30 * time.Second
+
 // codeOfStatus maps echo's own HTTP errors (unknown route, wrong method…)
-// back to domain codes.
+// back to domain codes. The quota codes share their statuses with
+// ERATELIMITED and ETOOLARGE and are never the answer.
 func codeOfStatus(status int) string {
 	for code, s := range statusOf {
-		if s == status {
+		if s == status && code != warden.EQUOTAJOBS && code != warden.EQUOTABYTES {
 			return code
 		}
 	}
@@ -130,6 +139,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if e.Status == 0 {
 		e.Status = http.StatusInternalServerError
+	}
+	if e.Code == warden.EQUOTAJOBS {
+		e.Details = maps.Clone(e.Details)
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details["retry_after_seconds"] = retryAfter(c, quotaRetryAfter)
 	}
 	if e.Status >= 500 {
 		slog.Error("request failed", "err", err, "method", c.Request().Method, "path", c.Path(),

@@ -53,7 +53,7 @@ var (
 
 var verifyErrors = map[string]resp{
 	"400": {"Invalid request", ref("VerifyError")},
-	"429": {"Rate limit exceeded (see Retry-After)", ref("VerifyError")},
+	"429": {"Rate limit exceeded, or the org's active-job quota (see Retry-After)", ref("VerifyError")},
 	"500": {"Server error", ref("VerifyError")},
 }
 
@@ -62,7 +62,7 @@ var v1Errors = map[string]resp{
 	"401": {"Missing or invalid credentials", ref("Error")},
 	"403": {"Insufficient role", ref("Error")},
 	"404": {"Not found (or owned by another org)", ref("Error")},
-	"429": {"Rate limit exceeded", ref("Error")},
+	"429": {"Rate limit exceeded, or the org's active-job quota (job_quota_exceeded); see Retry-After", ref("Error")},
 }
 
 func with(base map[string]resp, extra map[string]resp) map[string]resp {
@@ -84,12 +84,12 @@ var (
 			"file":         map[string]any{"type": "string", "format": "binary", "description": "Image or video, at most 100 MB; type is sniffed from the bytes"},
 			"callback_url": map[string]any{"type": "string", "format": "uri", "description": "Optional; needs credentials. Receives a signed webhook when the job ends"},
 		}, "file")},
-		Responses: with(verifyErrors, map[string]resp{"200": {"File accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit", ref("VerifyError")}}),
+		Responses: with(verifyErrors, map[string]resp{"200": {"File accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit, or the org's storage quota", ref("VerifyError")}}),
 	}
 	opVerifyURL = op{
 		Body: map[string]any{"application/json": obj(map[string]any{"url": map[string]any{"type": "string", "format": "uri"},
 			"callback_url": map[string]any{"type": "string", "format": "uri"}}, "url")},
-		Responses: with(verifyErrors, map[string]resp{"200": {"URL accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit", ref("VerifyError")}}),
+		Responses: with(verifyErrors, map[string]resp{"200": {"URL accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit, or the org's storage quota", ref("VerifyError")}}),
 	}
 	opVerifyGet = op{Params: []param{jobIDParam},
 		Responses: with(verifyErrors, map[string]resp{"200": {"Result", ref("VerifyResult")}, "404": {"Job not found", ref("VerifyError")}})}
@@ -168,7 +168,7 @@ var (
 		"application/json": ref("ModelRequest"),
 		"multipart/form-data": obj(map[string]any{"file": map[string]any{"type": "string", "format": "binary", "description": "TorchScript archive (torch.jit.save)"},
 			"name": str, "type": str, "version": str, "description": str, "metadata": map[string]any{"type": "string", "description": "JSON object"}}, "file", "name", "type"),
-	}, Responses: with(v1Errors, map[string]resp{"201": {"Registered; validation runs asynchronously", obj(map[string]any{"id": str, "name": str, "type": str, "status": str, "created_at": dt, "validation_job_id": str})}, "413": {"Model file too large", ref("Error")}})}
+	}, Responses: with(v1Errors, map[string]resp{"201": {"Registered; validation runs asynchronously", obj(map[string]any{"id": str, "name": str, "type": str, "status": str, "created_at": dt, "validation_job_id": str})}, "413": {"Model file too large, or the org's storage quota (storage_quota_exceeded)", ref("Error")}})}
 	opModelGet    = op{Params: []param{modelIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Model", ref("ModelDetails")}})}
 	opModelDelete = op{Params: []param{modelIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Deleted", obj(map[string]any{"id": str, "deleted": boolean})}})}
 	opPredict     = op{Params: []param{modelIDParam}, Body: map[string]any{"application/json": obj(map[string]any{"input_data": map[string]any{"description": "Text (NLP) or an array of numbers (CV)"}, "image": map[string]any{"type": "string", "format": "byte"}})},

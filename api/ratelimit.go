@@ -327,12 +327,16 @@ func (s *Server) spend(c echo.Context, spends ...spend) error {
 }
 
 func tooMany(c echo.Context, wait time.Duration) error {
-	secs := int(math.Ceil(wait.Seconds()))
-	if secs < 1 {
-		secs = 1
-	}
-	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-	return &warden.Error{Code: warden.ERATELIMITED, Message: "Rate limit exceeded", Details: map[string]string{"retry_after_seconds": strconv.Itoa(secs)}}
+	secs := retryAfter(c, wait)
+	return &warden.Error{Code: warden.ERATELIMITED, Message: "Rate limit exceeded", Details: map[string]string{"retry_after_seconds": secs}}
+}
+
+// retryAfter sets the Retry-After header to wait in whole seconds (at
+// least 1) and answers the value.
+func retryAfter(c echo.Context, wait time.Duration) string {
+	secs := strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1))
+	c.Response().Header().Set("Retry-After", secs)
+	return secs
 }
 
 // clientBucket is the rate-limit identity of a client address: the address

@@ -107,6 +107,7 @@ func (s *Server) postModel(c echo.Context) error {
 		req   modelRequest
 		blobs []records.Blob
 		key   string
+		size  int64
 	)
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if mt == "multipart/form-data" {
@@ -118,7 +119,7 @@ func (s *Server) postModel(c echo.Context) error {
 			}
 			return err
 		}
-		blobs = []records.Blob{{Key: key, ContentType: "application/zip", Size: n}}
+		blobs, size = []records.Blob{{Key: key, ContentType: "application/zip", Size: n}}, n
 	} else if err := decodeJSON(c, &req, 1<<20); err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (s *Server) postModel(c echo.Context) error {
 		md = "{}"
 	}
 	m := &records.Model{ID: id, OrgID: org, Name: req.Name, Type: req.Type, Version: req.Version, Description: req.Description,
-		SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, Metadata: md}
+		SourceURL: source, EndpointURL: req.ModelEndpointURL, BlobKey: key, FileSize: size, Metadata: md}
 	job, err := s.Jobs.RegisterModel(ctx, m, blobs)
 	if err != nil {
 		if key != "" {

@@ -29,6 +29,11 @@ type Config struct {
 
 	MaxUploadBytes int64 // WARDEN_MAX_UPLOAD_BYTES
 
+	// Per-org quotas, checked when a job or model is submitted; 0 is
+	// unlimited. Anonymous jobs are not counted (they are rate-limited).
+	OrgMaxActiveJobs  int64 // WARDEN_ORG_MAX_ACTIVE_JOBS: queued and in_progress jobs
+	OrgMaxStoredBytes int64 // WARDEN_ORG_MAX_STORED_BYTES: job inputs, artifacts and model files
+
 	RateGeneral    float64 // WARDEN_RATE_GENERAL, requests/s per client IP
 	RateUpload     float64 // WARDEN_RATE_UPLOAD, uploads/s per client IP
 	RateCredential float64 // WARDEN_RATE_CREDENTIAL, requests/s per credential
@@ -109,6 +114,8 @@ func Load() (Config, error) {
 		RedisURL:           e.str("WARDEN_REDIS_URL", "redis://127.0.0.1:6379/0"),
 		LogLevel:           e.str("WARDEN_LOG_LEVEL", "info"),
 		MaxUploadBytes:     e.int64("WARDEN_MAX_UPLOAD_BYTES", 100<<20),
+		OrgMaxActiveJobs:   e.int64("WARDEN_ORG_MAX_ACTIVE_JOBS", 200),
+		OrgMaxStoredBytes:  e.int64("WARDEN_ORG_MAX_STORED_BYTES", 20<<30),
 		RateGeneral:        e.float("WARDEN_RATE_GENERAL", 10),
 		RateUpload:         e.float("WARDEN_RATE_UPLOAD", 2),
 		RateCredential:     e.float("WARDEN_RATE_CREDENTIAL", 20),

@@ -54,6 +54,8 @@ func TestLoadDefaults(t *testing.T) {
 		BlobDir:            "var/blobs",
 		LogLevel:           "info",
 		MaxUploadBytes:     100 << 20,
+		OrgMaxActiveJobs:   200,
+		OrgMaxStoredBytes:  20 << 30,
 		RateGeneral:        10,
 		RateUpload:         2,
 		RateCredential:     20,
@@ -127,6 +129,8 @@ func TestLoadOverrides(t *testing.T) {
 		"WARDEN_SANDBOX":              "off",
 		"WARDEN_RUNNER_MEMORY":        "1073741824",
 		"WARDEN_RUNNER_IDLE_TIMEOUT":  "90s",
+		"WARDEN_ORG_MAX_ACTIVE_JOBS":  "5",
+		"WARDEN_ORG_MAX_STORED_BYTES": "1048576",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +174,8 @@ func TestLoadOverrides(t *testing.T) {
 		{"Sandbox", c.Sandbox, "off"},
 		{"RunnerMemory", c.RunnerMemory, int64(1 << 30)},
 		{"RunnerIdleTimeout", c.RunnerIdleTimeout, 90 * time.Second},
+		{"OrgMaxActiveJobs", c.OrgMaxActiveJobs, int64(5)},
+		{"OrgMaxStoredBytes", c.OrgMaxStoredBytes, int64(1 << 20)},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -340,6 +346,25 @@ func TestLoadRejectsNegativeValues(t *testing.T) {
 	}
 	if len(accepted) > 0 {
 		t.Skipf("BUG: Load accepts %d out-of-range values without an error: %s", len(accepted), strings.Join(accepted, ", "))
+	}
+}
+
+// TestLoadOrgQuotas: 0 turns a quota off; a negative or unparsable value
+// is refused, naming the variable, and never becomes "unlimited".
+func TestLoadOrgQuotas(t *testing.T) {
+	c, err := load(t, map[string]string{"WARDEN_ORG_MAX_ACTIVE_JOBS": "0", "WARDEN_ORG_MAX_STORED_BYTES": "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OrgMaxActiveJobs != 0 || c.OrgMaxStoredBytes != 0 {
+		t.Errorf("0 (unlimited) read as %d, %d", c.OrgMaxActiveJobs, c.OrgMaxStoredBytes)
+	}
+	for _, key := range []string{"WARDEN_ORG_MAX_ACTIVE_JOBS", "WARDEN_ORG_MAX_STORED_BYTES"} {
+		for _, v := range []string{"-1", "-9223372036854775808", "20GiB", "1.5", "unlimited"} {
+			if err := loadErr(t, key, v); err == nil {
+				t.Errorf("%s=%q: no error", key, v)
+			}
+		}
 	}
 }
 

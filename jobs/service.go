@@ -13,7 +13,9 @@ type Service interface {
 	// Submit writes the job row (queued) with the blobs it owns in one
 	// transaction, then enqueues it. An enqueue failure (Redis down) does
 	// not fail the submission: the reconciler enqueues queued jobs that
-	// have no task.
+	// have no task. A submission that would pass its org's quota
+	// writes nothing and fails with EQUOTAJOBS or EQUOTABYTES; the caller
+	// deletes any file it stored for it.
 	Submit(ctx context.Context, s Submission) (records.Job, error)
 	// Get loads a job the scope may see; any other job, including
 	// another org's, is ENOTFOUND.
@@ -29,7 +31,8 @@ type Service interface {
 	Delete(ctx context.Context, scope Scope, id string) error
 	// RegisterModel creates a model row (status processing) and its
 	// validation job in one transaction, with the model file's blob when
-	// one was stored, and enqueues the validation.
+	// one was stored, and enqueues the validation. The org's quota
+	// applies as for Submit.
 	RegisterModel(ctx context.Context, m *records.Model, blobs []records.Blob) (records.Job, error)
 }
 

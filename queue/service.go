@@ -22,6 +22,7 @@ type Service struct {
 	client    *Client
 	inspector *asynq.Inspector
 	deadline  time.Duration // default job deadline
+	quota     storage.Quota // per-org caps checked at submission; zero: none
 }
 
 var _ jobs.Service = (*Service)(nil)
@@ -31,6 +32,10 @@ var _ jobs.Service = (*Service)(nil)
 func NewService(db *storage.DB, blobs storage.BlobStore, redis asynq.RedisConnOpt, client *Client, deadline time.Duration) *Service {
 	return &Service{db: db, blobs: blobs, client: client, inspector: asynq.NewInspector(redis), deadline: deadline}
 }
+
+// SetQuota sets the per-org caps that Submit and RegisterModel check
+// (WARDEN_ORG_MAX_*); call it before the service is used.
+func (s *Service) SetQuota(q storage.Quota) { s.quota = q }
 
 // Close releases the inspector's Redis connection.
 func (s *Service) Close() error { return s.inspector.Close() }
@@ -42,7 +47,7 @@ func (s *Service) Submit(ctx context.Context, sub jobs.Submission) (records.Job,
 		return job, err
 	}
 	ctx = context.WithoutCancel(ctx) // once written, the job is the caller's even if it hangs up
-	if err := s.db.CreateJob(ctx, &job, sub.Blobs); err != nil {
+	if err := s.db.CreateJob(ctx, &job, sub.Blobs, s.quota); err != nil {
 		return job, fmt.Errorf("create %s job: %w", job.Kind, err)
 	}
 	s.enqueue(ctx, job)
@@ -91,7 +96,7 @@ func (s *Service) RegisterModel(ctx context.Context, m *records.Model, blobs []r
 	}
 	m.Status = records.ModelProcessing
 	ctx = context.WithoutCancel(ctx)
-	if err := s.db.CreateModel(ctx, m, &job, blobs); err != nil {
+	if err := s.db.CreateModel(ctx, m, &job, blobs, s.quota); err != nil {
 		return job, err
 	}
 	s.enqueue(ctx, job)

@@ -167,6 +167,7 @@ type Model struct {
 	SourceURL   string    `gorm:"size:2048"` // model_file_url as submitted ("upload" for multipart)
 	EndpointURL string    `gorm:"size:2048"` // a remote prediction endpoint instead of a file (black-box only)
 	BlobKey     string    `gorm:"size:512"`
+	FileSize    int64     `gorm:"default:0"` // bytes of the file at BlobKey (the org's storage quota counts them)
 	Metadata    string    `gorm:"type:text"` // client metadata, JSON object
 	Metrics     string    `gorm:"type:text"` // JSON object: owner-reported and measured (num_classes…); the surface renders schemas from it and the metadata
 	Device      string    `gorm:"size:32"`   // where validation ran

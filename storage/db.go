@@ -14,7 +14,6 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/records"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -27,7 +26,7 @@ type DB struct {
 	creds   credCache
 
 	// Group commit of the per-job writes (see groupWriter).
-	jobInserts     *groupWriter[*records.Job, struct{}]
+	jobInserts     *groupWriter[jobInsert, error] // answers a quota refusal per row
 	jobStarts      *groupWriter[string, started]
 	jobCompletions *groupWriter[completion, bool] // PostgreSQL only; SQLite uses finish
 }
@@ -112,13 +111,7 @@ func (db *DB) Dialect() string { return db.dialect }
 const groupFlushers, groupMax = 1, 32
 
 func (db *DB) startGroups() {
-	db.jobInserts = newGroupWriter(groupFlushers, groupMax, func(j *records.Job) string { return j.ID },
-		func(ctx context.Context, jobs []*records.Job) ([]struct{}, error) {
-			if err := db.gorm.WithContext(ctx).Create(jobs).Error; err != nil {
-				return nil, fmt.Errorf("insert job: %w", err)
-			}
-			return make([]struct{}, len(jobs)), nil
-		})
+	db.jobInserts = newGroupWriter(groupFlushers, groupMax, func(r jobInsert) string { return r.job.ID }, db.insertJobs)
 	db.jobStarts = newGroupWriter(groupFlushers, groupMax, func(id string) string { return id }, db.startJobs)
 	if db.dialect == "postgres" {
 		db.jobCompletions = newGroupWriter(groupFlushers, groupMax, func(c completion) string { return c.id }, db.completeJobs)

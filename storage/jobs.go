@@ -12,16 +12,26 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// CreateJob writes a queued job and the blobs it owns in one transaction.
-func (db *DB) CreateJob(ctx context.Context, job *records.Job, blobs []records.Blob) error {
+// CreateJob writes a queued job and the blobs it owns in one transaction,
+// unless it would pass a cap of q for the job's org: then it writes
+// nothing and answers EQUOTAJOBS or EQUOTABYTES.
+func (db *DB) CreateJob(ctx context.Context, job *records.Job, blobs []records.Blob, q Quota) error {
 	if job.Status == "" {
 		job.Status = records.JobQueued
 	}
 	if len(blobs) == 0 { // one statement, shared with concurrent submissions
-		_, err := db.jobInserts.do(ctx, job)
-		return err
+		refused, err := db.jobInserts.do(ctx, jobInsert{job: job, quota: q})
+		if err != nil {
+			return err
+		}
+		return refused
 	}
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return insertJob(tx, job, blobs) })
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.checkQuota(tx, job.OrgID, q, blobBytes(blobs)); err != nil {
+			return err
+		}
+		return insertJob(tx, job, blobs)
+	})
 }
 
 // insertJob writes a job and the blobs it owns inside a transaction.

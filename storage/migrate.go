@@ -63,6 +63,24 @@ var migrations = []migration{
 		// (referencedBlobs); this keeps that check off a full scan.
 		return tx.Exec("CREATE INDEX IF NOT EXISTS idx_models_blob_key ON models (blob_key)").Error
 	}},
+	{7, "org quotas", func(tx *gorm.DB) error {
+		// models.file_size, filled from the blob rows of uploaded files
+		// (a file downloaded from model_file_url before this version has
+		// no row and counts 0), and the org's unfinished jobs indexed for
+		// the active-job count of every submission.
+		if err := tx.AutoMigrate(&records.Model{}); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			"UPDATE models SET file_size = (SELECT blobs.size FROM blobs WHERE blobs.key = models.blob_key) WHERE EXISTS (SELECT 1 FROM blobs WHERE blobs.key = models.blob_key)",
+			"CREATE INDEX IF NOT EXISTS idx_jobs_unfinished_org ON jobs (org_id) WHERE finished_at IS NULL",
+		} {
+			if err := tx.Exec(q).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 type schemaMigration struct {

@@ -15,8 +15,11 @@ import (
 // NewModelID returns a fresh model id: "mdl_" and 20 hex digits.
 func NewModelID() string { return "mdl_" + compactUUID()[:20] }
 
+// modelKeyPrefix starts the key of every model file.
+const modelKeyPrefix = "models/"
+
 // ModelBlobKey is where a model's TorchScript file is stored.
-func ModelBlobKey(modelID string) string { return "models/" + modelID + "/model.pt" }
+func ModelBlobKey(modelID string) string { return modelKeyPrefix + modelID + "/model.pt" }
 
 // ArtifactKey is where an attempt of a job stores an artifact file (a PNG
 // of an attack…). Each attempt has its own folder, so an attempt that
@@ -42,9 +45,18 @@ func (db *DB) JobArtifact(ctx context.Context, jobID, file string) (records.Blob
 }
 
 // CreateModel inserts a model (status processing) and its validation job
-// in one transaction, with the model file's blob when it was uploaded.
-func (db *DB) CreateModel(ctx context.Context, m *records.Model, job *records.Job, blobs []records.Blob) error {
+// in one transaction, with the model file's blob when it was uploaded
+// (m.FileSize is its size), unless the org is at a cap of q: then it
+// writes nothing and answers EQUOTAJOBS or EQUOTABYTES. A model served by
+// an endpoint stores no file and passes the byte cap.
+func (db *DB) CreateModel(ctx context.Context, m *records.Model, job *records.Job, blobs []records.Blob, q Quota) error {
+	if m.EndpointURL != "" {
+		q.MaxStoredBytes = 0
+	}
 	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.checkQuota(tx, job.OrgID, q, blobBytes(blobs)); err != nil {
+			return err
+		}
 		if err := tx.Create(m).Error; err != nil {
 			return fmt.Errorf("insert model: %w", err)
 		}
@@ -105,12 +117,12 @@ func (db *DB) ListModels(ctx context.Context, orgID string, f ModelFilter) ([]re
 	return ms, total, err
 }
 
-// SetModelBlob records where a model's file was stored once a worker
-// downloaded it from model_file_url; ENOTFOUND when the model was deleted
-// meanwhile (the caller discards the file).
-func (db *DB) SetModelBlob(ctx context.Context, id, key string) error {
+// SetModelBlob records where a model's file was stored, and its size, once
+// a worker downloaded it from model_file_url; ENOTFOUND when the model was
+// deleted meanwhile (the caller discards the file).
+func (db *DB) SetModelBlob(ctx context.Context, id, key string, size int64) error {
 	res := db.gorm.WithContext(ctx).Model(&records.Model{}).Where("id = ?", id).
-		Updates(map[string]any{"blob_key": key, "updated_at": time.Now().UTC()})
+		Updates(map[string]any{"blob_key": key, "file_size": size, "updated_at": time.Now().UTC()})
 	if res.Error != nil {
 		return fmt.Errorf("set model file: %w", res.Error)
 	}

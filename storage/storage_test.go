@@ -39,7 +39,7 @@ func TestMigrateTwice(t *testing.T) {
 
 func newJob(db *storage.DB, t *testing.T, org *string) records.Job {
 	j := records.Job{ID: "job-" + strings.ReplaceAll(t.Name(), "/", "-"), OrgID: org, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
-	if err := db.CreateJob(context.Background(), &j, []records.Blob{{Key: "jobs/" + j.ID + "/input", Size: 1}}); err != nil {
+	if err := db.CreateJob(context.Background(), &j, []records.Blob{{Key: "jobs/" + j.ID + "/input", Size: 1}}, storage.Quota{}); err != nil {
 		t.Fatal(err)
 	}
 	return j
@@ -144,7 +144,7 @@ func TestCredentialsAndTenancy(t *testing.T) {
 		j := records.Job{ID: "tenancy-" + orgA, OrgID: &orgA, Kind: "probe", Queue: "cpu", Deadline: time.Now().Add(time.Hour)}
 		anon := records.Job{ID: "tenancy-anon-" + orgA, Kind: "probe", Queue: "cpu", Deadline: time.Now().Add(time.Hour)}
 		for _, job := range []*records.Job{&j, &anon} {
-			if err := db.CreateJob(ctx, job, nil); err != nil {
+			if err := db.CreateJob(ctx, job, nil, storage.Quota{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -301,7 +301,7 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				j := records.Job{ID: id(i), OrgID: &org.OrgID, Kind: "probe", Queue: "cpu", Input: hostile[i%len(hostile)], Deadline: time.Now().Add(time.Hour)}
-				if err := db.CreateJob(ctx, &j, nil); err != nil {
+				if err := db.CreateJob(ctx, &j, nil, storage.Quota{}); err != nil {
 					errs <- fmt.Errorf("create %d: %w", i, err)
 					return
 				}
@@ -358,7 +358,7 @@ func TestConcurrentJobWritesShareStatements(t *testing.T) {
 					jid = id(i) // exists
 				}
 				j := records.Job{ID: jid, Kind: "probe", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
-				err := db.CreateJob(ctx, &j, nil)
+				err := db.CreateJob(ctx, &j, nil, storage.Quota{})
 				if (err != nil) != (i%5 == 0) {
 					t.Errorf("create %s: %v", jid, err)
 				}

@@ -186,7 +186,7 @@ func TestDeleteModelQueuesItsFile(t *testing.T) {
 		key := storage.ModelBlobKey(id)
 		m := &records.Model{ID: id, OrgID: org.OrgID, Name: "m", Type: "CV", Status: records.ModelActive, BlobKey: key}
 		job := records.Job{ID: "val-" + id, OrgID: &org.OrgID, Kind: "validate_model", Queue: "cpu", Input: "{}", Deadline: time.Now().Add(time.Hour)}
-		if err := db.CreateModel(ctx, m, &job, []records.Blob{{Key: key, Size: 5}}); err != nil {
+		if err := db.CreateModel(ctx, m, &job, []records.Blob{{Key: key, Size: 5}}, storage.Quota{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.local.Put(ctx, key, strings.NewReader("model")); err != nil {

@@ -28,11 +28,11 @@ func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateMode
 	}
 	if m.BlobKey == "" && m.EndpointURL == "" {
 		r.Progress(ctx, 10, "fetching_model_file")
-		key, err := w.fetchModelFile(ctx, m)
+		key, size, err := w.fetchModelFile(ctx, m)
 		if err != nil {
 			return none, err
 		}
-		if err := w.DB.SetModelBlob(ctx, m.ID, key); err != nil {
+		if err := w.DB.SetModelBlob(ctx, m.ID, key, size); err != nil {
 			if warden.ErrorCode(err) == warden.ENOTFOUND {
 				w.DB.DiscardBlobs(context.WithoutCancel(ctx), w.Blobs, "model "+m.ID+" deleted during download", key)
 				return none, Permanent("model %s no longer exists", m.ID)
@@ -82,36 +82,37 @@ func modelValidationFailed(job records.Job, reason string) *storage.ModelUpdate 
 }
 
 // fetchModelFile downloads model_file_url into the blob store under the
-// SSRF rules and the model size cap.
-func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, error) {
+// SSRF rules and the model size cap, answering its key and size.
+func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, int64, error) {
 	u, err := url.Parse(m.SourceURL)
 	if err != nil {
-		return "", Permanent("model_file_url is not a URL")
+		return "", 0, Permanent("model_file_url is not a URL")
 	}
 	if u.Scheme == "s3" {
-		return "", Permanent("model_file_url uses s3://, but this deployment has no S3-compatible blob store configured; upload the file or use https://")
+		return "", 0, Permanent("model_file_url uses s3://, but this deployment has no S3-compatible blob store configured; upload the file or use https://")
 	}
 	key := storage.ModelBlobKey(m.ID)
 	f, err := os.CreateTemp("", "warden-model-*")
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	if _, _, err := w.Outbound.Model.Download(ctx, m.SourceURL, f, w.Config.MaxModelBytes); err != nil {
 		if errors.Is(err, outbound.ErrTooLarge) {
-			return "", Permanent("model file exceeds %d bytes", w.Config.MaxModelBytes)
+			return "", 0, Permanent("model file exceeds %d bytes", w.Config.MaxModelBytes)
 		}
 		if ctx.Err() != nil {
-			return "", err
+			return "", 0, err
 		}
-		return "", Permanent("download of model_file_url failed: %v", err)
+		return "", 0, Permanent("download of model_file_url failed: %v", err)
 	}
 	if _, err := f.Seek(0, 0); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	if _, err := w.Blobs.Put(ctx, key, f); err != nil {
-		return "", err
+	n, err := w.Blobs.Put(ctx, key, f)
+	if err != nil {
+		return "", 0, err
 	}
-	return key, nil
+	return key, n, nil
 }

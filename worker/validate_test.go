@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +75,33 @@ func TestValidateModelFailureMarksModelFailed(t *testing.T) {
 	}
 	if !h.blobExists(m.BlobKey) {
 		t.Error("the model file was deleted by the failed validation")
+	}
+}
+
+// TestValidateModelRecordsDownloadedFileSize: a model registered by
+// model_file_url gets its file's key and size recorded when the worker
+// downloads it (the org's storage quota counts the size), whether or not
+// the file then loads.
+func TestValidateModelRecordsDownloadedFileSize(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	file := bytes.Repeat([]byte("PK\x03\x04model"), 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(file) }))
+	t.Cleanup(srv.Close)
+	m := &records.Model{ID: storage.NewModelID(), OrgID: h.org.OrgID, Name: "by-url", Type: "CV",
+		SourceURL: srv.URL + "/m.pt", Metadata: `{"input_shape":[4]}`}
+	job, err := h.jobs.RegisterModel(ctx, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.waitStatus(job.ID, records.JobFailed)
+	got, err := h.db.ModelByID(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BlobKey != storage.ModelBlobKey(m.ID) || got.FileSize != int64(len(file)) {
+		t.Errorf("model blob %q size %d, want %q %d", got.BlobKey, got.FileSize, storage.ModelBlobKey(m.ID), len(file))
 	}
 }
 

@@ -77,7 +77,7 @@ func demoDeps(ctx context.Context, cfg config.Config) (demo.Deps, func(), error)
 		return demo.Deps{}, nil, err
 	}
 	client := queue.NewClient(redisOpt)
-	svc := queue.NewService(db, blobs, redisOpt, client, cfg.JobDeadline)
+	svc := jobService(cfg, db, blobs, redisOpt, client)
 	return demo.Deps{DB: db, Blobs: blobs, Jobs: svc, DataDir: cfg.DataDir, WordNetDir: cfg.WordNetDir},
 		func() { svc.Close(); client.Close(); db.Close() }, nil
 }

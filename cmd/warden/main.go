@@ -184,6 +184,14 @@ func printCreds(w io.Writer, c storage.NewOrgCredentials, asJSON bool) error {
 	return err
 }
 
+// jobService builds the job service with the configured job deadline and
+// per-org quotas.
+func jobService(cfg config.Config, db *storage.DB, blobs storage.BlobStore, redisOpt asynq.RedisConnOpt, client *queue.Client) *queue.Service {
+	svc := queue.NewService(db, blobs, redisOpt, client, cfg.JobDeadline)
+	svc.SetQuota(storage.Quota{MaxActiveJobs: cfg.OrgMaxActiveJobs, MaxStoredBytes: cfg.OrgMaxStoredBytes})
+	return svc
+}
+
 // serve runs the API, the worker, or both until ctx ends.
 func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, stdout io.Writer) error {
 	db, err := openDB(ctx, cfg)
@@ -205,7 +213,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 	}
 	client := queue.NewClient(redisOpt)
 	defer client.Close()
-	jobSvc := queue.NewService(db, blobs, redisOpt, client, cfg.JobDeadline)
+	jobSvc := jobService(cfg, db, blobs, redisOpt, client)
 	defer jobSvc.Close()
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(redisOpt)

@@ -512,7 +512,7 @@ func TestRBAC(t *testing.T) {
 	atk := records.Job{ID: "atk_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24], OrgID: &org.OrgID, Kind: "attack", Queue: "gpu",
 		Status: records.JobInProgress, Input: "{}", Deadline: time.Now().Add(time.Hour)}
 	artifact := storage.ArtifactKey(atk.ID, 1, "0_original.png")
-	if err := s.db.CreateJob(ctx, &atk, []records.Blob{{Key: artifact, ContentType: "image/png", Size: 3}}); err != nil {
+	if err := s.db.CreateJob(ctx, &atk, []records.Blob{{Key: artifact, ContentType: "image/png", Size: 3}}, storage.Quota{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.blobs.Put(ctx, artifact, strings.NewReader("png")); err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -251,6 +252,7 @@ func benchWarden(t *testing.T, p benchParams) benchResult {
 		c.WorkerConcurrency = p.concurrency
 		c.WorkerQueues = p.queues
 		c.ReconcileInterval = 30 * time.Second // production default; 1 s in tests
+		c.OrgMaxActiveJobs = math.MaxInt64     // checked on every submission (as in production), never reached
 	})
 	org := s.org("bench")
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: p.clients}}
@@ -320,7 +322,9 @@ func benchWarden(t *testing.T, p benchParams) benchResult {
 // BenchmarkSubmitProbe measures the API's submission path alone (auth,
 // job row, enqueue) over real HTTP, with no worker running.
 func BenchmarkSubmitProbe(b *testing.B) {
-	s := newStack(b, false)
+	// No worker runs, so every job stays queued: an active-job cap would
+	// refuse them once b.N passes it.
+	s := newStack(b, false, func(c *config.Config) { c.OrgMaxActiveJobs = 0 })
 	org := s.org("bench")
 	body := []byte(`{"hold_ms":0}`)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -25,7 +25,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			db, ctx := tc.open(t), context.Background()
 			job := &records.Job{ID: uuid.NewString(), Kind: "probe", Queue: "cpu", Input: `{"hold_ms":1}`, Deadline: time.Now().UTC().Add(time.Hour)}
-			if err := db.CreateJob(ctx, job, nil); err != nil {
+			if err := db.CreateJob(ctx, job, nil, storage.Quota{}); err != nil {
 				t.Fatal(err)
 			}
 			for attempt := 1; attempt <= 2; attempt++ {

@@ -79,6 +79,7 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 	s.Client = queue.NewClient(s.Redis)
 	t.Cleanup(func() { s.Client.Close() })
 	s.Jobs = queue.NewService(s.DB, s.Blobs, s.Redis, s.Client, cfg.JobDeadline)
+	s.Jobs.SetQuota(storage.Quota{MaxActiveJobs: cfg.OrgMaxActiveJobs, MaxStoredBytes: cfg.OrgMaxStoredBytes})
 	t.Cleanup(func() { s.Jobs.Close() })
 	if s.Outbound, err = outbound.NewUses(cfg.OutboundAllows()); err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func registerOne(ctx context.Context, d Deps, orgID string, t *Trained) (Registe
 		return Registered{}, err
 	}
 	m := &records.Model{ID: id, OrgID: orgID, Name: t.Name, Type: t.Type, Version: t.Version, Description: t.Description,
-		SourceURL: "upload", BlobKey: key, Metadata: string(t.Metadata)}
+		SourceURL: "upload", BlobKey: key, FileSize: n, Metadata: string(t.Metadata)}
 	job, err := d.Jobs.RegisterModel(ctx, m, []records.Blob{{Key: key, ContentType: "application/zip", Size: n}})
 	if err != nil {
 		d.DB.DiscardBlobs(context.WithoutCancel(ctx), d.Blobs, "demo model not registered", key)
