@@ -27,7 +27,11 @@ import (
 // KeySize is the length of a key: AES-256.
 const KeySize = 32
 
-const prefix = "enc:v1:"
+// Prefix starts every sealed value, of any format version; values in
+// clear (base64, "whsec_…") never start with it.
+const Prefix = "enc:"
+
+const v1 = Prefix + "v1:"
 
 // The errors of Open. Each names WARDEN_SECRET_KEY, the setting to check.
 var (
@@ -79,8 +83,17 @@ func (b *Box) ID() string {
 	return b.id
 }
 
-// IsSealed reports whether v is a sealed value (of any key).
-func IsSealed(v string) bool { return strings.HasPrefix(v, prefix) }
+// Header is how every value this Box seals begins: the prefix, the format
+// version and the key id ("" for a nil Box).
+func (b *Box) Header() string {
+	if b == nil {
+		return ""
+	}
+	return v1 + b.id + ":"
+}
+
+// IsSealed reports whether v is a sealed value (of any key or version).
+func IsSealed(v string) bool { return strings.HasPrefix(v, Prefix) }
 
 // Seal encrypts plaintext bound to aad (the value's place, such as
 // "orgs.webhook_secret:org_…"). A nil Box returns plaintext unchanged.
@@ -88,7 +101,7 @@ func (b *Box) Seal(plaintext, aad string) string {
 	if b == nil {
 		return plaintext
 	}
-	header := prefix + b.id + ":"
+	header := b.Header()
 	nonce := make([]byte, b.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(fmt.Sprintf("crypto/rand: %v", err)) // the OS RNG failing is unrecoverable
@@ -107,7 +120,11 @@ func (b *Box) Open(v, aad string) (string, error) {
 	if b == nil {
 		return "", ErrNoKey
 	}
-	id, data, ok := strings.Cut(strings.TrimPrefix(v, prefix), ":")
+	rest, ok := strings.CutPrefix(v, v1)
+	if !ok { // another format version
+		return "", ErrInvalid
+	}
+	id, data, ok := strings.Cut(rest, ":")
 	if !ok {
 		return "", ErrInvalid
 	}
@@ -119,7 +136,7 @@ func (b *Box) Open(v, aad string) (string, error) {
 		return "", ErrInvalid
 	}
 	nonce, ct := raw[:b.aead.NonceSize()], raw[b.aead.NonceSize():]
-	plain, err := b.aead.Open(nil, nonce, ct, associated(prefix+id+":", aad))
+	plain, err := b.aead.Open(nil, nonce, ct, associated(b.Header(), aad))
 	if err != nil {
 		return "", ErrInvalid
 	}

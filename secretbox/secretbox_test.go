@@ -69,6 +69,7 @@ func TestOpenRejectsTampering(t *testing.T) {
 		"too short":     header + base64.StdEncoding.EncodeToString([]byte("short")),
 		"no key id":     "enc:v1:" + v[len(header):],
 		"empty payload": header,
+		"other version": strings.Replace(v, "enc:v1:", "enc:v2:", 1),
 	} {
 		if got, err := b.Open(bad, "signing_keys.secret:sk_1"); err == nil {
 			t.Errorf("%s: Open = %q, want an error", name, got)

@@ -15,6 +15,7 @@ import (
 	"github.com/glebarez/sqlite"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/secretbox"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -25,6 +26,7 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect string // "postgres" or "sqlite"
 	creds   credCache
+	box     *secretbox.Box // seals secrets at rest; nil stores them in clear
 
 	// Group commit of the per-job writes (see groupWriter).
 	jobInserts     *groupWriter[*records.Job, struct{}]
@@ -35,7 +37,7 @@ type DB struct {
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, otherwise it opens (creating) an embedded SQLite file at
 // sqlitePath. The pure-Go SQLite driver keeps CGO_ENABLED=0 builds working.
-func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
+func Open(ctx context.Context, url, sqlitePath string, opts ...Option) (*DB, error) {
 	cfg := &gorm.Config{
 		// Single statements are atomic on their own; GORM's implicit
 		// BEGIN/COMMIT around each would double the round trips. Multi-
@@ -85,6 +87,9 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
 	db := &DB{gorm: g, dialect: dialect}
+	for _, o := range opts {
+		o(db)
+	}
 	db.startGroups()
 	if err := db.Ping(ctx); err != nil {
 		slog.Warn("database not reachable yet; will retry on use", "err", err)
