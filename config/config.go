@@ -43,6 +43,12 @@ type Config struct {
 	JWTAudience string        // WARDEN_JWT_AUDIENCE, the access tokens' aud
 	TokenTTL    time.Duration // WARDEN_TOKEN_TTL, access token lifetime
 
+	// SecretKey seals the secrets stored in the database (signing keys,
+	// webhook secrets); empty stores them in clear. RequireSecretKey, the
+	// production switch, refuses to start without one.
+	SecretKey        []byte // WARDEN_SECRET_KEY, base64 of 32 random bytes
+	RequireSecretKey bool   // WARDEN_REQUIRE_SECRET_KEY
+
 	// Private targets each kind of outbound request may reach, comma-separated
 	// CIDRs, IPs or host:port (outbound.ParseAllowList); empty reaches only
 	// public addresses.
@@ -122,6 +128,7 @@ func Load() (Config, error) {
 		RateToken:          e.float("WARDEN_RATE_TOKEN", 2),
 		JWTAudience:        e.str("WARDEN_JWT_AUDIENCE", "warden-api"),
 		TokenTTL:           e.duration("WARDEN_TOKEN_TTL", 15*time.Minute),
+		RequireSecretKey:   e.bool("WARDEN_REQUIRE_SECRET_KEY", false),
 		VerifyURLAllow:     e.str("WARDEN_VERIFY_URL_ALLOW", ""),
 		WebhookAllow:       e.str("WARDEN_WEBHOOK_ALLOW", ""),
 		ModelURLAllow:      e.str("WARDEN_MODEL_URL_ALLOW", ""),
@@ -169,6 +176,11 @@ func Load() (Config, error) {
 	c.WorkerQueues = q
 	if c.JWTKeys, err = ParseJWTKeys(e.str("WARDEN_JWT_KEYS", "")); err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("WARDEN_JWT_KEYS: %v", err))
+	}
+	if c.SecretKey, err = parseSecretKey(e.str("WARDEN_SECRET_KEY", "")); err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("WARDEN_SECRET_KEY: %v", err))
+	} else if c.SecretKey == nil && c.RequireSecretKey {
+		e.errs = append(e.errs, "WARDEN_SECRET_KEY: required (WARDEN_REQUIRE_SECRET_KEY is set)")
 	}
 	e.positive(map[string]float64{
 		"WARDEN_MAX_UPLOAD_BYTES": float64(c.MaxUploadBytes), "WARDEN_MAX_MODEL_BYTES": float64(c.MaxModelBytes),
@@ -224,6 +236,22 @@ func ParseJWTKeys(s string) ([]JWTKey, error) {
 		keys = append(keys, JWTKey{ID: kid, Secret: b})
 	}
 	return keys, nil
+}
+
+// parseSecretKey decodes WARDEN_SECRET_KEY: base64 of exactly 32 bytes
+// (AES-256). Empty is no key. Errors never repeat the value.
+func parseSecretKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := decodeBase64(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("not base64 (generate one with: openssl rand -base64 32)")
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("must decode to 32 bytes, got %d (generate one with: openssl rand -base64 32)", len(b))
+	}
+	return b, nil
 }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not.

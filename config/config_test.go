@@ -474,3 +474,36 @@ func TestParseJWTKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadSecretKey: WARDEN_SECRET_KEY is base64 of exactly 32 bytes;
+// WARDEN_REQUIRE_SECRET_KEY makes it mandatory. Errors name the variable
+// and never repeat its value.
+func TestLoadSecretKey(t *testing.T) {
+	raw := make([]byte, 32)
+	for i := range raw {
+		raw[i] = 0xfb
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawURLEncoding} {
+		c, err := load(t, map[string]string{"WARDEN_SECRET_KEY": enc.EncodeToString(raw), "WARDEN_REQUIRE_SECRET_KEY": "true"})
+		if err != nil || !reflect.DeepEqual(c.SecretKey, raw) || !c.RequireSecretKey {
+			t.Errorf("key %q: SecretKey %x Require %v, %v", enc.EncodeToString(raw), c.SecretKey, c.RequireSecretKey, err)
+		}
+	}
+	for _, v := range []string{secret(16), secret(31), secret(33), secret(64), "not base64!", "s3cr3t-s3cr3t-s3cr3t"} {
+		err := loadErr(t, "WARDEN_SECRET_KEY", v)
+		if err == nil {
+			t.Errorf("WARDEN_SECRET_KEY=%q accepted", v)
+		} else if strings.Contains(err.Error(), v) {
+			t.Errorf("error %q repeats the key", err)
+		}
+	}
+	if _, err := load(t, map[string]string{"WARDEN_REQUIRE_SECRET_KEY": "true"}); err == nil || !strings.Contains(err.Error(), "WARDEN_SECRET_KEY: required") {
+		t.Errorf("required key missing: %v", err)
+	}
+	if err := loadErr(t, "WARDEN_REQUIRE_SECRET_KEY", "sometimes"); err == nil {
+		t.Error("WARDEN_REQUIRE_SECRET_KEY=sometimes accepted")
+	}
+	if c, err := load(t, map[string]string{"WARDEN_REQUIRE_SECRET_KEY": "false"}); err != nil || c.SecretKey != nil {
+		t.Errorf("no key, not required: %v %x", err, c.SecretKey)
+	}
+}

@@ -37,7 +37,7 @@ func RoleRank(role string) int {
 type Org struct {
 	ID            string `gorm:"primaryKey;size:64"`
 	Name          string `gorm:"size:200;not null"`
-	WebhookSecret string `gorm:"size:128;not null"` // "whsec_" + base64; needed in clear to sign
+	WebhookSecret string `gorm:"size:512;not null"` // "whsec_" + base64, sealed at rest when WARDEN_SECRET_KEY is set (secretbox)
 	CreatedAt     time.Time
 }
 
@@ -136,11 +136,13 @@ type WebhookAttempt struct {
 
 // SigningKey is an HMAC key for the API's access tokens, shared by every API
 // replica through the database. Keys whose RetiredAt is nil verify tokens;
-// the newest of them signs. The secret is stored in clear because HMAC needs
-// it (as the org's webhook secret is); WARDEN_JWT_KEYS overrides the table.
+// the newest of them signs. HMAC needs the secret itself (as signing
+// webhooks needs the org's webhook secret): storage seals both at rest under
+// WARDEN_SECRET_KEY, in clear without it; WARDEN_JWT_KEYS overrides the
+// table.
 type SigningKey struct {
 	KID       string `gorm:"column:kid;primaryKey;size:64"`
-	Secret    string `gorm:"size:128;not null"` // standard base64 of 32 random bytes
+	Secret    string `gorm:"size:512;not null"` // standard base64 of 32 random bytes, sealed at rest (secretbox)
 	CreatedAt time.Time
 	RetiredAt *time.Time
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/secretbox"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -24,6 +25,7 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect string // "postgres" or "sqlite"
 	creds   credCache
+	box     *secretbox.Box // seals secrets at rest; nil stores them in clear
 
 	// Group commit of the per-job writes (see groupWriter).
 	jobInserts     *groupWriter[jobInsert, error] // answers a quota refusal per row
@@ -34,7 +36,7 @@ type DB struct {
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, otherwise it opens (creating) an embedded SQLite file at
 // sqlitePath. The pure-Go SQLite driver keeps CGO_ENABLED=0 builds working.
-func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
+func Open(ctx context.Context, url, sqlitePath string, opts ...Option) (*DB, error) {
 	cfg := &gorm.Config{
 		// Single statements are atomic on their own; GORM's implicit
 		// BEGIN/COMMIT around each would double the round trips. Multi-
@@ -84,6 +86,9 @@ func Open(ctx context.Context, url, sqlitePath string) (*DB, error) {
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
 	db := &DB{gorm: g, dialect: dialect}
+	for _, o := range opts {
+		o(db)
+	}
 	db.startGroups()
 	if err := db.Ping(ctx); err != nil {
 		slog.Warn("database not reachable yet; will retry on use", "err", err)

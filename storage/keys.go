@@ -16,7 +16,7 @@ import (
 // the API always has a signer; concurrent replicas serialise on a lock so
 // they create one key between them, not one each.
 func (db *DB) SigningKeys(ctx context.Context) ([]records.SigningKey, error) {
-	keys, err := activeSigningKeys(db.gorm.WithContext(ctx))
+	keys, err := db.activeSigningKeys(db.gorm.WithContext(ctx))
 	if err != nil || len(keys) > 0 {
 		return keys, err
 	}
@@ -26,7 +26,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]records.SigningKey, error) {
 				return fmt.Errorf("signing key lock: %w", err)
 			}
 		}
-		keys, err = ensureSigningKey(tx)
+		keys, err = db.ensureSigningKey(tx)
 		return err
 	})
 	return keys, err
@@ -37,7 +37,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]records.SigningKey, error) {
 // so that tokens it signed expire first.
 func (db *DB) CreateSigningKey(ctx context.Context) (records.SigningKey, error) {
 	k := newSigningKey()
-	if err := db.gorm.WithContext(ctx).Create(&k).Error; err != nil {
+	if err := db.gorm.WithContext(ctx).Create(db.sealedKey(k)).Error; err != nil {
 		return k, fmt.Errorf("create signing key: %w", err)
 	}
 	return k, nil
@@ -56,26 +56,36 @@ func (db *DB) RetireSigningKey(ctx context.Context, kid string) error {
 	return nil
 }
 
-func activeSigningKeys(tx *gorm.DB) ([]records.SigningKey, error) {
+func (db *DB) activeSigningKeys(tx *gorm.DB) ([]records.SigningKey, error) {
 	var keys []records.SigningKey
 	err := tx.Where("retired_at IS NULL").Order("created_at DESC, kid").Find(&keys).Error
 	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	if err := db.openSigningKeys(keys); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	return keys, nil
 }
 
 // ensureSigningKey returns the active keys, creating one when there is none.
-func ensureSigningKey(tx *gorm.DB) ([]records.SigningKey, error) {
-	keys, err := activeSigningKeys(tx)
+func (db *DB) ensureSigningKey(tx *gorm.DB) ([]records.SigningKey, error) {
+	keys, err := db.activeSigningKeys(tx)
 	if err != nil || len(keys) > 0 {
 		return keys, err
 	}
 	k := newSigningKey()
-	if err := tx.Create(&k).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
+	if err := tx.Create(db.sealedKey(k)).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
 		return nil, fmt.Errorf("create signing key: %w", err)
 	}
 	return []records.SigningKey{k}, nil
+}
+
+// sealedKey is the row that stores k: its secret sealed when a key is
+// configured.
+func (db *DB) sealedKey(k records.SigningKey) *records.SigningKey {
+	k.Secret = db.seal(signingKeySecret, k.KID, k.Secret)
+	return &k
 }
 
 func newSigningKey() records.SigningKey {

@@ -24,15 +24,9 @@ var migrations = []migration{
 		return tx.AutoMigrate(&records.Org{}, &records.Credential{}, &records.Job{},
 			&records.Result{}, &records.Blob{}, &records.WebhookDelivery{}, &records.WebhookAttempt{})
 	}},
-	{2, "signing keys", func(tx *gorm.DB) error {
-		if err := tx.AutoMigrate(&records.SigningKey{}); err != nil {
-			return err
-		}
-		// Seed the first key here, under the migration lock, so that API
-		// replicas starting together all find the same one.
-		_, err := ensureSigningKey(tx)
-		return err
-	}},
+	// The first key is seeded by Migrate after every migration (sealed,
+	// once the column is wide enough: version 6).
+	{2, "signing keys", func(tx *gorm.DB) error { return tx.AutoMigrate(&records.SigningKey{}) }},
 	{3, "models", func(tx *gorm.DB) error { return tx.AutoMigrate(&records.Model{}) }},
 	{4, "remote model endpoints", func(tx *gorm.DB) error { return tx.AutoMigrate(&records.Model{}) }},
 	{5, "unfinished-job indexes", func(tx *gorm.DB) error {
@@ -81,6 +75,12 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{8, "secret columns wide enough for sealed values", func(tx *gorm.DB) error {
+		if err := tx.Migrator().AlterColumn(&records.Org{}, "WebhookSecret"); err != nil {
+			return err
+		}
+		return tx.Migrator().AlterColumn(&records.SigningKey{}, "Secret")
+	}},
 }
 
 type schemaMigration struct {
@@ -89,8 +89,11 @@ type schemaMigration struct {
 	AppliedAt time.Time
 }
 
-// Migrate applies every pending migration. Concurrent callers (API and
-// worker starting together) serialise on a PostgreSQL advisory lock.
+// Migrate applies every pending migration, then seals the secrets stored
+// in clear when a key is configured (refusing a database whose sealed
+// secrets it cannot open) and seeds the first signing key. Concurrent
+// callers (API and worker starting together) serialise on a PostgreSQL
+// advisory lock.
 func (db *DB) Migrate(ctx context.Context) error {
 	return db.gorm.WithContext(ctx).Connection(func(pinned *gorm.DB) error {
 		// A fresh session per statement: chaining on the pinned handle
@@ -127,6 +130,14 @@ func (db *DB) Migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 			}
 			slog.Info("applied migration", "version", m.Version, "name", m.Name)
+		}
+		if err := db.sealSecrets(conn); err != nil {
+			return err
+		}
+		// Seed the first signing key here, under the migration lock, so
+		// that API replicas starting together all find the same one.
+		if _, err := db.ensureSigningKey(conn); err != nil {
+			return fmt.Errorf("signing key: %w", err)
 		}
 		return nil
 	})

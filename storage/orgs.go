@@ -41,8 +41,10 @@ func (db *DB) CreateOrg(ctx context.Context, name string) (NewOrgCredentials, er
 	apiKey := keyID + "." + randomB64URL(32)
 	clientID := "wc_" + randomHex(12)
 	clientSecret := randomB64URL(32)
+	stored := org
+	stored.WebhookSecret = db.seal(orgWebhookSecret, org.ID, org.WebhookSecret)
 	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&org).Error; err != nil {
+		if err := tx.Create(&stored).Error; err != nil {
 			return err
 		}
 		return tx.Create([]records.Credential{
@@ -181,14 +183,25 @@ func (c *credCache) forget(id string) {
 	}
 }
 
-// GetOrg loads an org.
+// GetOrg loads an org, its webhook secret opened.
 func (db *DB) GetOrg(ctx context.Context, id string) (records.Org, error) {
-	return first[records.Org](db.gorm.WithContext(ctx).Where("id = ?", id), "org")
+	return db.firstOrg(db.gorm.WithContext(ctx).Where("id = ?", id))
 }
 
 // FindOrgByName returns the first org with that name.
 func (db *DB) FindOrgByName(ctx context.Context, name string) (records.Org, error) {
-	return first[records.Org](db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at"), "org")
+	return db.firstOrg(db.gorm.WithContext(ctx).Where("name = ?", name).Order("created_at"))
+}
+
+func (db *DB) firstOrg(q *gorm.DB) (records.Org, error) {
+	o, err := first[records.Org](q, "org")
+	if err != nil {
+		return o, err
+	}
+	if err := db.openOrg(&o); err != nil {
+		return records.Org{}, fmt.Errorf("load org: %w", err)
+	}
+	return o, nil
 }
 
 func hashSecret(s string) string {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/queue"
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/webhook"
 )
 
@@ -202,5 +204,52 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	}
 	if n := len(target.requests()); n != 0 {
 		t.Errorf("the redirect target received %d signed POSTs", n)
+	}
+}
+
+// TestWebhookSignedWithSealedSecret: with WARDEN_SECRET_KEY the org's
+// webhook secret is stored sealed, and the worker signs with the secret
+// in clear (the receiver verifies with the one the org was given). A worker
+// without the key fails the attempt with an error naming the setting and
+// sends nothing.
+func TestWebhookSignedWithSealedSecret(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.SecretKey = bytes.Repeat([]byte{3}, 32) })
+	var stored string
+	h.db.Gorm().Raw("SELECT webhook_secret FROM orgs WHERE id = ?", h.org.OrgID).Scan(&stored)
+	if !strings.HasPrefix(stored, "enc:v1:") || strings.Contains(stored, h.org.WebhookSecret) {
+		t.Fatalf("webhook secret stored as %q", stored)
+	}
+	rcv := newReceiver(t)
+	job := h.submitProbe(jobs.ProbeInput{}, rcv.URL())
+	d := records.WebhookDelivery{ID: "msg_sealed", OrgID: h.org.OrgID, JobID: job.ID, EventType: "probe_completed",
+		URL: rcv.URL(), Payload: `{"event_type":"probe_completed"}`, Status: records.DeliveryPending}
+	if err := h.db.Gorm().Create(&d).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	plain, err := storage.Open(context.Background(), h.cfg.DatabaseURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	deps := h.w.Deps
+	deps.DB = plain
+	err = New(deps).handleWebhook(context.Background(), webhookTask(t, d.ID))
+	if err == nil || !strings.Contains(err.Error(), "WARDEN_SECRET_KEY") {
+		t.Errorf("keyless worker: %v; want an error naming WARDEN_SECRET_KEY", err)
+	}
+	if n := len(rcv.requests()); n != 0 {
+		t.Fatalf("keyless worker sent %d requests", n)
+	}
+
+	if err := h.w.handleWebhook(context.Background(), webhookTask(t, d.ID)); err != nil {
+		t.Fatal(err)
+	}
+	reqs := rcv.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("receiver got %d requests, want 1", len(reqs))
+	}
+	if err := webhook.Verify(h.org.WebhookSecret, reqs[0].header, reqs[0].body, time.Now(), 5*time.Minute); err != nil {
+		t.Errorf("signature: %v", err)
 	}
 }

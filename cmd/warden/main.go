@@ -28,6 +28,7 @@ import (
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/queue"
+	"github.com/wardenlab/warden/secretbox"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker"
 	"github.com/wardenlab/warden/worker/demo"
@@ -131,16 +132,25 @@ func setupLogging(level string) {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
 }
 
-// openDB opens and migrates the database.
+// openDB opens and migrates the database, sealing secrets at rest under
+// WARDEN_SECRET_KEY when it is set.
 func openDB(ctx context.Context, cfg config.Config) (*storage.DB, error) {
-	db, err := storage.Open(ctx, cfg.DatabaseURL, filepath.Join(cfg.DataDir, "warden.db"))
+	var opts []storage.Option
+	if len(cfg.SecretKey) > 0 {
+		box, err := secretbox.New(cfg.SecretKey)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, storage.WithSecretBox(box))
+	}
+	db, err := storage.Open(ctx, cfg.DatabaseURL, filepath.Join(cfg.DataDir, "warden.db"), opts...)
 	if err != nil {
 		return nil, err
 	}
 	// Retry migrations while the database starts (compose, systemd order).
 	for attempt := 1; ; attempt++ {
 		err = db.Migrate(ctx)
-		if err == nil || attempt == 30 || ctx.Err() != nil {
+		if err == nil || attempt == 30 || ctx.Err() != nil || secretKeyProblem(err) {
 			break
 		}
 		slog.Warn("database not ready; retrying migrations", "attempt", attempt, "err", err)
@@ -151,6 +161,12 @@ func openDB(ctx context.Context, cfg config.Config) (*storage.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// secretKeyProblem reports a database whose sealed secrets do not open
+// under WARDEN_SECRET_KEY: retrying will not help.
+func secretKeyProblem(err error) bool {
+	return errors.Is(err, secretbox.ErrNoKey) || errors.Is(err, secretbox.ErrWrongKey) || errors.Is(err, secretbox.ErrInvalid)
 }
 
 func orgCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
@@ -192,8 +208,27 @@ func jobService(cfg config.Config, db *storage.DB, blobs storage.BlobStore, redi
 	return svc
 }
 
+// warnClearSecrets logs, for `warden api` and `warden worker`, which
+// secrets a database dump would give away because WARDEN_SECRET_KEY is not
+// set (`warden dev` runs without it on purpose).
+func warnClearSecrets(cfg config.Config) {
+	if len(cfg.SecretKey) > 0 {
+		return
+	}
+	stored := "webhook secrets"
+	if len(cfg.JWTKeys) == 0 {
+		stored = "webhook secrets and access-token signing keys"
+	}
+	slog.Warn("SECRETS STORED IN CLEAR: WARDEN_SECRET_KEY is not set, so "+stored+
+		" are stored unencrypted and a database dump can forge them; set WARDEN_SECRET_KEY (openssl rand -base64 32) and WARDEN_REQUIRE_SECRET_KEY=true in production",
+		"setting", "WARDEN_SECRET_KEY")
+}
+
 // serve runs the API, the worker, or both until ctx ends.
 func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, stdout io.Writer) error {
+	if withAPI != withWorker {
+		warnClearSecrets(cfg)
+	}
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/queue"
+	"github.com/wardenlab/warden/secretbox"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -35,7 +36,8 @@ const OperatorToken = "test-operator-token-0123456789"
 // NewServices builds Services. The configuration allows loopback targets
 // (test receivers and file servers), raises rate limits out of the way and
 // trusts the C2PA test root; opts adjust it before anything is opened (an
-// option may set RedisURL to a private redis-server's).
+// option may set RedisURL to a private redis-server's, or SecretKey to seal
+// the database's secrets).
 func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 	t.Helper()
 	db, dbURL := Postgres(t)
@@ -60,8 +62,16 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 		cfg.RedisURL = Redis(t)
 	}
 	s := &Services{Config: cfg, DB: db, DBURL: dbURL}
-	if cfg.DatabaseURL != dbURL { // an option pointed at another server
-		if s.DB, err = storage.Open(context.Background(), cfg.DatabaseURL, ""); err != nil {
+	if cfg.DatabaseURL != dbURL || len(cfg.SecretKey) > 0 { // another server, or secrets sealed under a key
+		var opts []storage.Option
+		if len(cfg.SecretKey) > 0 {
+			box, err := secretbox.New(cfg.SecretKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts = append(opts, storage.WithSecretBox(box))
+		}
+		if s.DB, err = storage.Open(context.Background(), cfg.DatabaseURL, "", opts...); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.DB.Migrate(context.Background()); err != nil {
