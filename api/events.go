@@ -51,7 +51,7 @@ func (e Events) Event(job records.Job, status string, result any, reason string)
 		event["original_input_preview"], event["adversarial_example_preview"] = textPreview(r.OriginalInput), textPreview(r.AdversarialExample)
 	case jobs.ValidateModelResult:
 		event["model_id"] = r.ModelID
-	case jobs.ProbeResult, jobs.PredictResult:
+	case jobs.ProbeResult:
 	default:
 		return "", nil, fmt.Errorf("events: no rendering for %T", result)
 	}

@@ -16,10 +16,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
-	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/modelspec"
+	"github.com/wardenlab/warden/predict"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
@@ -392,8 +394,12 @@ func predictInput(body map[string]json.RawMessage) (json.RawMessage, error) {
 	return nil, invalid("input_data", "required (or image for CV models)")
 }
 
-// postPredict runs a prediction on the critical queue and waits for it.
+// postPredict answers a prediction synchronously: the request goes
+// straight to a worker that holds the model warm (package predict) and the
+// reply comes back the same way; nothing polls. Each prediction leaves an
+// audit record.
 func (s *Server) postPredict(c echo.Context) error {
+	start := time.Now()
 	ctx := c.Request().Context()
 	var body map[string]json.RawMessage
 	if err := decodeJSON(c, &body, 16<<20); err != nil {
@@ -411,59 +417,69 @@ func (s *Server) postPredict(c echo.Context) error {
 	if err := cfg.Check(raw); err != nil {
 		return err
 	}
-	sub, err := jobs.Predict.Submission(jobs.PredictInput{ModelID: m.ID, Input: raw})
-	if err != nil {
-		return err
+	req := predict.Request{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Input: raw, Deadline: start.Add(s.Config.PredictTimeout),
+		Model: predict.Model{ID: m.ID, OrgID: m.OrgID, Type: m.Type, Metadata: json.RawMessage(m.Metadata),
+			BlobKey: m.BlobKey, EndpointURL: m.EndpointURL, Version: m.UpdatedAt.UnixNano()}}
+	rep, err := s.predictions.Do(ctx, req)
+	audit := records.Prediction{ID: req.ID, OrgID: org, ModelID: m.ID, InputHash: modelspec.InputHash(raw), Worker: rep.Worker,
+		Batch: rep.Batch, CreatedAt: start.UTC()}
+	if p := principal(c); p != nil {
+		audit.CredentialID = p.CredentialID
 	}
-	sub.OrgID, sub.Deadline = org, time.Now().UTC().Add(s.Config.PredictTimeout)
-	job, err := s.Jobs.Submit(ctx, sub)
-	if err != nil {
-		return err
+	answer := s.predictAnswer(c, rep, err)
+	total := time.Since(start)
+	audit.LatencyMS = float64(total.Microseconds()) / 1000
+	if answer == nil {
+		audit.Status, audit.Prediction, audit.Confidence = "ok", rep.Prediction, rep.Confidence
+	} else {
+		audit.Status, audit.Error = warden.ErrorCode(answer), answer.Error()
 	}
-	j, err := s.waitJob(ctx, org, job.ID, s.Config.PredictTimeout)
-	if err != nil {
-		return err
+	s.audit.record(context.WithoutCancel(ctx), audit)
+	stages := dashboards.PredictStages{Total: total}
+	if rep.ID != "" {
+		stages.Queue = total - time.Duration(rep.WorkerMS*float64(time.Millisecond))
+		stages.Runner = time.Duration(rep.RunnerMS * float64(time.Millisecond))
+		stages.Forward = time.Duration(rep.ForwardMS * float64(time.Millisecond))
 	}
-	if j.Status != records.JobCompleted {
-		return &warden.Error{Code: warden.EINTERNAL, Message: "prediction failed: " + j.Error}
+	s.Metrics.ObservePredict(audit.Status, stages)
+	if answer != nil {
+		return answer
 	}
-	r, err := s.Jobs.Result(ctx, j)
-	if err != nil {
-		return err
-	}
-	out, err := jobs.Predict.Result(r.Data)
-	if err != nil {
-		return fmt.Errorf("prediction result %s: %w", j.ID, err)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"prediction": out.Prediction, "confidence": out.Confidence,
-		"model_id": m.ID, "input_hash": out.InputHash, "probabilities": out.Probabilities})
+	return c.JSON(http.StatusOK, map[string]any{"prediction": rep.Prediction, "confidence": rep.Confidence,
+		"model_id": m.ID, "input_hash": rep.InputHash, "probabilities": rep.Probabilities})
 }
 
-// waitJob polls a job until it ends or timeout passes (504, the job is
-// cancelled so no worker picks it up late).
-func (s *Server) waitJob(ctx context.Context, org, id string, timeout time.Duration) (records.Job, error) {
-	scope := jobs.Scope{OrgID: org, Kind: jobs.Predict.Name}
-	deadline := time.Now().Add(timeout)
-	wait := 2 * time.Millisecond
-	for {
-		j, err := s.Jobs.Get(ctx, scope, id)
-		if err != nil {
-			return j, err
-		}
-		if j.Status == records.JobCompleted || j.Status == records.JobFailed || j.Status == records.JobCancelled {
-			return j, nil
-		}
-		if time.Now().After(deadline) {
-			if _, _, err := s.Jobs.Cancel(context.WithoutCancel(ctx), scope, id); err != nil {
-				slog.Warn("timed-out prediction not cancelled", "job_id", id, "err", err)
-			}
-			return j, &warden.Error{Code: warden.ETIMEOUT, Message: fmt.Sprintf("no prediction within %s; is a worker serving the critical queue?", timeout)}
-		}
-		select {
-		case <-ctx.Done():
-			return j, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 50*time.Millisecond)
+// predictAnswer maps a prediction's failure to the error the client gets
+// (nil for a prediction): 503 with Retry-After when no worker could serve
+// it, 504 past WARDEN_PREDICT_TIMEOUT, 400 for an input the model refused.
+func (s *Server) predictAnswer(c echo.Context, rep predict.Reply, err error) error {
+	unavailable := func(msg string) error {
+		return &warden.Error{Code: warden.EUNAVAILABLE, Message: msg, Details: map[string]string{"retry_after_seconds": retryAfter(c, time.Second)}}
 	}
+	timeout := &warden.Error{Code: warden.ETIMEOUT, Message: fmt.Sprintf("no prediction within %s", s.Config.PredictTimeout)}
+	switch {
+	case errors.Is(err, predict.ErrNoWorker):
+		return unavailable("no worker serves predictions right now")
+	case errors.Is(err, predict.ErrWorkerLost):
+		return unavailable("the worker serving this prediction stopped; retry")
+	case errors.Is(err, predict.ErrTimeout):
+		return timeout
+	case err != nil:
+		if c.Request().Context().Err() != nil {
+			return err
+		}
+		slog.Warn("prediction not sent", "err", err)
+		return unavailable("predictions are unavailable right now")
+	}
+	switch rep.Code {
+	case "":
+		return nil
+	case predict.CodeInvalidInput:
+		return invalid("input_data", rep.Error)
+	case predict.CodeTimeout:
+		return timeout
+	case predict.CodeUnavailable:
+		return unavailable(rep.Error)
+	}
+	return &warden.Error{Code: warden.EINTERNAL, Message: "prediction failed: " + rep.Error}
 }

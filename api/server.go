@@ -23,6 +23,7 @@ import (
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/outbound"
+	"github.com/wardenlab/warden/predict"
 	"github.com/wardenlab/warden/storage"
 )
 
@@ -60,8 +61,12 @@ type Server struct {
 	limiter *Limiter
 	refused refusals // client-IP budgets Redis refused moments ago
 	tokens  *tokens
-	routes  []route       // for the OpenAPI document
-	groups  []*routeGroup // one per surface, longest prefix first
+	// predictions sends synchronous predictions to the workers; audit
+	// records them.
+	predictions *predict.Client
+	audit       *predictionAudit
+	routes      []route       // for the OpenAPI document
+	groups      []*routeGroup // one per surface, longest prefix first
 }
 
 // New builds the server and its routes.
@@ -70,7 +75,8 @@ func New(d Deps) (*Server, error) {
 	if !ok {
 		return nil, errors.New("api: unexpected redis client type")
 	}
-	s := &Server{Deps: d, e: echo.New(), rdb: rdb, limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB)}
+	s := &Server{Deps: d, e: echo.New(), rdb: rdb, limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB),
+		predictions: predict.NewClient(rdb), audit: newPredictionAudit(d.DB)}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	s.e.IPExtractor = echo.ExtractIPDirect()
@@ -155,7 +161,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Close releases the server's Redis connections.
+// Close writes the last prediction audit records and releases the
+// server's Redis connections.
 func (s *Server) Close() {
+	s.predictions.Close()
+	s.audit.Close()
 	s.rdb.Close()
 }

@@ -74,6 +74,17 @@ type Config struct {
 	WordNetDir     string        // WARDEN_WORDNET_DIR
 	PredictTimeout time.Duration // WARDEN_PREDICT_TIMEOUT, how long POST /predict waits (504 beyond)
 
+	// Synchronous predictions (package predict): concurrent predictions of
+	// one model on one worker share a forward pass, at most
+	// PredictBatchMax (1 turns batching off); while a model is busy a
+	// batch waits up to PredictBatchWindow for company. Warm runners:
+	// at most PredictPoolSize per worker, PredictPoolMemory bytes resident
+	// together (0: no cap), each closed after RunnerIdleTimeout unused.
+	PredictBatchWindow time.Duration // WARDEN_PREDICT_BATCH_WINDOW
+	PredictBatchMax    int           // WARDEN_PREDICT_BATCH_MAX
+	PredictPoolSize    int           // WARDEN_PREDICT_POOL_SIZE
+	PredictPoolMemory  int64         // WARDEN_PREDICT_POOL_MEMORY
+
 	// Model runners (worker/runner): Sandbox "on" (default) confines each
 	// runner with namespaces, Landlock, seccomp and rlimits and refuses
 	// tenant models where the host gives none; "off" runs them in an
@@ -146,6 +157,10 @@ func Load() (Config, error) {
 		TorchThreads:       int(e.int64("WARDEN_TORCH_THREADS", 0)),
 		WordNetDir:         e.str("WARDEN_WORDNET_DIR", "/usr/share/wordnet"),
 		PredictTimeout:     e.duration("WARDEN_PREDICT_TIMEOUT", 30*time.Second),
+		PredictBatchWindow: e.duration("WARDEN_PREDICT_BATCH_WINDOW", time.Millisecond),
+		PredictBatchMax:    int(e.int64("WARDEN_PREDICT_BATCH_MAX", 32)),
+		PredictPoolSize:    int(e.int64("WARDEN_PREDICT_POOL_SIZE", 8)),
+		PredictPoolMemory:  e.int64("WARDEN_PREDICT_POOL_MEMORY", 4<<30),
 		Sandbox:            e.str("WARDEN_SANDBOX", "on"),
 		RunnerMemory:       e.int64("WARDEN_RUNNER_MEMORY", 8<<30),
 		RunnerIdleTimeout:  e.duration("WARDEN_RUNNER_IDLE_TIMEOUT", 5*time.Minute),
@@ -186,7 +201,8 @@ func Load() (Config, error) {
 		"WARDEN_MAX_UPLOAD_BYTES": float64(c.MaxUploadBytes), "WARDEN_MAX_MODEL_BYTES": float64(c.MaxModelBytes),
 		"WARDEN_WORKER_CONCURRENCY": float64(c.WorkerConcurrency), "WARDEN_RECONCILE_INTERVAL": float64(c.ReconcileInterval),
 		"WARDEN_TASK_CHECK_INTERVAL": float64(c.TaskCheckInterval), "WARDEN_JOB_DEADLINE": float64(c.JobDeadline),
-		"WARDEN_PREDICT_TIMEOUT": float64(c.PredictTimeout),
+		"WARDEN_PREDICT_TIMEOUT": float64(c.PredictTimeout), "WARDEN_PREDICT_BATCH_MAX": float64(c.PredictBatchMax),
+		"WARDEN_PREDICT_POOL_SIZE": float64(c.PredictPoolSize),
 	})
 	if c.AIThreshold > 1 {
 		e.errs = append(e.errs, "WARDEN_AI_THRESHOLD: must be between 0 and 1")

@@ -23,6 +23,7 @@ type Metrics struct {
 	httpLatency *prometheus.HistogramVec
 	jobsTotal   *prometheus.CounterVec
 	jobDuration *prometheus.HistogramVec
+	predict     *prometheus.HistogramVec
 }
 
 // NewMetrics creates the registry with Go and process collectors.
@@ -40,9 +41,14 @@ func NewMetrics() *Metrics {
 			Name: "warden_job_duration_seconds", Help: "Job processing time by kind and final status.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12),
 		}, []string{"kind", "status"}),
+		predict: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_predict_duration_seconds",
+			Help:    "Synchronous prediction latency by stage: total (as the API saw it), queue (total less the worker's handling: Redis hops and waiting), runner (the batch's runner round trip) and forward (the forward pass alone), by outcome.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5, 30},
+		}, []string{"stage", "outcome"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.httpLatency, m.jobsTotal, m.jobDuration)
+		m.httpLatency, m.jobsTotal, m.jobDuration, m.predict)
 	return m
 }
 
@@ -52,6 +58,24 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration)
 		return
 	}
 	m.httpLatency.WithLabelValues(method, route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// PredictStages are a prediction's latencies by stage.
+type PredictStages struct {
+	Total, Queue, Runner, Forward time.Duration
+}
+
+// ObservePredict records one synchronous prediction; stages that did not
+// happen (zero) are left out.
+func (m *Metrics) ObservePredict(outcome string, s PredictStages) {
+	if m == nil {
+		return
+	}
+	for stage, d := range map[string]time.Duration{"total": s.Total, "queue": s.Queue, "runner": s.Runner, "forward": s.Forward} {
+		if d > 0 || stage == "total" {
+			m.predict.WithLabelValues(stage, outcome).Observe(d.Seconds())
+		}
+	}
 }
 
 // JobFinished records a job reaching a final status.

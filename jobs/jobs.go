@@ -72,7 +72,6 @@ var (
 	VerifyMedia   = declare[VerifyInput, VerifyResult](Spec{Name: "verify_media", Queue: QueueCPU, MaxRetry: 5, Timeout: 10 * time.Minute})
 	Probe         = declare[ProbeInput, ProbeResult](Spec{Name: "probe", Queue: QueueCPU, MaxRetry: 5, Timeout: 2 * time.Minute})
 	ValidateModel = declare[ValidateModelInput, ValidateModelResult](Spec{Name: "model_validate", Queue: QueueCPU, MaxRetry: 3, Timeout: 15 * time.Minute, idPrefix: "mjob_"})
-	Predict       = declare[PredictInput, PredictResult](Spec{Name: "predict", Queue: QueueCritical, MaxRetry: 1, Timeout: time.Minute, idPrefix: "prd_"})
 	Attack        = declare[AttackInput, AttackResult](Spec{Name: "attack", Queue: QueueGPU, MaxRetry: 2, Timeout: time.Hour, idPrefix: "atk_", idLen: 24})
 )
 

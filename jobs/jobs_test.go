@@ -19,7 +19,6 @@ var declared = []jobs.Spec{
 	jobs.VerifyMedia.Spec,
 	jobs.Probe.Spec,
 	jobs.ValidateModel.Spec,
-	jobs.Predict.Spec,
 	jobs.Attack.Spec,
 }
 
@@ -103,7 +102,6 @@ func TestNewIDFormats(t *testing.T) {
 		{jobs.VerifyMedia.Spec, uuidRE},
 		{jobs.Probe.Spec, uuidRE},
 		{jobs.ValidateModel.Spec, `^mjob_[0-9a-f]{32}$`},
-		{jobs.Predict.Spec, `^prd_[0-9a-f]{32}$`},
 		{jobs.Attack.Spec, `^atk_[0-9a-f]{24}$`},
 	}
 	for _, c := range cases {
@@ -203,15 +201,6 @@ func TestInputRoundTrips(t *testing.T) {
 		in := jobs.ValidateModelInput{ModelID: "mdl_0123456789abcdef0123"}
 		if got := roundTripInput(t, jobs.ValidateModel, in); got != in {
 			t.Errorf("got %+v, want %+v", got, in)
-		}
-	})
-	t.Run("predict", func(t *testing.T) {
-		for _, raw := range []string{`"some text"`, `[0.1,0.2,0.3]`, `"aGVsbG8="`} {
-			in := jobs.PredictInput{ModelID: "mdl_1", Input: json.RawMessage(raw)}
-			got := roundTripInput(t, jobs.Predict, in)
-			if got.ModelID != in.ModelID || string(got.Input) != raw {
-				t.Errorf("got %+v (input %s), want %+v (input %s)", got, got.Input, in, raw)
-			}
 		}
 	})
 	t.Run("attack", func(t *testing.T) {
@@ -464,14 +453,6 @@ func TestResultRoundTrips(t *testing.T) {
 			t.Errorf("got %#v, want %#v", got, r)
 		}
 	})
-	t.Run("predict", func(t *testing.T) {
-		r := jobs.PredictResult{Prediction: "cat", Confidence: 0.75, ModelID: "mdl_1", InputHash: "abc",
-			Probabilities: map[string]float32{"cat": 0.75, "dog": 0.25}, Device: "cpu"}
-		got, _ := roundTripResult(t, jobs.Predict, r)
-		if !reflect.DeepEqual(got, r) {
-			t.Errorf("got %#v, want %#v", got, r)
-		}
-	})
 }
 
 func TestDecodeIgnoresUnknownFields(t *testing.T) {
@@ -497,9 +478,9 @@ func TestDecodeIgnoresUnknownFields(t *testing.T) {
 		t.Errorf("VerifyMedia.Result = %+v, %v", v, err)
 	}
 	// A field the newer side dropped is simply zero.
-	p, err := jobs.Predict.Result(`{"prediction":"dog"}`)
-	if err != nil || p.Prediction != "dog" || p.Probabilities != nil {
-		t.Errorf("Predict.Result = %+v, %v", p, err)
+	p, err := jobs.Probe.Result(`{"worker_host":"w1"}`)
+	if err != nil || p.WorkerHost != "w1" || p.HeldMS != 0 {
+		t.Errorf("Probe.Result = %+v, %v", p, err)
 	}
 }
 
@@ -519,7 +500,7 @@ func TestDecodeFailsOnTypeMismatch(t *testing.T) {
 		{"attack success string", func() error { _, err := jobs.Attack.Result(`{"attack_success":"yes"}`); return err }},
 		{"attack original_input object", func() error { _, err := jobs.Attack.Result(`{"original_input":{"a":1}}`); return err }},
 		{"attack batch_size float", func() error { _, err := jobs.Attack.Result(`{"batch_size":1.5}`); return err }},
-		{"predict probabilities list", func() error { _, err := jobs.Predict.Result(`{"probabilities":[0.5]}`); return err }},
+		{"attack batch_success_rate string", func() error { _, err := jobs.Attack.Result(`{"batch_success_rate":"half"}`); return err }},
 		{"verify confidence string", func() error { _, err := jobs.VerifyMedia.Result(`{"confidence":"high"}`); return err }},
 	}
 	for _, c := range cases {
@@ -534,7 +515,7 @@ func TestDecodeFailsOnTypeMismatch(t *testing.T) {
 
 func TestEncodeResultFailsOnNaN(t *testing.T) {
 	// JSON has no NaN: the codec must answer an error, not write garbage.
-	_, err := jobs.Predict.EncodeResult(jobs.PredictResult{Prediction: "x", Confidence: float32(math.NaN())})
+	_, err := jobs.Attack.EncodeResult(jobs.AttackResult{BatchSuccessRate: math.NaN()})
 	if err == nil {
 		t.Fatal("EncodeResult with a NaN confidence: no error")
 	}
@@ -554,7 +535,6 @@ func TestSummaries(t *testing.T) {
 		"verify_media":   summarizes(jobs.VerifyMedia),
 		"probe":          summarizes(jobs.Probe),
 		"model_validate": summarizes(jobs.ValidateModel),
-		"predict":        summarizes(jobs.Predict),
 		"attack":         summarizes(jobs.Attack),
 	} {
 		if !ok {
@@ -571,7 +551,6 @@ func TestSummaries(t *testing.T) {
 		{jobs.ProbeResult{WorkerHost: "w"}, "ok"},
 		{jobs.ValidateModelResult{Status: records.ModelActive}, "active"},
 		{jobs.ValidateModelResult{Status: records.ModelFailed}, "failed"},
-		{jobs.PredictResult{Prediction: "cat"}, "cat"},
 		{jobs.AttackResult{AttackSample: jobs.AttackSample{AttackSuccess: true}}, "fooled"},
 		{jobs.AttackResult{}, "failed_to_fool"},
 		// The summary is the first sample's, even when others succeeded.

@@ -36,6 +36,3 @@ type PredictResult struct {
 	Probabilities map[string]float32 `json:"probabilities"`
 	Device        string             `json:"device"`
 }
-
-// Summary is the predicted label.
-func (r PredictResult) Summary() string { return r.Prediction }

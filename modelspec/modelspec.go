@@ -9,7 +9,9 @@ package modelspec
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -400,4 +402,11 @@ func Argmax(xs []float32) int {
 		}
 	}
 	return best
+}
+
+// InputHash identifies an input in prediction results and audit records
+// (the first 16 hex digits of its SHA-256).
+func InputHash(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:8])
 }

@@ -189,3 +189,22 @@ type BlobDeletion struct {
 	LastError string    `gorm:"type:text"`
 	CreatedAt time.Time
 }
+
+// Prediction is the audit record of one synchronous prediction (POST
+// /v1/models/{id}/predict): who asked which model, a hash of the input
+// (not the input), the answer or why there was none, and how long it took.
+type Prediction struct {
+	ID           string `gorm:"primaryKey;size:64"` // prd_…
+	OrgID        string `gorm:"size:64;not null;index"`
+	ModelID      string `gorm:"size:64;not null;index"`
+	CredentialID string `gorm:"size:64"`
+	InputHash    string `gorm:"size:32"`
+	Status       string `gorm:"size:32;not null"` // ok, or the reply code (invalid_input, failed, timeout, unavailable)
+	Prediction   string `gorm:"size:256"`
+	Confidence   float32
+	Error        string    `gorm:"type:text"`
+	LatencyMS    float64   // as the API saw it
+	Batch        int       // predictions that shared the forward pass
+	Worker       string    `gorm:"size:256"`
+	CreatedAt    time.Time `gorm:"index"`
+}

@@ -81,6 +81,9 @@ var migrations = []migration{
 		}
 		return tx.Migrator().AlterColumn(&records.SigningKey{}, "Secret")
 	}},
+	{9, "prediction audit records", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&records.Prediction{})
+	}},
 }
 
 type schemaMigration struct {

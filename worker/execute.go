@@ -118,6 +118,7 @@ func runnerPool(w *Worker) *runner.Pool {
 			Threads: w.threads, WordNetDir: w.Config.WordNetDir, Limits: limits,
 			Scratch: filepath.Join(w.Config.DataDir, "runners", fmt.Sprint(os.Getpid()))},
 		IdleTimeout: w.Config.RunnerIdleTimeout,
-		Max:         8,
+		Max:         w.Config.PredictPoolSize,
+		MaxMemory:   w.Config.PredictPoolMemory,
 	}
 }

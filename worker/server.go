@@ -46,6 +46,7 @@ type Worker struct {
 	rdb      redis.UniversalClient
 	handlers map[string]*handler
 	runners  *runner.Pool
+	predicts *predictions
 	sbOnce   sync.Once
 	sb       sandboxState
 	device   torch.Device
@@ -60,7 +61,6 @@ func New(d Deps) *Worker {
 	Handle(w, jobs.VerifyMedia, w.verifyMedia)
 	Handle(w, jobs.ValidateModel, w.validateModel)
 	w.onFailure(jobs.ValidateModel.Name, modelValidationFailed)
-	Handle(w, jobs.Predict, w.predict)
 	Handle(w, jobs.Attack, w.attack)
 	if torch.Available() {
 		var why string
@@ -75,6 +75,9 @@ func New(d Deps) *Worker {
 		slog.Warn("tensor engine unavailable: model, prediction and attack jobs will fail", "reason", torch.Reason())
 	}
 	w.runners = runnerPool(w)
+	if w.rdb != nil {
+		w.predicts = newPredictions(w)
+	}
 	w.srv = asynq.NewServer(d.Redis, asynq.Config{
 		Concurrency:    d.Config.WorkerConcurrency,
 		Queues:         d.Config.WorkerQueues,
@@ -124,9 +127,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	slog.Info("worker started", "queues", w.Config.WorkerQueues, "concurrency", w.Config.WorkerConcurrency)
 	recDone := make(chan struct{})
 	go func() { defer close(recDone); w.reconcileLoop(ctx) }()
+	predDone := make(chan struct{})
+	go func() {
+		defer close(predDone)
+		if w.predicts != nil {
+			w.predicts.serve(ctx)
+		}
+	}()
 	<-ctx.Done()
 	slog.Info("worker shutting down")
 	w.srv.Shutdown()
+	<-predDone
 	w.runners.Close()
 	<-recDone
 	if w.rdb != nil {

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -44,9 +42,20 @@ func Execute(ctx context.Context, m Model, req Request, env Env, sink Sink) (*Do
 		if req.Predict == nil {
 			return nil, Permanent("predict request without input")
 		}
-		var r jobs.PredictResult
-		r, err = predict(ctx, m, *req.Predict)
-		d.Predict = &r
+		var b *BatchResult
+		b, err = predictBatch(ctx, m, PredictBatch{ModelID: req.Predict.ModelID, Inputs: []json.RawMessage{req.Predict.Input}})
+		if err == nil {
+			if it := b.Items[0]; it.Error != "" {
+				err = Permanent("%s", it.Error)
+			} else {
+				d.Predict = it.Result
+			}
+		}
+	case OpBatch:
+		if req.Batch == nil {
+			return nil, Permanent("predict_batch request without inputs")
+		}
+		d.Batch, err = predictBatch(ctx, m, *req.Batch)
 	case OpAttack:
 		if req.Attack == nil {
 			return nil, Permanent("attack request without input")
@@ -107,44 +116,65 @@ func validate(ctx context.Context, m Model) (*Validation, error) {
 		ForwardLatencyMS: float64(time.Since(start).Microseconds()) / runs / 1000}, nil
 }
 
-// InputHash identifies an input in prediction results (first 16 hex
-// digits of its SHA-256).
-func InputHash(raw []byte) string {
-	h := sha256.Sum256(raw)
-	return hex.EncodeToString(h[:8])
-}
-
-// predict runs one input through the model.
-func predict(ctx context.Context, m Model, in jobs.PredictInput) (jobs.PredictResult, error) {
-	var none jobs.PredictResult
+// predictBatch runs the inputs that the model can take as one forward
+// pass; each of the others gets its own error.
+func predictBatch(ctx context.Context, m Model, in PredictBatch) (*BatchResult, error) {
 	cfg := m.Config()
+	out := &BatchResult{Items: make([]BatchItem, len(in.Inputs))}
+	var (
+		rows  []int // index in the batch of each encoded input
+		texts []string
+		data  []float32
+	)
+	for i, raw := range in.Inputs {
+		if cfg.Type == modelspec.TypeNLP {
+			var text string
+			if err := json.Unmarshal(raw, &text); err != nil {
+				out.Items[i].Error = "NLP models take a string"
+				continue
+			}
+			texts = append(texts, text)
+		} else {
+			x, err := cfg.Encode(raw)
+			if err != nil {
+				out.Items[i].Error = err.Error()
+				continue
+			}
+			data = append(data, x...)
+		}
+		rows = append(rows, i)
+	}
+	if len(rows) == 0 {
+		return out, nil
+	}
+	start := time.Now()
 	var (
 		probs [][]float32
 		err   error
 	)
 	if cfg.Type == modelspec.TypeNLP {
-		var text string
-		if err := json.Unmarshal(in.Input, &text); err != nil {
-			return none, Permanent("NLP models take a string")
-		}
-		probs, err = m.PredictText(ctx, []string{text})
+		probs, err = m.PredictText(ctx, texts)
 	} else {
-		x, eerr := cfg.Encode(in.Input)
-		if eerr != nil {
-			return none, Permanent("%v", eerr)
-		}
-		probs, err = m.Predict(ctx, attacks.Batch{Data: x, Shape: intShape(cfg.BatchShape(1))})
+		probs, err = m.Predict(ctx, attacks.Batch{Data: data, Shape: intShape(cfg.BatchShape(len(rows)))})
 	}
+	out.ForwardMS = float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
-		return none, err
+		return nil, err
 	}
-	k := modelspec.Argmax(probs[0])
-	all := map[string]float32{}
-	for i, p := range probs[0] {
-		all[cfg.Label(i)] = p
+	if len(probs) != len(rows) {
+		return nil, Permanent("the model returned %d rows for a batch of %d", len(probs), len(rows))
 	}
-	return jobs.PredictResult{Prediction: cfg.Label(k), Confidence: probs[0][k], ModelID: in.ModelID,
-		InputHash: InputHash(in.Input), Probabilities: all, Device: m.Device()}, nil
+	for j, i := range rows {
+		p := probs[j]
+		k := modelspec.Argmax(p)
+		all := make(map[string]float32, len(p))
+		for c, v := range p {
+			all[cfg.Label(c)] = v
+		}
+		out.Items[i].Result = &jobs.PredictResult{Prediction: cfg.Label(k), Confidence: p[k], ModelID: in.ModelID,
+			InputHash: modelspec.InputHash(in.Inputs[i]), Probabilities: all, Device: m.Device()}
+	}
+	return out, nil
 }
 
 // processCPU is this process's user+system CPU time.

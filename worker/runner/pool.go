@@ -7,12 +7,14 @@ import (
 )
 
 // Pool keeps warm runners for predictions: one per model version, closed
-// after IdleTimeout unused, at most Max at a time (the least recently used
+// after IdleTimeout unused, at most Max at a time and, with MaxMemory set,
+// at most that much resident memory together (the least recently used
 // idle one makes room).
 type Pool struct {
 	Options     Options
 	IdleTimeout time.Duration
 	Max         int
+	MaxMemory   int64 // bytes of resident memory of all runners; 0 = no cap
 
 	mu      sync.Mutex
 	entries map[string]*poolEntry
@@ -22,8 +24,24 @@ type Pool struct {
 
 type poolEntry struct {
 	p        *Process
+	modelID  string
 	users    int
 	lastUsed time.Time
+}
+
+// Warm lists the models that have a live runner in the pool.
+func (pl *Pool) Warm() []string {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	var ids []string
+	seen := map[string]bool{}
+	for _, e := range pl.entries {
+		if !e.p.Exited() && !seen[e.modelID] {
+			seen[e.modelID] = true
+			ids = append(ids, e.modelID)
+		}
+	}
+	return ids
 }
 
 // Do runs req on the warm runner of model (keyed by key, which changes
@@ -62,8 +80,8 @@ func (pl *Pool) acquire(ctx context.Context, key string, model ModelFile) (*pool
 		e.users++
 		return e, nil
 	}
-	pl.makeRoom()
-	e := &poolEntry{p: p, users: 1, lastUsed: time.Now()}
+	pl.makeRoom(p.RSS())
+	e := &poolEntry{p: p, modelID: model.ID, users: 1, lastUsed: time.Now()}
 	pl.entries[key] = e
 	return e, nil
 }
@@ -79,14 +97,28 @@ func (pl *Pool) release(key string, e *poolEntry) {
 	}
 }
 
-// makeRoom closes the least recently used idle runner while the pool is
-// full. Called with mu held.
-func (pl *Pool) makeRoom() {
+// makeRoom closes the least recently used idle runners while the pool is
+// full, by count or by memory with a newcomer of rss bytes. Called with mu
+// held.
+func (pl *Pool) makeRoom(rss int64) {
 	max := pl.Max
 	if max <= 0 {
 		max = 8
 	}
-	for len(pl.entries) >= max {
+	full := func() bool {
+		if len(pl.entries) >= max {
+			return true
+		}
+		if pl.MaxMemory <= 0 {
+			return false
+		}
+		total := rss
+		for _, e := range pl.entries {
+			total += e.p.RSS()
+		}
+		return total > pl.MaxMemory
+	}
+	for len(pl.entries) > 0 && full() {
 		var oldest string
 		for k, e := range pl.entries {
 			if e.users == 0 && (oldest == "" || e.lastUsed.Before(pl.entries[oldest].lastUsed)) {

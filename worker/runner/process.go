@@ -394,3 +394,20 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return t.b.String()
 }
+
+// RSS is the runner's resident memory in bytes (0 once it has exited or
+// where /proc cannot tell).
+func (p *Process) RSS() int64 {
+	if p.Exited() || p.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return 0
+	}
+	return resident * int64(os.Getpagesize())
+}

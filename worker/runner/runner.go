@@ -29,8 +29,9 @@ import (
 
 // Operations a runner performs.
 const (
-	OpValidate = "validate" // load, inspect, count classes, time sample forwards
-	OpPredict  = "predict"
+	OpValidate = "validate"      // load, inspect, count classes, time sample forwards
+	OpPredict  = "predict"       // one input (tests, probes)
+	OpBatch    = "predict_batch" // several inputs, one forward pass
 	OpAttack   = "attack"
 	OpCheck    = "check" // report what the confinement allows (tests, /health)
 )
@@ -57,6 +58,7 @@ type ModelFile struct {
 type Request struct {
 	Op      string             `json:"op"`
 	Predict *jobs.PredictInput `json:"predict,omitempty"`
+	Batch   *PredictBatch      `json:"batch,omitempty"`
 	Attack  *jobs.AttackInput  `json:"attack,omitempty"`
 	Check   *CheckRequest      `json:"check,omitempty"`
 }
@@ -87,11 +89,32 @@ type Artifact struct {
 type Done struct {
 	Validate *Validation         `json:"validate,omitempty"`
 	Predict  *jobs.PredictResult `json:"predict,omitempty"`
+	Batch    *BatchResult        `json:"batch,omitempty"`
 	Attack   *jobs.AttackResult  `json:"attack,omitempty"`
 	Check    *CheckResult        `json:"check,omitempty"`
 	Error    string              `json:"error,omitempty"`
 	// Permanent: retrying cannot help (the model or the input is bad).
 	Permanent bool `json:"permanent,omitempty"`
+}
+
+// PredictBatch is several predictions on one model, run as one forward
+// pass (the worker's dynamic batching).
+type PredictBatch struct {
+	ModelID string            `json:"model_id"`
+	Inputs  []json.RawMessage `json:"inputs"`
+}
+
+// BatchResult answers a PredictBatch: one item per input, in order.
+type BatchResult struct {
+	Items     []BatchItem `json:"items"`
+	ForwardMS float64     `json:"forward_ms"` // the forward pass alone
+}
+
+// BatchItem is one input's prediction or why it has none (an input the
+// model cannot take fails alone; the rest of the batch still runs).
+type BatchItem struct {
+	Result *jobs.PredictResult `json:"result,omitempty"`
+	Error  string              `json:"error,omitempty"`
 }
 
 // Validation is what validating a model measured.
