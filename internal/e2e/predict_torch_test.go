@@ -89,10 +89,10 @@ func TestBatchedPredictionsStayApart(t *testing.T) {
 	})
 	orgs := []storage.NewOrgCredentials{s.org("acme"), s.org("globex")}
 	models := []string{registerHostile(t, s, orgs[0], dir, "honest.pt"), registerHostile(t, s, orgs[1], dir, "honest.pt")}
-	input := func(o, i int) []float32 {
-		return []float32{float32(i) / 10, float32(o), float32(i%7) / 3, -float32(i) / 20}
-	}
 	const n = 48
+	input := func(o, i int) []float32 { // distinct, within the model's [0, 1]
+		return []float32{float32(i) / n, float32(o) / 2, float32(i%7) / 7, 1 - float32(i)/n}
+	}
 	type answer struct {
 		hash  string
 		probs map[string]any
