@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -417,6 +419,11 @@ func (s *Server) postPredict(c echo.Context) error {
 	if err := cfg.Check(raw); err != nil {
 		return err
 	}
+	release, err := s.inflight.acquire(org, int(s.Config.OrgMaxActiveJobs))
+	if err != nil {
+		return err
+	}
+	defer release()
 	req := predict.Request{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Input: raw, Deadline: start.Add(s.Config.PredictTimeout),
 		Model: predict.Model{ID: m.ID, OrgID: m.OrgID, Type: m.Type, Metadata: json.RawMessage(m.Metadata),
 			BlobKey: m.BlobKey, EndpointURL: m.EndpointURL, Version: m.UpdatedAt.UnixNano()}}
@@ -482,4 +489,33 @@ func (s *Server) predictAnswer(c echo.Context, rep predict.Reply, err error) err
 		return unavailable(rep.Error)
 	}
 	return &warden.Error{Code: warden.EINTERNAL, Message: "prediction failed: " + rep.Error}
+}
+
+// inflightPredictions counts each org's predictions in flight on this API
+// replica: an org may have at most WARDEN_ORG_MAX_ACTIVE_JOBS waiting at
+// once (as it may have that many jobs queued or running), so one tenant's
+// flood of slow predictions cannot hold every worker.
+type inflightPredictions struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (f *inflightPredictions) acquire(org string, limit int) (func(), error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if limit > 0 && f.n[org] >= limit {
+		return nil, &warden.Error{Code: warden.EQUOTAJOBS, Message: "too many predictions in flight for this org",
+			Details: map[string]string{"in_flight": strconv.Itoa(f.n[org]), "max": strconv.Itoa(limit)}}
+	}
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	f.n[org]++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.n[org]--; f.n[org] == 0 {
+			delete(f.n, org)
+		}
+	}, nil
 }

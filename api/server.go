@@ -65,6 +65,7 @@ type Server struct {
 	// records them.
 	predictions *predict.Client
 	audit       *predictionAudit
+	inflight    inflightPredictions
 	routes      []route       // for the OpenAPI document
 	groups      []*routeGroup // one per surface, longest prefix first
 }

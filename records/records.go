@@ -199,7 +199,7 @@ type Prediction struct {
 	ModelID      string `gorm:"size:64;not null;index"`
 	CredentialID string `gorm:"size:64"`
 	InputHash    string `gorm:"size:32"`
-	Status       string `gorm:"size:32;not null"` // ok, or the reply code (invalid_input, failed, timeout, unavailable)
+	Status       string `gorm:"size:32;not null"` // ok, or the error code the client got (invalid, internal, timeout, unavailable)
 	Prediction   string `gorm:"size:256"`
 	Confidence   float32
 	Error        string    `gorm:"type:text"`
