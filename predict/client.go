@@ -56,6 +56,9 @@ func (c *Client) Close() {
 // worker is alive, ErrWorkerLost when the chosen one stops answering its
 // heartbeat, ErrTimeout at the deadline, ctx's error when the caller goes.
 func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
+	if req.ID == "" || req.Deadline.IsZero() {
+		return Reply{}, errors.New("predict: a request needs an id and a deadline")
+	}
 	worker, err := c.route(ctx, req.Model.ID)
 	if err != nil {
 		return Reply{}, err
