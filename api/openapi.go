@@ -173,7 +173,10 @@ var (
 	opModelDelete = op{Params: []param{modelIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Deleted", obj(map[string]any{"id": str, "deleted": boolean})}})}
 	opPredict     = op{Params: []param{modelIDParam}, Body: map[string]any{"application/json": obj(map[string]any{"input_data": map[string]any{"description": "Text (NLP) or an array of numbers (CV)"}, "image": map[string]any{"type": "string", "format": "byte"}})},
 		Responses: with(v1Errors, map[string]resp{"200": {"Prediction", obj(map[string]any{"prediction": str, "confidence": num, "model_id": str, "input_hash": str, "probabilities": anyObj})},
-			"409": {"Model not active", ref("Error")}, "504": {"No prediction within WARDEN_PREDICT_TIMEOUT", ref("Error")}})}
+			"409": {"Model not active", ref("Error")}, "415": {"Body not application/json", ref("Error")},
+			"429": {"Rate limit, or the org's in-flight predictions (job_quota_exceeded); see Retry-After", ref("Error")},
+			"503": {"No worker could serve the prediction, or it stopped meanwhile; retry after Retry-After", ref("Error")},
+			"504": {"No prediction within WARDEN_PREDICT_TIMEOUT (the model's runner is stopped)", ref("Error")}})}
 	opAttackList = op{Params: []param{{Name: "model_type", In: "query", Type: "string", Description: "CV or NLP"}},
 		Responses: with(v1Errors, map[string]resp{"200": {"Attack methods", obj(map[string]any{"total": integ, "data": map[string]any{"type": "array", "items": ref("AttackMethod")}})}})}
 	opAttackLaunch = op{Body: map[string]any{"application/json": ref("AttackLaunch")},
