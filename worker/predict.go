@@ -129,31 +129,36 @@ func (p *predictions) loop(b *batcher) {
 // those arriving within the window, up to the batch maximum.
 func (p *predictions) collect(b *batcher, first pendingPrediction, waitMore bool) []pendingPrediction {
 	batch := []pendingPrediction{first}
+	var window <-chan time.Time // nil: take only what is queued now
+	if waitMore && p.window > 0 {
+		t := time.NewTimer(p.window)
+		defer t.Stop()
+		window = t.C
+	}
+	add := func(r pendingPrediction, ok bool) bool {
+		if ok {
+			batch = append(batch, r)
+		}
+		return ok
+	}
 	for len(batch) < p.max {
-		select {
+		select { // what is queued first, whatever the window says
 		case r, ok := <-b.ch:
-			if !ok {
+			if !add(r, ok) {
 				return batch
 			}
-			batch = append(batch, r)
 			continue
 		default:
 		}
-		break
-	}
-	if !waitMore || p.window <= 0 || len(batch) >= p.max {
-		return batch
-	}
-	t := time.NewTimer(p.window)
-	defer t.Stop()
-	for len(batch) < p.max {
+		if window == nil {
+			return batch
+		}
 		select {
 		case r, ok := <-b.ch:
-			if !ok {
+			if !add(r, ok) {
 				return batch
 			}
-			batch = append(batch, r)
-		case <-t.C:
+		case <-window:
 			return batch
 		}
 	}
