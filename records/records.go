@@ -208,3 +208,16 @@ type Prediction struct {
 	Worker       string    `gorm:"size:256"`
 	CreatedAt    time.Time `gorm:"index"`
 }
+
+// ResultStat keeps what /api/metrics needs of results whose rows were
+// deleted (a client deleting its verification after reading it, as spec
+// 003 advises; the anonymous retention sweep): per hour of completion, job
+// kind and label, how many and their total duration. Nothing in it
+// identifies a job, a file or an owner.
+type ResultStat struct {
+	Hour          time.Time `gorm:"primaryKey"`
+	Kind          string    `gorm:"primaryKey;size:64"`
+	Label         string    `gorm:"primaryKey;size:64"`
+	Count         int64     `gorm:"not null"`
+	DurationMSSum int64     `gorm:"not null"`
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/wardenlab/warden"
@@ -263,6 +264,9 @@ func (db *DB) DeleteJob(ctx context.Context, id string) ([]string, error) {
 				return err
 			}
 		}
+		if err := retireResult(tx, id); err != nil {
+			return err
+		}
 		for _, m := range []any{&records.WebhookDelivery{}, &records.Blob{}, &records.Result{}} {
 			if err := tx.Where("job_id = ?", id).Delete(m).Error; err != nil {
 				return err
@@ -319,23 +323,76 @@ type LabelCount struct {
 	Count int64
 }
 
+// retireResult adds a job's result, about to be deleted, to the anonymous
+// aggregates (records.ResultStat), so that deleting does not change what
+// ResultStats counts.
+func retireResult(tx *gorm.DB, jobID string) error {
+	var rows []struct {
+		Kind       string
+		Label      string
+		DurationMS int64
+		CreatedAt  time.Time
+	}
+	err := tx.Table("results").Joins("JOIN jobs ON jobs.id = results.job_id").Where("results.job_id = ?", jobID).
+		Select("jobs.kind AS kind, results.label AS label, results.duration_ms AS duration_ms, results.created_at AS created_at").Scan(&rows).Error
+	if err != nil {
+		return fmt.Errorf("read result: %w", err)
+	}
+	for _, r := range rows {
+		stat := records.ResultStat{Hour: r.CreatedAt.UTC().Truncate(time.Hour), Kind: r.Kind, Label: r.Label, Count: 1, DurationMSSum: r.DurationMS}
+		err := tx.Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "hour"}, {Name: "kind"}, {Name: "label"}},
+			DoUpdates: clause.Assignments(map[string]any{
+				"count":           gorm.Expr("result_stats.count + excluded.count"),
+				"duration_ms_sum": gorm.Expr("result_stats.duration_ms_sum + excluded.duration_ms_sum"),
+			}),
+		}).Create(&stat).Error
+		if err != nil {
+			return fmt.Errorf("keep the result's aggregate: %w", err)
+		}
+	}
+	return nil
+}
+
 // ResultStats aggregates completed results of a job kind since a time: the
-// count per label and the mean processing time in milliseconds.
+// count per label and the mean processing time in milliseconds. Results
+// deleted since are still counted, from their hourly aggregates (an hour
+// that straddles since counts whole).
 func (db *DB) ResultStats(ctx context.Context, kind string, since time.Time) ([]LabelCount, float64, error) {
-	var rows []LabelCount
-	q := db.gorm.WithContext(ctx).Table("results").Joins("JOIN jobs ON jobs.id = results.job_id").
-		Where("jobs.kind = ? AND results.created_at >= ?", kind, since)
-	if err := q.Session(&gorm.Session{}).Select("results.label AS label, COUNT(*) AS count").Group("results.label").Scan(&rows).Error; err != nil {
+	type agg struct {
+		Label string
+		Count int64
+		Sum   int64
+	}
+	var live, retired []agg
+	err := db.gorm.WithContext(ctx).Table("results").Joins("JOIN jobs ON jobs.id = results.job_id").
+		Where("jobs.kind = ? AND results.created_at >= ?", kind, since).
+		Select("results.label AS label, COUNT(*) AS count, COALESCE(SUM(results.duration_ms), 0) AS sum").Group("results.label").Scan(&live).Error
+	if err != nil {
 		return nil, 0, fmt.Errorf("count results: %w", err)
 	}
-	var avg *float64
-	if err := q.Session(&gorm.Session{}).Select("AVG(results.duration_ms)").Scan(&avg).Error; err != nil {
-		return nil, 0, fmt.Errorf("average duration: %w", err)
+	err = db.gorm.WithContext(ctx).Model(&records.ResultStat{}).
+		Where("kind = ? AND hour >= ?", kind, since.UTC().Truncate(time.Hour)).
+		Select("label, SUM(count) AS count, SUM(duration_ms_sum) AS sum").Group("label").Scan(&retired).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("count deleted results: %w", err)
 	}
-	if avg == nil {
+	byLabel := map[string]int64{}
+	var n, sum int64
+	for _, r := range append(live, retired...) {
+		byLabel[r.Label] += r.Count
+		n += r.Count
+		sum += r.Sum
+	}
+	rows := make([]LabelCount, 0, len(byLabel))
+	for l, c := range byLabel {
+		rows = append(rows, LabelCount{Label: l, Count: c})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Label < rows[j].Label })
+	if n == 0 {
 		return rows, 0, nil
 	}
-	return rows, *avg, nil
+	return rows, float64(sum) / float64(n), nil
 }
 
 // CountJobs counts jobs by kind and status, for the Prometheus gauge.

@@ -84,6 +84,9 @@ var migrations = []migration{
 	{9, "prediction audit records", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&records.Prediction{})
 	}},
+	{10, "aggregates of deleted results", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&records.ResultStat{})
+	}},
 }
 
 type schemaMigration struct {
