@@ -228,7 +228,12 @@ var schemas = map[string]any{
 		"details": obj(map[string]any{
 			"c2pa": obj(map[string]any{"found": boolean, "valid": boolean, "error": str, "issuer": str, "signer": str, "trust_chain_valid": boolean,
 				"signature_valid": boolean, "data_hash_valid": boolean, "claim_generator": str, "signature_algorithm": str, "signing_time": dt,
-				"actions": map[string]any{"type": "array", "items": str}}),
+				"actions": map[string]any{"type": "array", "items": str},
+				"intact":  boolean, "software_agents": map[string]any{"type": "array", "items": str},
+				"time_stamp": obj(map[string]any{"time": dt, "authority": str, "verified": boolean, "error": str}),
+				"ingredient_manifests": map[string]any{"type": "array", "items": obj(map[string]any{"title": str, "manifest": str,
+					"valid": boolean, "intact": boolean, "signature_valid": boolean, "trust_chain_valid": boolean, "error": str,
+					"failures": map[string]any{"type": "array", "items": str}})}}),
 			"sensor_pki": obj(map[string]any{"valid": boolean, "error": str, "manufacturer": str, "camera_model": str, "sensor_id": str, "signature_algorithm": str}),
 			"ml_detection": map[string]any{"nullable": true, "allOf": []any{obj(map[string]any{"ai_probability": num, "cnn_score": map[string]any{"type": "number", "nullable": true},
 				"prnu_score": num, "metadata_anomaly_score": num, "ensemble_confidence": num, "detected_generator": map[string]any{"type": "string", "nullable": true},

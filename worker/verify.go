@@ -95,10 +95,8 @@ func (w *Worker) verifyMedia(ctx context.Context, r *Run, in jobs.VerifyInput) (
 	}
 
 	r.Progress(ctx, 90, "verdict")
-	c := rep.Details.C2PA
 	v := verdict.Decide(verdict.Evidence{
-		C2PA: verdict.C2PAEvidence{Found: c.Found, Valid: c.Valid, Issuer: c.Issuer, ClaimGenerator: c.ClaimGenerator,
-			Error: c.Error, DigitalSourceTypes: c.DigitalSourceTypes, Actions: c.Actions},
+		C2PA:   c2paEvidence(rep.Details.C2PA),
 		Sensor: rep.Details.SensorPKI,
 		ML:     rep.Details.MLDetection,
 	}, w.Config.AIThreshold)
@@ -107,4 +105,11 @@ func (w *Worker) verifyMedia(ctx context.Context, r *Run, in jobs.VerifyInput) (
 		rep.Reasons = append(rep.Reasons, "Pixel analysis failed: "+rep.MLError)
 	}
 	return rep, nil
+}
+
+// c2paEvidence is what the verdict needs of a C2PA result.
+func c2paEvidence(c c2pa.Result) verdict.C2PAEvidence {
+	return verdict.C2PAEvidence{Found: c.Found, Valid: c.Valid, Intact: c.Intact, Issuer: c.Issuer,
+		ClaimGenerator: c.ClaimGenerator, Error: c.Error, DigitalSourceTypes: c.DigitalSourceTypes,
+		Actions: c.Actions, SoftwareAgents: c.SoftwareAgents}
 }

@@ -107,16 +107,18 @@ func (c *Claim) Generator() string {
 // actionsAssertion is the c2pa.actions / c2pa.actions.v2 assertion.
 type actionsAssertion struct {
 	Actions []struct {
-		Action            string `cbor:"action"`
-		DigitalSourceType string `cbor:"digitalSourceType,omitempty"`
+		Action            string          `cbor:"action"`
+		DigitalSourceType string          `cbor:"digitalSourceType,omitempty"`
+		SoftwareAgent     cbor.RawMessage `cbor:"softwareAgent,omitempty"`
 	} `cbor:"actions"`
 }
 
-// ingredientAssertion is the subset of c2pa.ingredient (v1-v3) used here.
-// The ingredient's own manifest reference (c2pa_manifest/activeManifest)
-// is not followed: ingredient manifests are not validated.
+// ingredientAssertion is the subset of c2pa.ingredient (v1-v3) used here:
+// the title and the reference to the ingredient's own manifest.
 type ingredientAssertion struct {
-	Title string `cbor:"dc:title,omitempty"`
+	Title          string     `cbor:"dc:title,omitempty"`
+	C2PAManifest   *HashedURI `cbor:"c2pa_manifest,omitempty"`
+	ActiveManifest *HashedURI `cbor:"activeManifest,omitempty"`
 }
 
 // dataHashAssertion is the c2pa.hash.data assertion.

@@ -179,7 +179,7 @@ func VerifyChain(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) 
 		return errors.New("no signer certificate")
 	}
 	if roots == nil {
-		return errors.New("no trust anchors configured")
+		return errNoAnchors
 	}
 	if err := media.VerifyChain(chain, roots, at); err != nil {
 		return err
@@ -225,62 +225,11 @@ func certName(parts ...[]string) string {
 	return ""
 }
 
-// signingTime extracts genTime from the first RFC 3161 timestamp token in
-// the unprotected "sigTst" (or "sigTst2") header. The token's own CMS
-// signature is NOT verified, so the value is informational only and is not
-// used as the certificate validation time.
-func signingTime(msg *cose.Sign1Message) (time.Time, bool) {
-	for _, name := range []string{"sigTst", "sigTst2"} {
-		v, ok := msg.Headers.Unprotected[name]
-		if !ok {
-			continue
-		}
-		m, ok := v.(map[any]any)
-		if !ok {
-			continue
-		}
-		toks, ok := m["tstTokens"].([]any)
-		if !ok {
-			continue
-		}
-		for _, tk := range toks {
-			tm, ok := tk.(map[any]any)
-			if !ok {
-				continue
-			}
-			der, ok := tm["val"].([]byte)
-			if !ok {
-				continue
-			}
-			if t, err := timestampGenTime(der); err == nil {
-				return t, true
-			}
-		}
-	}
-	return time.Time{}, false
-}
-
-// Minimal RFC 3161 / RFC 5652 structures, enough to reach TSTInfo.genTime.
+// Minimal RFC 3161 / RFC 5652 wrappers of a time-stamp token; the rest is
+// in timestamp.go.
 type tsContentInfo struct {
 	ContentType asn1.ObjectIdentifier
 	Content     asn1.RawValue `asn1:"explicit,tag:0"`
-}
-
-type tsSignedData struct {
-	Version          int
-	DigestAlgorithms asn1.RawValue
-	EncapContentInfo struct {
-		EContentType asn1.ObjectIdentifier
-		EContent     []byte `asn1:"explicit,tag:0"`
-	}
-}
-
-type tsTSTInfo struct {
-	Version        int
-	Policy         asn1.ObjectIdentifier
-	MessageImprint asn1.RawValue
-	SerialNumber   asn1.RawValue
-	GenTime        time.Time `asn1:"generalized"`
 }
 
 var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
@@ -290,29 +239,4 @@ var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
 type tsResp struct {
 	Status asn1.RawValue
 	Token  tsContentInfo
-}
-
-// timestampGenTime returns genTime of a DER TimeStampToken or of the token
-// inside a TimeStampResp.
-func timestampGenTime(der []byte) (time.Time, error) {
-	var ci tsContentInfo
-	if _, err := asn1.Unmarshal(der, &ci); err != nil {
-		var resp tsResp
-		if _, err2 := asn1.Unmarshal(der, &resp); err2 != nil {
-			return time.Time{}, fmt.Errorf("timestamp token: %w", err)
-		}
-		ci = resp.Token
-	}
-	if !ci.ContentType.Equal(oidSignedData) {
-		return time.Time{}, errors.New("timestamp token is not SignedData")
-	}
-	var sd tsSignedData
-	if _, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil {
-		return time.Time{}, fmt.Errorf("timestamp SignedData: %w", err)
-	}
-	var info tsTSTInfo
-	if _, err := asn1.Unmarshal(sd.EncapContentInfo.EContent, &info); err != nil {
-		return time.Time{}, fmt.Errorf("timestamp TSTInfo: %w", err)
-	}
-	return info.GenTime, nil
 }

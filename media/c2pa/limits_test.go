@@ -36,7 +36,8 @@ func TestAssertionLimits(t *testing.T) {
 	data, store, m, claim := claimOf(t, "C.jpg")
 	check := func(ctx context.Context, c *Claim) *Result {
 		var res Result
-		checkAssertions(ctx, &res, data, store, m, c)
+		v := &verifier{opts: Options{Context: ctx}, data: data, store: store, budget: newBudget(len(data))}
+		v.checkAssertions(&res, m, c, true)
 		return &res
 	}
 	if res := check(context.Background(), claim); len(res.Failures) != 0 || !res.DataHashValid {

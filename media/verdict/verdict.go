@@ -4,7 +4,11 @@
 // Precedence: a verified sensor signature wins (authentic_camera); then a
 // valid C2PA manifest, which is likely_ai_generated when it declares an AI
 // digital source type or names a generator and authentic_c2pa otherwise;
-// then the forensic ai_probability against the threshold; else unknown.
+// then an intact C2PA manifest whose signer is not in the trust anchors
+// but which declares an AI digital source type (likely_ai_generated: trust
+// is needed to believe "authentic", not to believe a file's own statement
+// that it was generated); then the forensic ai_probability against the
+// threshold; else unknown.
 // With no evidence at all (no decodable pixels, no manifest, no signature)
 // the label is error.
 //
@@ -44,7 +48,10 @@ const DefaultAIThreshold = 0.5
 
 // C2PAEvidence is the outcome of C2PA manifest validation.
 type C2PAEvidence struct {
-	Found, Valid       bool
+	Found, Valid bool
+	// Intact: signature and hashes verify, only the signer is not trusted.
+	Intact             bool
+	SoftwareAgents     []string
 	Issuer             string
 	ClaimGenerator     string
 	Error              string
@@ -105,6 +112,11 @@ func Decide(e Evidence, aiThreshold float64) Verdict {
 			} else if hasSourceType(e.C2PA.DigitalSourceTypes, "algorithmicMedia") {
 				say("C2PA manifest declares computer-generated content (digital source type algorithmicMedia, not a trained model)")
 			}
+		} else if e.C2PA.Intact {
+			say("C2PA manifest intact but its signer is not trusted: %s", orDefault(e.C2PA.Error, "untrusted signer"))
+			if untrustedAI(e.C2PA) {
+				say("C2PA manifest declares AI generation: %s (%s)", aiDecl, join(prefix("software agent ", strings.Join(e.C2PA.SoftwareAgents, ", ")), prefix("claim generator ", e.C2PA.ClaimGenerator)))
+			}
 		} else {
 			say("C2PA manifest present but invalid: %s", orDefault(e.C2PA.Error, "validation failed"))
 			if aiDecl != "" {
@@ -139,6 +151,8 @@ func Decide(e Evidence, aiThreshold float64) Verdict {
 			say("C2PA provenance takes precedence over the ML detectors, which disagree")
 		}
 		return Verdict{LabelC2PA, interpolate(RangeC2PA, c2paStrength(e, aiThreshold)), reasons}
+	case e.C2PA.Found && untrustedAI(e.C2PA):
+		return Verdict{LabelAI, interpolate(RangeAI, untrustedAIStrength(e)), reasons}
 	case ml != nil && ml.AIProbability > aiThreshold:
 		return Verdict{LabelAI, interpolate(RangeAI, mlStrength(e, aiThreshold)), reasons}
 	case ml == nil && !e.C2PA.Found && s.Error == sensor.ErrMsgNoSignature:
@@ -171,6 +185,17 @@ func cameraStrength(e Evidence, thr float64) float64 {
 // forensic agreement adds up to 0.3 (ai_probability itself).
 func signedAIStrength(e Evidence) float64 {
 	s := 0.7
+	if e.ML != nil {
+		s += 0.3 * e.ML.AIProbability
+	}
+	return s
+}
+
+// untrustedAIStrength: an intact but untrusted AI declaration starts at
+// 0.4 of the range (anyone can sign one, but nobody gains by falsely
+// calling a picture generated); forensic agreement adds up to 0.3.
+func untrustedAIStrength(e Evidence) float64 {
+	s := 0.4
 	if e.ML != nil {
 		s += 0.3 * e.ML.AIProbability
 	}
@@ -215,6 +240,13 @@ func unknownStrength(e Evidence, thr float64) float64 {
 func interpolate(r [2]float64, s float64) float64 {
 	s = math.Max(0, math.Min(1, s))
 	return math.Round((r[0]+s*(r[1]-r[0]))*1e4) / 1e4
+}
+
+// untrustedAI reports whether an intact manifest whose signer is not
+// trusted declares a trained-model digital source type (a generator name
+// alone is not enough without trust).
+func untrustedAI(c C2PAEvidence) bool {
+	return !c.Valid && c.Intact && strings.HasPrefix(c2paAIDeclaration(C2PAEvidence{DigitalSourceTypes: c.DigitalSourceTypes}), "digital source type")
 }
 
 // c2paAIDeclaration describes the manifest's AI declaration, or "".

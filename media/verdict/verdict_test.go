@@ -24,6 +24,9 @@ var (
 	c2paOK   = C2PAEvidence{Found: true, Valid: true, Issuer: "Acme CA", ClaimGenerator: "Acme Camera App 2.1"}
 	c2paAI   = C2PAEvidence{Found: true, Valid: true, Issuer: "OpenAI", ClaimGenerator: "ChatGPT", DigitalSourceTypes: []string{"http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"}}
 	c2paBad  = C2PAEvidence{Found: true, Error: "data hash mismatch"}
+	// An intact manifest whose signer is not in the trust anchors.
+	firefly   = C2PAEvidence{Found: true, Intact: true, Issuer: "Unknown CA", ClaimGenerator: "Adobe_Firefly", SoftwareAgents: []string{"Adobe Firefly"}, Error: "certificate chain not trusted", DigitalSourceTypes: []string{"http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"}}
+	untrusted = C2PAEvidence{Found: true, Intact: true, ClaimGenerator: "Adobe Firefly", Error: "certificate chain not trusted"}
 )
 
 func TestDecide(t *testing.T) {
@@ -52,6 +55,12 @@ func TestDecide(t *testing.T) {
 			[]string{"C2PA manifest present but invalid: data hash mismatch", "inconclusive"}},
 		{"invalid sensor signature", Evidence{Sensor: sensor.Result{Error: "sensor signature does not match image data: ECDSA verification failed", Manufacturer: "Acme"}, ML: ml(0.3, 0.5, "")}, LabelUnknown, RangeUnknown,
 			[]string{"Sensor-PKI signature present but not verified: sensor signature does not match image data"}},
+		{"untrusted intact manifest declares AI", Evidence{C2PA: firefly, Sensor: noSig, ML: ml(0.1, 0.5, "")}, LabelAI, RangeAI,
+			[]string{"C2PA manifest intact but its signer is not trusted", "declares AI generation: digital source type compositeWithTrainedAlgorithmicMedia (software agent Adobe Firefly, claim generator Adobe_Firefly)"}},
+		{"untrusted intact manifest, generator name only", Evidence{C2PA: untrusted, Sensor: noSig, ML: ml(0.1, 0.5, "")}, LabelUnknown, RangeUnknown,
+			[]string{"C2PA manifest intact but its signer is not trusted"}},
+		{"broken manifest declaring AI is not believed", Evidence{C2PA: C2PAEvidence{Found: true, Error: "claim signature invalid", DigitalSourceTypes: firefly.DigitalSourceTypes}, Sensor: noSig, ML: ml(0.1, 0.5, "")}, LabelUnknown, RangeUnknown,
+			[]string{"Unverified C2PA manifest claims AI generation"}},
 		{"nothing analysable", Evidence{Sensor: noSig}, LabelError, [2]float64{0, 0},
 			[]string{"could not be analysed"}},
 	}
@@ -85,6 +94,7 @@ func TestConfidenceFollowsEvidence(t *testing.T) {
 		{"c2pa with issuer and clean pixels", Evidence{C2PA: C2PAEvidence{Found: true, Valid: true}, Sensor: noSig, ML: ml(0.45, 0.5, "")}, Evidence{C2PA: c2paOK, Sensor: noSig, ML: ml(0.05, 0.5, "")}},
 		{"ML further past threshold", Evidence{Sensor: noSig, ML: ml(0.55, 0.4, "")}, Evidence{Sensor: noSig, ML: ml(0.95, 0.9, "")}},
 		{"signed AI with ML agreement", Evidence{C2PA: c2paAI, Sensor: noSig, ML: ml(0.1, 0.5, "")}, Evidence{C2PA: c2paAI, Sensor: noSig, ML: ml(0.95, 0.5, "")}},
+		{"untrusted AI below signed AI", Evidence{C2PA: firefly, Sensor: noSig, ML: ml(0.5, 0.5, "")}, Evidence{C2PA: c2paAI, Sensor: noSig, ML: ml(0.5, 0.5, "")}},
 		{"unknown leaning real", Evidence{Sensor: noSig, ML: ml(0.45, 0.3, "")}, Evidence{Sensor: noSig, ML: ml(0.05, 0.9, "")}},
 	}
 	for _, p := range pairs {
