@@ -60,11 +60,13 @@ test: services deps assets torch-setup vet
 	scripts/torch/test-setup
 	TORCH_TEST_REQUIRE_PYTHON=1 WARDEN_TEST_REQUIRE_SANDBOX=1 WARDEN_TEST_REQUIRE_NODE=1 $(GO) test -modfile=$(TORCH_MODFILE) -tags torch -count=1 -timeout 20m ./...
 
-# Queue throughput (Warden vs raw asynq) and attack speed (Warden vs
-# python3-torch); results and how to read them: bench/RESULTS.md.
+# Queue throughput (Warden vs raw asynq), attack speed (Warden vs
+# python3-torch) and synchronous predictions (latency, open-loop rate,
+# idle cost); results and how to read them: bench/RESULTS.md.
 bench: services deps assets torch-setup
 	bash bench/run.sh
 	bash bench/torch.sh
+	bash bench/predict.sh
 
 # Coverage-guided fuzzing of the parsers that read untrusted bytes.
 fuzz: services
