@@ -218,7 +218,7 @@ func TestModelsAndAttacks(t *testing.T) {
 		"unknown method": {map[string]any{"model_id": id, "attack_method_id": "attack_nope", "input_data": grey(0.8)}, "attack_method_id"},
 		"nlp attack":     {map[string]any{"model_id": id, "attack_method_id": "attack_textfooler", "input_data": grey(0.8)}, "attack_method_id"},
 		"no input":       {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm"}, "input_data"},
-		"bad input":      {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm", "input_data": "!!"}, "inputs[0]"},
+		"bad input":      {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm", "input_data": "!!"}, "input_data"},
 		"bad target":     {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm", "input_data": grey(0.8), "target_label": "purple"}, "target_label"},
 	} {
 		code, m := s.postJSON("/v1/attacks/launch", c.body, withKey(org))
