@@ -49,7 +49,11 @@ func (e Events) Event(job records.Job, status string, result any, reason string)
 	case jobs.AttackResult:
 		event["model_id"], event["attack_method_id"] = r.ModelID, r.AttackMethodID
 		event["attack_success"] = r.AttackSuccess
-		event["original_input_preview"], event["adversarial_example_preview"] = textPreview(r.OriginalInput), textPreview(r.AdversarialExample)
+		if r.InputFormat != jobs.FormatImage {
+			event["original_input_preview"], event["adversarial_example_preview"] = textPreview(r.OriginalInput), textPreview(r.AdversarialExample)
+		} else {
+			event["original_input_preview"], event["adversarial_example_preview"] = nil, nil
+		}
 	case jobs.ValidateModelResult:
 		event["model_id"] = r.ModelID
 	case jobs.ProbeResult:
@@ -90,8 +94,8 @@ func (e Events) resultURL(job records.Job) string {
 	return ""
 }
 
-// textPreview shows the start of a text input in an event; numeric inputs
-// have no preview (null).
+// textPreview shows the start of a text input in an event; numeric and
+// image inputs have no preview (null).
 func textPreview(v *jobs.Value) any {
 	if v == nil || !v.IsText {
 		return nil

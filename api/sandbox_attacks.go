@@ -89,7 +89,7 @@ func labelOf(raw json.RawMessage, labels []string) (int, bool) {
 func (s *Server) launchAttack(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req launchRequest
-	if err := decodeJSON(c, &req, 32<<20); err != nil {
+	if err := decodeJSON(c, &req, jobs.MaxAttackLaunchBytes); err != nil {
 		return err
 	}
 	d := map[string]string{}
