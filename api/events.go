@@ -41,14 +41,19 @@ func (e Events) Event(job records.Job, status string, result any, reason string)
 	if status != records.JobCompleted {
 		event["error"] = reason
 	}
+	jobFields(job, event)
 	switch r := result.(type) {
 	case nil:
 	case jobs.VerifyResult:
 		event["label"], event["confidence"] = r.Label, r.Confidence
 	case jobs.AttackResult:
-		event["attack_id"], event["model_id"], event["attack_method_id"] = job.ID, r.ModelID, r.AttackMethodID
+		event["model_id"], event["attack_method_id"] = r.ModelID, r.AttackMethodID
 		event["attack_success"] = r.AttackSuccess
-		event["original_input_preview"], event["adversarial_example_preview"] = textPreview(r.OriginalInput), textPreview(r.AdversarialExample)
+		if r.InputFormat != jobs.FormatImage {
+			event["original_input_preview"], event["adversarial_example_preview"] = textPreview(r.OriginalInput), textPreview(r.AdversarialExample)
+		} else {
+			event["original_input_preview"], event["adversarial_example_preview"] = nil, nil
+		}
 	case jobs.ValidateModelResult:
 		event["model_id"] = r.ModelID
 	case jobs.ProbeResult:
@@ -57,6 +62,24 @@ func (e Events) Event(job records.Job, status string, result any, reason string)
 	}
 	body, err := json.Marshal(event)
 	return typ, body, err
+}
+
+// jobFields adds what every event of a job's kind carries, whatever its
+// outcome (completed, failed, cancelled), read from the job's input: an
+// attack's attack_id, model_id and attack_method_id; a model validation's
+// model_id.
+func jobFields(job records.Job, event map[string]any) {
+	switch job.Kind {
+	case jobs.Attack.Name:
+		event["attack_id"] = job.ID
+		if in, err := jobs.Attack.Input(job.Input); err == nil {
+			event["model_id"], event["attack_method_id"] = in.ModelID, in.AttackMethodID
+		}
+	case jobs.ValidateModel.Name:
+		if in, err := jobs.ValidateModel.Input(job.Input); err == nil {
+			event["model_id"] = in.ModelID
+		}
+	}
 }
 
 // resultURL is where a job's result can be read, for the kinds that have
@@ -71,8 +94,8 @@ func (e Events) resultURL(job records.Job) string {
 	return ""
 }
 
-// textPreview shows the start of a text input in an event; numeric inputs
-// have no preview (null).
+// textPreview shows the start of a text input in an event; numeric and
+// image inputs have no preview (null).
 func textPreview(v *jobs.Value) any {
 	if v == nil || !v.IsText {
 		return nil

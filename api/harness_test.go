@@ -54,6 +54,7 @@ func newAPIHarnessBlobs(t *testing.T, wrap func(storage.BlobStore) storage.BlobS
 	t.Helper()
 	sv := testenv.NewServices(t, opts...)
 	h := &apiHarness{t: t, cfg: sv.Config, db: sv.DB, blobDir: sv.Config.BlobDir, blobs: sv.Blobs, redis: sv.Redis, jobs: sv.Jobs}
+	h.jobs.SetEvents(api.Events{PublicURL: "http://warden.test"}) // as cmd/warden wires it
 	var blobs storage.BlobStore = sv.Blobs
 	if wrap != nil {
 		blobs = wrap(blobs)

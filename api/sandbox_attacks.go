@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/records"
 )
 
@@ -87,7 +89,7 @@ func labelOf(raw json.RawMessage, labels []string) (int, bool) {
 func (s *Server) launchAttack(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req launchRequest
-	if err := decodeJSON(c, &req, 32<<20); err != nil {
+	if err := decodeJSON(c, &req, jobs.MaxAttackLaunchBytes); err != nil {
 		return err
 	}
 	d := map[string]string{}
@@ -125,20 +127,13 @@ func (s *Server) launchAttack(c echo.Context) error {
 			d["attack_parameters"] = err.Error()
 		}
 	}
-	inputs := req.Inputs
-	switch {
-	case len(req.InputData) > 0 && len(inputs) > 0:
-		d["input_data"] = "send input_data (one input) or inputs (a batch), not both"
-	case len(req.InputData) > 0:
-		inputs = []json.RawMessage{req.InputData}
-	case len(inputs) == 0:
-		d["input_data"] = "required: one input, or inputs with a batch"
-	case len(inputs) > maxAttackBatch:
-		d["inputs"] = fmt.Sprintf("at most %d inputs", maxAttackBatch)
+	inputs, id := attackInputs(req, m.Type)
+	for k, v := range id {
+		d[k] = v
 	}
 	for i, in := range inputs {
 		if err := cfg.Check(in); err != nil { // the header only: workers decode
-			d[fmt.Sprintf("inputs[%d]", i)] = warden.ErrorMessage(err) + ": " + fmt.Sprint(warden.ErrorDetails(err))
+			d[inputField(req, m.Type, i)] = inputProblem(err)
 			break
 		}
 	}
@@ -184,6 +179,100 @@ func (s *Server) launchAttack(c echo.Context) error {
 		"message":                           "Attack initiated successfully. Poll its status, or results will be sent to the callback URL.",
 		"estimated_completion_time_seconds": estimateSeconds(entry.ID, params, m, len(inputs)),
 	})
+}
+
+// attackInputs collects a launch's inputs in the forms the model takes (a
+// string: text or base64 image; an array of numbers). input_data holds one
+// input, or a list of inputs (a batch); inputs holds a batch. Each input
+// may be what predict takes: the bare value, {"image": base64} or
+// {"input_data": value}. details names what is wrong.
+func attackInputs(req launchRequest, modelType string) ([]json.RawMessage, map[string]string) {
+	var raw []json.RawMessage
+	switch {
+	case len(req.InputData) > 0 && len(req.Inputs) > 0:
+		return nil, map[string]string{"input_data": "send input_data (one input or a list) or inputs (a batch), not both"}
+	case len(req.InputData) > 0:
+		if !isBatch(req.InputData, modelType) {
+			raw = []json.RawMessage{req.InputData}
+		} else if err := json.Unmarshal(req.InputData, &raw); err != nil { // raw is nil: nothing of req.InputData is reused
+			return nil, map[string]string{"input_data": "a batch must be a list of inputs: " + err.Error()}
+		}
+	default:
+		raw = req.Inputs
+	}
+	switch {
+	case len(raw) == 0:
+		return nil, map[string]string{"input_data": "required: one input, or a list of inputs"}
+	case len(raw) > maxAttackBatch:
+		return nil, map[string]string{inputField(req, modelType, -1): fmt.Sprintf("at most %d inputs", maxAttackBatch)}
+	}
+	out := make([]json.RawMessage, len(raw))
+	for i, r := range raw {
+		in, err := bareInput(r)
+		if err != nil {
+			return nil, map[string]string{inputField(req, modelType, i): inputProblem(err)}
+		}
+		out[i] = in
+	}
+	return out, nil
+}
+
+// isBatch tells a list of inputs from one input given as a list: a CV
+// model's single input is an array of numbers, so a list is a batch when
+// its first element is not a number; for NLP every list is a batch.
+func isBatch(raw json.RawMessage, modelType string) bool {
+	var elems []json.RawMessage
+	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &elems) != nil || len(elems) == 0 {
+		return false
+	}
+	if modelType == modelspec.TypeNLP {
+		return true
+	}
+	first := bytes.TrimSpace(elems[0])
+	return len(first) > 0 && (first[0] == '"' || first[0] == '{' || first[0] == '[')
+}
+
+// bareInput unwraps an input given as predict's body ({"image": …} or
+// {"input_data": …}); any other input is returned as it is.
+func bareInput(raw json.RawMessage) (json.RawMessage, error) {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return raw, nil
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, invalid("input_data", "an input object must be {\"image\": base64} or {\"input_data\": value}")
+	}
+	return predictInput(body)
+}
+
+// inputField names input i of a launch in error details: input_data for
+// a single input, input_data[i] or inputs[i] in a batch (i < 0: the list).
+func inputField(req launchRequest, modelType string, i int) string {
+	field := "inputs"
+	if len(req.InputData) > 0 {
+		if !isBatch(req.InputData, modelType) {
+			return "input_data"
+		}
+		field = "input_data"
+	}
+	if i < 0 {
+		return field
+	}
+	return fmt.Sprintf("%s[%d]", field, i)
+}
+
+// inputProblem says what is wrong with an input: the one detail of the
+// error, else its message.
+func inputProblem(err error) string {
+	if d := warden.ErrorDetails(err); len(d) == 1 {
+		for field, msg := range d {
+			if field == "image" || field == "input_data" {
+				return msg
+			}
+			return field + ": " + msg
+		}
+	}
+	return warden.ErrorMessage(err)
 }
 
 // estimateSeconds estimates an attack's run time from the model's measured

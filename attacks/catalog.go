@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -29,12 +30,36 @@ const (
 
 // Entry describes one attack for GET /v1/attacks.
 type Entry struct {
-	ID                   string         `json:"id"`
-	Name                 string         `json:"name"`
-	Description          string         `json:"description"`
-	CompatibleModelTypes []string       `json:"compatible_model_types"`
-	Access               string         `json:"access"` // "white-box", "score-based", "decision-based"
-	ParametersSchema     map[string]any `json:"parameters_schema"`
+	ID                   string   `json:"id"`
+	Name                 string   `json:"name"`
+	Description          string   `json:"description"`
+	CompatibleModelTypes []string `json:"compatible_model_types"`
+	Access               string   `json:"access"` // "white-box", "score-based", "decision-based"
+	// ParametersSchema is spec 002's flat map: each parameter's name →
+	// {type, default, description}, plus its bounds and the aliases it is
+	// also accepted under.
+	ParametersSchema map[string]map[string]any `json:"parameters_schema"`
+	// ParametersJSONSchema is the same as one JSON Schema (draft 2020-12)
+	// of the attack_parameters object, aliases included.
+	ParametersJSONSchema map[string]any `json:"parameters_json_schema"`
+}
+
+// method is a catalog entry as declared: schema is the JSON Schema of the
+// parameters under their own names only, which ValidateParams checks
+// after it has renamed the aliases.
+type method struct {
+	ID, Name, Description string
+	CompatibleModelTypes  []string
+	Access                string
+	schema                map[string]any
+}
+
+// aliases maps a parameter name that Adversarial Robustness Toolbox (ART)
+// uses to the name this catalog (spec 002) uses; an alias applies to every
+// attack that has the parameter it names.
+var aliases = map[string]string{
+	"eps":      "epsilon",
+	"eps_step": "epsilon_step",
 }
 
 func num(def, lo, hi float64, desc string) map[string]any {
@@ -63,12 +88,12 @@ func imageProps(extra map[string]any) map[string]any {
 	return object(p)
 }
 
-var catalog = []Entry{
+var catalog = []method{
 	{
 		ID: IDFGSM, Name: "Fast Gradient Sign Method", Access: "white-box",
 		Description:          "Generates adversarial examples by adding perturbation in the direction of the sign of the gradient (Goodfellow et al. 2015): x' = clip(x + epsilon*sign(grad_x loss)).",
 		CompatibleModelTypes: []string{"CV"},
-		ParametersSchema: imageProps(map[string]any{
+		schema: imageProps(map[string]any{
 			"epsilon": num(0.01, 0, 1e6, "Magnitude of perturbation (L-infinity)."),
 		}),
 	},
@@ -76,10 +101,10 @@ var catalog = []Entry{
 		ID: IDPGD, Name: "Projected Gradient Descent", Access: "white-box",
 		Description:          "Iterated gradient steps projected back onto the epsilon-ball and the clip range, with optional random restarts (Madry et al. 2018).",
 		CompatibleModelTypes: []string{"CV"},
-		ParametersSchema: imageProps(map[string]any{
+		schema: imageProps(map[string]any{
 			"norm":            map[string]any{"type": "string", "enum": []any{"inf", "2"}, "default": "inf", "description": "Threat model: L-infinity (\"inf\") or L2 (\"2\")."},
-			"eps":             num(0.3, 0, 1e6, "Radius of the perturbation ball."),
-			"eps_step":        map[string]any{"type": "number", "default": 0.1, "exclusiveMinimum": 0, "maximum": 1e6, "description": "Step size (alpha) per iteration."},
+			"epsilon":         num(0.3, 0, 1e6, "Radius of the perturbation ball."),
+			"epsilon_step":    map[string]any{"type": "number", "default": 0.1, "exclusiveMinimum": 0, "maximum": 1e6, "description": "Step size (alpha) per iteration."},
 			"max_iter":        integer(100, 1, 10000, "Number of gradient steps."),
 			"num_random_init": integer(0, 0, 100, "Random restarts from uniform points in the ball; 0 starts at the input."),
 			"early_stop":      map[string]any{"type": "boolean", "default": false, "description": "Stop iterating a sample once it is adversarial."},
@@ -89,7 +114,7 @@ var catalog = []Entry{
 		ID: IDHopSkipJump, Name: "HopSkipJumpAttack", Access: "decision-based",
 		Description:          "Decision-based L2 attack using only predicted labels: boundary binary search, Monte-Carlo gradient-direction estimates and geometric step sizes (Chen, Jordan, Wainwright 2020).",
 		CompatibleModelTypes: []string{"CV"},
-		ParametersSchema: imageProps(map[string]any{
+		schema: imageProps(map[string]any{
 			"max_iter":    integer(50, 0, 1000, "Iterations of estimate/step/binary search."),
 			"max_eval":    integer(1000, 1, 100000, "Most model queries for one gradient estimate."),
 			"init_eval":   integer(100, 1, 100000, "Queries for the first gradient estimate (grows with sqrt(iteration))."),
@@ -102,8 +127,8 @@ var catalog = []Entry{
 		ID: IDSquare, Name: "Square Attack", Access: "score-based",
 		Description:          "Score-based L-infinity random search that changes random squares of the input and keeps changes that lower the margin loss (Andriushchenko et al. 2020).",
 		CompatibleModelTypes: []string{"CV"},
-		ParametersSchema: imageProps(map[string]any{
-			"eps":         map[string]any{"type": "number", "default": 0.05, "exclusiveMinimum": 0, "maximum": 1e6, "description": "L-infinity radius of the perturbation."},
+		schema: imageProps(map[string]any{
+			"epsilon":     map[string]any{"type": "number", "default": 0.05, "exclusiveMinimum": 0, "maximum": 1e6, "description": "L-infinity radius of the perturbation."},
 			"max_queries": integer(1000, 1, 10000000, "Per-sample query budget."),
 			"p_init":      map[string]any{"type": "number", "default": 0.05, "exclusiveMinimum": 0, "maximum": 1, "description": "Initial fraction of the input changed per step."},
 		}),
@@ -112,7 +137,7 @@ var catalog = []Entry{
 		ID: IDTextFooler, Name: "TextFooler", Access: "score-based",
 		Description:          "Generates adversarial text by replacing words with semantically similar ones: words ranked by deletion importance, WordNet synonyms sharing the word's part of speech, stop words never replaced (Jin et al. 2020).",
 		CompatibleModelTypes: []string{"NLP"},
-		ParametersSchema: object(map[string]any{
+		schema: object(map[string]any{
 			"num_words_to_change": integer(5, 1, 1000, "Most words that may be replaced."),
 			"max_candidates":      integer(20, 1, 1000, "Most synonyms tried per word."),
 			"target_label":        map[string]any{"type": "integer", "minimum": 0, "maximum": 100000, "description": "Class index to reach; absent means untargeted."},
@@ -120,24 +145,80 @@ var catalog = []Entry{
 	},
 }
 
-// Catalog returns the attack descriptions (deep copies).
+// Catalog returns the attack descriptions (fresh copies).
 func Catalog() []Entry {
 	out := make([]Entry, len(catalog))
-	for i, e := range catalog {
-		b, _ := json.Marshal(e)
-		_ = json.Unmarshal(b, &out[i])
+	for i, m := range catalog {
+		out[i] = m.entry()
 	}
+	return out
+}
+
+// entry renders a method for GET /v1/attacks.
+func (m method) entry() Entry {
+	e := Entry{ID: m.ID, Name: m.Name, Description: m.Description, Access: m.Access,
+		CompatibleModelTypes: append([]string(nil), m.CompatibleModelTypes...),
+		ParametersSchema:     map[string]map[string]any{}, ParametersJSONSchema: deepCopy(m.schema)}
+	props := e.ParametersJSONSchema["properties"].(map[string]any)
+	for name, p := range m.properties() {
+		flat := deepCopy(p)
+		if as := m.aliasesOf(name); len(as) > 0 {
+			flat["aliases"] = as
+			for _, a := range as {
+				alias := deepCopy(p)
+				alias["description"] = fmt.Sprintf("Alias of %s (ART's name); give one of the two.", name)
+				props[a] = alias
+			}
+		}
+		e.ParametersSchema[name] = flat
+	}
+	return e
+}
+
+// properties is the method's parameters by their own names.
+func (m method) properties() map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for k, v := range m.schema["properties"].(map[string]any) {
+		out[k] = v.(map[string]any)
+	}
+	return out
+}
+
+// aliasesOf lists the aliases of a parameter of this method (sorted).
+func (m method) aliasesOf(name string) []string {
+	var out []string
+	for a, c := range aliases {
+		if c == name {
+			out = append(out, a)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func deepCopy(v map[string]any) map[string]any {
+	b, _ := json.Marshal(v)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
 	return out
 }
 
 // Lookup returns the catalog entry for id.
 func Lookup(id string) (Entry, bool) {
-	for _, e := range Catalog() {
-		if e.ID == id {
-			return e, true
+	m, ok := lookup(id)
+	if !ok {
+		return Entry{}, false
+	}
+	return m.entry(), true
+}
+
+func lookup(id string) (method, bool) {
+	for _, m := range catalog {
+		if m.ID == id {
+			return m, true
 		}
 	}
-	return Entry{}, false
+	return method{}, false
 }
 
 // Errors returned by ValidateParams.
@@ -159,7 +240,7 @@ func compiled() (map[string]*jsonschema.Schema, error) {
 		c.DefaultDraft(jsonschema.Draft2020)
 		for _, e := range catalog {
 			// Round-trip through JSON so the compiler sees plain JSON values.
-			b, err := json.Marshal(e.ParametersSchema)
+			b, err := json.Marshal(e.schema)
 			if err != nil {
 				schemaErr = err
 				return
@@ -184,13 +265,16 @@ func compiled() (map[string]*jsonschema.Schema, error) {
 }
 
 // ValidateParams checks raw (a JSON object; empty or null means {}) against
-// the attack's parameter schema. On success params holds every property
-// with a default, overridden by the given values (numbers as float64,
-// integers as int64). On failure err wraps ErrInvalidParams and details maps
-// each offending field ("" for the object itself) to a message; unknown
+// the attack's parameter schema. A parameter may be given under an alias
+// (ART's eps for epsilon): it is renamed first, and giving both names with
+// different values is an error naming both. On success params holds every
+// property with a default, overridden by the given values, under the
+// catalog's names (numbers as float64, integers as int64). On failure err
+// wraps ErrInvalidParams and details maps each offending field ("" for the
+// object itself) to a message, under the name the client used; unknown
 // fields are reported under their own names.
 func ValidateParams(id string, raw json.RawMessage) (params map[string]any, details map[string]string, err error) {
-	e, ok := Lookup(id)
+	m, ok := lookup(id)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownAttack, id)
 	}
@@ -206,20 +290,26 @@ func ValidateParams(id string, raw json.RawMessage) (params map[string]any, deta
 		return nil, map[string]string{"": "parameters are not valid JSON: " + err.Error()}, fmt.Errorf("%w: %v", ErrInvalidParams, err)
 	}
 	details = map[string]string{}
+	obj, _ := inst.(map[string]any)
+	given := m.rename(obj, details)
 	if verr := sch[id].Validate(inst); verr != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(verr, &ve) {
 			return nil, nil, verr
 		}
-		collect(ve, details)
-	}
-	obj, _ := inst.(map[string]any)
-	params = map[string]any{}
-	if props, ok := e.ParametersSchema["properties"].(map[string]any); ok {
-		for k, v := range props {
-			if d, ok := v.(map[string]any)["default"]; ok {
-				params[k] = d
+		found := map[string]string{}
+		collect(ve, found)
+		for k, v := range found {
+			if a, ok := given[k]; ok {
+				k = a
 			}
+			details[k] = v
+		}
+	}
+	params = map[string]any{}
+	for k, p := range m.properties() {
+		if d, ok := p["default"]; ok {
+			params[k] = d
 		}
 	}
 	for k, v := range obj {
@@ -247,6 +337,67 @@ func ValidateParams(id string, raw json.RawMessage) (params map[string]any, deta
 		return nil, details, fmt.Errorf("%w for %s: %s", ErrInvalidParams, id, strings.Join(keys, ", "))
 	}
 	return params, nil, nil
+}
+
+// rename moves each alias in obj (nil is fine) to the parameter it stands
+// for, when this method has that parameter; an alias it lacks stays, to be
+// refused as unknown. given maps each renamed parameter to the alias the
+// client used. A parameter given under both names with different values
+// gets a detail under each name.
+func (m method) rename(obj map[string]any, details map[string]string) (given map[string]string) {
+	given = map[string]string{}
+	props := m.properties()
+	for alias, name := range aliases {
+		v, ok := obj[alias]
+		if _, has := props[name]; !ok || !has {
+			continue
+		}
+		delete(obj, alias)
+		w, both := obj[name]
+		switch {
+		case !both:
+			obj[name], given[name] = v, alias
+		case !sameValue(v, w):
+			msg := fmt.Sprintf("given as %s and as its alias %s with different values; give one of them", name, alias)
+			details[name], details[alias] = msg, msg
+		}
+	}
+	return given
+}
+
+// sameValue compares two decoded JSON values, numbers by value (0.1 and
+// 0.10 are the same).
+func sameValue(a, b any) bool {
+	na, okA := a.(json.Number)
+	nb, okB := b.(json.Number)
+	if okA && okB {
+		fa, errA := na.Float64()
+		fb, errB := nb.Float64()
+		return errA == nil && errB == nil && fa == fb
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// canonical returns validated params with any alias renamed (a job queued
+// by an older API may carry ART's names).
+func canonical(id string, params map[string]any) map[string]any {
+	m, ok := lookup(id)
+	if !ok {
+		return params
+	}
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		out[k] = v
+	}
+	for alias, name := range aliases {
+		if v, ok := out[alias]; ok {
+			if _, has := m.properties()[name]; has {
+				delete(out, alias)
+				out[name] = v
+			}
+		}
+	}
+	return out
 }
 
 func toFloat(v any) float64 {
@@ -305,6 +456,7 @@ func Run(ctx context.Context, id string, params map[string]any, clf Classifier, 
 			c.Targeted = true
 		}
 	}
+	params = canonical(id, params)
 	grad := func() (GradientClassifier, error) {
 		g, ok := clf.(GradientClassifier)
 		if !ok {

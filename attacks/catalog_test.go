@@ -18,7 +18,7 @@ func TestCatalog(t *testing.T) {
 		if want[e.ID] == "" || len(e.CompatibleModelTypes) != 1 || e.CompatibleModelTypes[0] != want[e.ID] || e.Name == "" || e.Description == "" {
 			t.Errorf("bad entry %+v", e)
 		}
-		s := e.ParametersSchema
+		s := e.ParametersJSONSchema
 		if s["type"] != "object" || s["additionalProperties"] != false {
 			t.Errorf("%s: schema is not a closed object: %v", e.ID, s)
 		}
@@ -26,6 +26,18 @@ func TestCatalog(t *testing.T) {
 			pm := prop.(map[string]any)
 			if pm["type"] == nil || pm["description"] == nil {
 				t.Errorf("%s.%s lacks type or description", e.ID, name)
+			}
+		}
+		// The flat map (spec 002) names each parameter, no JSON Schema keywords at its top.
+		if e.ParametersSchema["type"] != nil || e.ParametersSchema["properties"] != nil || len(e.ParametersSchema) == 0 {
+			t.Errorf("%s: parameters_schema is not the flat map: %v", e.ID, e.ParametersSchema)
+		}
+		for name, p := range e.ParametersSchema {
+			if p["type"] == nil || p["description"] == nil {
+				t.Errorf("%s.%s: flat entry lacks type or description: %v", e.ID, name, p)
+			}
+			if s["properties"].(map[string]any)[name] == nil {
+				t.Errorf("%s.%s: in the flat map but not in the JSON Schema", e.ID, name)
 			}
 		}
 		// Defaults validate and decode.
@@ -39,18 +51,32 @@ func TestCatalog(t *testing.T) {
 	}
 	// Spec 002 parameter names and defaults.
 	f, _ := Lookup(IDFGSM)
-	props := f.ParametersSchema["properties"].(map[string]any)
-	if props["epsilon"].(map[string]any)["default"] != 0.01 || props["clip_min"] == nil || props["clip_max"] == nil {
-		t.Errorf("FGSM schema differs from spec 002: %v", props)
+	flat := f.ParametersSchema
+	if flat["epsilon"]["default"] != 0.01 || flat["epsilon"]["type"] != "number" || flat["clip_min"]["default"] != 0.0 || flat["clip_max"]["default"] != 1.0 {
+		t.Errorf("FGSM schema differs from spec 002: %v", flat)
 	}
 	tf, _ := Lookup(IDTextFooler)
-	props = tf.ParametersSchema["properties"].(map[string]any)
-	if props["num_words_to_change"].(map[string]any)["default"] != 5.0 || props["max_candidates"].(map[string]any)["default"] != 20.0 {
-		t.Errorf("TextFooler schema differs from spec 002: %v", props)
+	flat = tf.ParametersSchema
+	if flat["num_words_to_change"]["default"] != 5.0 || flat["max_candidates"]["default"] != 20.0 || flat["num_words_to_change"]["type"] != "integer" {
+		t.Errorf("TextFooler schema differs from spec 002: %v", flat)
+	}
+	// Every perturbation attack names its radius epsilon, with ART's eps as an alias.
+	for _, id := range []string{IDFGSM, IDPGD, IDSquare} {
+		e, _ := Lookup(id)
+		if e.ParametersSchema["epsilon"] == nil || e.ParametersSchema["eps"] != nil {
+			t.Errorf("%s: flat map %v, want epsilon (and no eps)", id, e.ParametersSchema)
+		}
+		if as, _ := e.ParametersSchema["epsilon"]["aliases"].([]string); len(as) != 1 || as[0] != "eps" {
+			t.Errorf("%s: epsilon's aliases %v", id, e.ParametersSchema["epsilon"]["aliases"])
+		}
+		if e.ParametersJSONSchema["properties"].(map[string]any)["eps"] == nil {
+			t.Errorf("%s: the JSON Schema does not admit the alias eps", id)
+		}
 	}
 	// Catalog returns copies.
-	cat[0].ParametersSchema["type"] = "mutated"
-	if Catalog()[0].ParametersSchema["type"] != "object" {
+	cat[0].ParametersJSONSchema["type"] = "mutated"
+	cat[0].ParametersSchema["epsilon"]["default"] = 9.0
+	if Catalog()[0].ParametersJSONSchema["type"] != "object" || Catalog()[0].ParametersSchema["epsilon"]["default"] != 0.01 {
 		t.Error("Catalog exposes shared state")
 	}
 }
@@ -76,6 +102,12 @@ func TestValidateParams(t *testing.T) {
 		{IDFGSM, `{"epsilon": 0.1, "epsilom": 3, "foo": true}`, []string{"epsilom", "foo"}},
 		{IDFGSM, `{"clip_min": 1, "clip_max": 0}`, []string{"clip_max"}},
 		{IDPGD, `{"norm": "1", "max_iter": 2.5, "eps_step": 0}`, []string{"norm", "max_iter", "eps_step"}},
+		{IDPGD, `{"epsilon_step": 0}`, []string{"epsilon_step"}},
+		{IDPGD, `{"epsilon": 0.1, "eps": 0.2}`, []string{"epsilon", "eps"}},
+		{IDSquare, `{"epsilon": 0.1, "eps": "0.1"}`, []string{"epsilon", "eps"}},
+		{IDSquare, `{"eps": -1}`, []string{"eps"}},
+		{IDHopSkipJump, `{"eps": 0.1}`, []string{"eps"}}, // an alias of a parameter the attack lacks is unknown
+		{IDTextFooler, `{"epsilon": 0.1}`, []string{"epsilon"}},
 		{IDHopSkipJump, `{"max_queries": -5}`, []string{"max_queries"}},
 		{IDSquare, `{"p_init": 1.5}`, []string{"p_init"}},
 		{IDTextFooler, `{"num_words_to_change": 0, "max_candidates": "ten"}`, []string{"num_words_to_change", "max_candidates"}},
@@ -97,8 +129,51 @@ func TestValidateParams(t *testing.T) {
 		}
 		t.Logf("%s %s → %v", tc.id, tc.raw, d)
 	}
+	if p, d2, _ := ValidateParams(IDPGD, json.RawMessage(`{"epsilon": 0.1, "eps": 0.2}`)); p != nil || !strings.Contains(d2["eps"], "epsilon") || !strings.Contains(d2["epsilon"], "eps") {
+		t.Errorf("a conflict must name both names: %v", d2)
+	}
 	if _, _, err := ValidateParams("attack_nope", nil); !errors.Is(err, ErrUnknownAttack) {
 		t.Errorf("unknown attack: %v", err)
+	}
+}
+
+func TestValidateParamsAliases(t *testing.T) {
+	for _, tc := range []struct {
+		id, raw string
+		want    map[string]any
+	}{
+		{IDPGD, `{"epsilon": 0.2, "epsilon_step": 0.05}`, map[string]any{"epsilon": 0.2, "epsilon_step": 0.05}},
+		{IDPGD, `{"eps": 0.2, "eps_step": 0.05}`, map[string]any{"epsilon": 0.2, "epsilon_step": 0.05}},
+		{IDPGD, `{"epsilon": 0.2, "eps": 0.20}`, map[string]any{"epsilon": 0.2}}, // the same value twice is one value
+		{IDSquare, `{"eps": 0.15}`, map[string]any{"epsilon": 0.15}},
+		{IDFGSM, `{"eps": 0.1}`, map[string]any{"epsilon": 0.1}},
+	} {
+		p, d, err := ValidateParams(tc.id, json.RawMessage(tc.raw))
+		if err != nil {
+			t.Errorf("%s %s: %v %v", tc.id, tc.raw, err, d)
+			continue
+		}
+		for k, v := range tc.want {
+			if p[k] != v {
+				t.Errorf("%s %s: %s = %v, want %v (params %v)", tc.id, tc.raw, k, p[k], v, p)
+			}
+		}
+		if _, ok := p["eps"]; ok {
+			t.Errorf("%s %s: the alias survived: %v", tc.id, tc.raw, p)
+		}
+	}
+}
+
+func TestRunAcceptsStoredAliases(t *testing.T) {
+	// A job queued by an older API stored ART's names.
+	d := digits(t)
+	x, y := d.correct(4)
+	r, err := Run(context.Background(), IDFGSM, map[string]any{"eps": 0.15, "clip_min": 0.0, "clip_max": 1.0}, d.model, Input{X: x, Labels: y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := Stats(r.LinfNorms, nil).Max; m < 0.14 || m > 0.15+1e-6 {
+		t.Errorf("stored eps not used: max L∞ %g", m)
 	}
 }
 
@@ -116,7 +191,7 @@ func TestRunDispatch(t *testing.T) {
 	if m := Stats(r.LinfNorms, nil).Max; m < 0.19 || m > 0.2+1e-6 {
 		t.Errorf("epsilon not passed through: max L∞ %g", m)
 	}
-	params, _, _ = ValidateParams(IDPGD, json.RawMessage(`{"eps": 0.3, "eps_step": 0.05, "max_iter": 20, "target_label": 4}`))
+	params, _, _ = ValidateParams(IDPGD, json.RawMessage(`{"epsilon": 0.3, "epsilon_step": 0.05, "max_iter": 20, "target_label": 4}`))
 	r, err = Run(context.Background(), IDPGD, params, d.model, Input{X: x, Labels: y}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +204,7 @@ func TestRunDispatch(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "gradients") {
 		t.Errorf("white-box attack on a black-box model: %v", err)
 	}
-	params, _, _ = ValidateParams(IDSquare, json.RawMessage(`{"eps": 0.15, "max_queries": 300}`))
+	params, _, _ = ValidateParams(IDSquare, json.RawMessage(`{"epsilon": 0.15, "max_queries": 300}`))
 	if _, err := Run(context.Background(), IDSquare, params, scoreOnly{d.model}, Input{X: x, Labels: y}, nil); err != nil {
 		t.Errorf("square on a black-box model: %v", err)
 	}

@@ -12,8 +12,8 @@ type PGDParams struct {
 	Common
 	// Norm is "inf" (L∞) or "2" (L2).
 	Norm    string  `json:"norm"`
-	Eps     float32 `json:"eps"`
-	EpsStep float32 `json:"eps_step"`
+	Eps     float32 `json:"epsilon"`      // ART: eps
+	EpsStep float32 `json:"epsilon_step"` // ART: eps_step
 	MaxIter int     `json:"max_iter"`
 	// NumRandomInit is the number of random restarts, each starting
 	// uniformly inside the ε-ball; 0 starts once from x itself.
@@ -37,7 +37,7 @@ func PGD(ctx context.Context, clf GradientClassifier, in Input, p PGDParams, pro
 		return nil, fmt.Errorf(`attacks: norm must be "inf" or "2", have %q`, p.Norm)
 	}
 	if !(p.Eps >= 0) || !(p.EpsStep > 0) || p.MaxIter < 1 || p.NumRandomInit < 0 {
-		return nil, fmt.Errorf("attacks: need eps >= 0, eps_step > 0, max_iter >= 1, num_random_init >= 0")
+		return nil, fmt.Errorf("attacks: need epsilon >= 0, epsilon_step > 0, max_iter >= 1, num_random_init >= 0")
 	}
 	c := &counter{clf: clf}
 	labels, targets, clean, err := resolveLabels(ctx, c, in, p.Common)

@@ -11,7 +11,7 @@ import (
 // Flammarion, Hein 2020), a score-based random search.
 type SquareParams struct {
 	Common
-	Eps float32 `json:"eps"`
+	Eps float32 `json:"epsilon"` // ART: eps
 	// MaxQueries is the per-sample Predict budget, including the
 	// initialisation query.
 	MaxQueries int `json:"max_queries"`
@@ -78,7 +78,7 @@ func pSchedule(pInit float64, it, n int) float64 {
 // contiguous segments) are supported.
 func Square(ctx context.Context, clf Classifier, in Input, p SquareParams, progress Progress) (*Result, error) {
 	if !(p.Eps > 0) || p.MaxQueries < 1 || !(p.PInit > 0 && p.PInit <= 1) {
-		return nil, fmt.Errorf("attacks: need eps > 0, max_queries >= 1, 0 < p_init <= 1")
+		return nil, fmt.Errorf("attacks: need epsilon > 0, max_queries >= 1, 0 < p_init <= 1")
 	}
 	c := &counter{clf: clf}
 	labels, targets, clean, err := resolveLabels(ctx, c, in, p.Common)

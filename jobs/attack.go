@@ -7,6 +7,21 @@ import (
 	"github.com/wardenlab/warden/attacks"
 )
 
+// MaxAttackLaunchBytes bounds a launch request's body: what one attack's
+// inputs can weigh. A result carries its inputs and adversarial examples
+// inline up to twice this (MaxAttackInlineBytes).
+const (
+	MaxAttackLaunchBytes = 32 << 20
+	MaxAttackInlineBytes = 2 * MaxAttackLaunchBytes
+)
+
+// Input formats: how a client sent an input, which is how results show it.
+const (
+	FormatText    = "text"    // a string, for NLP models
+	FormatImage   = "image"   // a base64 image; results show base64 PNGs at the model's input resolution
+	FormatNumbers = "numbers" // an array of numbers
+)
+
 // AttackInput is an attack job's input, validated by the API.
 type AttackInput struct {
 	ModelID        string            `json:"model_id"`
@@ -36,6 +51,9 @@ type AttackResult struct {
 
 // AttackSample is the outcome for one input.
 type AttackSample struct {
+	// OriginalInput and AdversarialExample are in the form the client
+	// sent the input (InputFormat); absent past MaxAttackInlineBytes.
+	InputFormat           string       `json:"input_format,omitempty"`
 	OriginalInput         *Value       `json:"original_input,omitempty"`
 	OriginalPrediction    string       `json:"original_prediction"`
 	OriginalConfidence    float32      `json:"original_confidence"`
@@ -82,7 +100,8 @@ func (r AttackResult) Summary() string {
 	return "failed_to_fool"
 }
 
-// Value is a model input as results show it: a text, or a vector of numbers.
+// Value is a model input as results show it: a string (a text, or a base64
+// PNG), or a vector of numbers.
 type Value struct {
 	Text    string
 	Numbers []float32

@@ -67,10 +67,11 @@ func (s Scope) Visible(j records.Job) bool {
 
 // Events renders webhook events. Each surface owns the events of the kinds
 // it shows (their type names, result URLs and bodies); the worker asks
-// when a job ends and stores what it gets with the job's completion.
+// when a job ends, and the Service when it cancels one, and each stores
+// what it gets with the job's status change.
 type Events interface {
-	// Event renders the event of a job that reached status (completed or
-	// failed). result is the job's typed result when completed, else nil;
-	// reason is the failure message.
+	// Event renders the event of a job that reached status (completed,
+	// failed or cancelled). result is the job's typed result when
+	// completed, else nil; reason says why it failed or was cancelled.
 	Event(job records.Job, status string, result any, reason string) (eventType string, body []byte, err error)
 }

@@ -23,6 +23,7 @@ type Service struct {
 	inspector *asynq.Inspector
 	deadline  time.Duration // default job deadline
 	quota     storage.Quota // per-org caps checked at submission; zero: none
+	events    jobs.Events   // renders the webhook of a cancelled job; nil: none sent
 }
 
 var _ jobs.Service = (*Service)(nil)
@@ -36,6 +37,11 @@ func NewService(db *storage.DB, blobs storage.BlobStore, redis asynq.RedisConnOp
 // SetQuota sets the per-org caps that Submit and RegisterModel check
 // (WARDEN_ORG_MAX_*); call it before the service is used.
 func (s *Service) SetQuota(q storage.Quota) { s.quota = q }
+
+// SetEvents sets what renders the webhook a cancelled job sends (the
+// surfaces' api.Events, as the worker has); call it before the service is
+// used. Without it a cancel sends no webhook.
+func (s *Service) SetEvents(e jobs.Events) { s.events = e }
 
 // Close releases the inspector's Redis connection.
 func (s *Service) Close() error { return s.inspector.Close() }
@@ -137,19 +143,23 @@ func (s *Service) Cancel(ctx context.Context, scope jobs.Scope, id string) (reco
 	if err != nil {
 		return j, false, err
 	}
-	done, err := s.cancel(context.WithoutCancel(ctx), j)
+	d := Delivery(s.events, j, records.JobCancelled, nil, "cancelled by its owner")
+	done, err := s.cancel(context.WithoutCancel(ctx), j, d)
 	return j, done, err
 }
 
-func (s *Service) cancel(ctx context.Context, j records.Job) (bool, error) {
+// cancel marks a job cancelled with its webhook delivery d (nil: none) in
+// one transaction, stops its task, then queues d.
+func (s *Service) cancel(ctx context.Context, j records.Job, d *records.WebhookDelivery) (bool, error) {
 	if j.Status != records.JobQueued && j.Status != records.JobInProgress {
 		return false, nil
 	}
-	done, err := s.db.CancelJob(ctx, j.ID)
+	done, err := s.db.CancelJob(ctx, j.ID, d)
 	if err != nil || !done {
 		return done, err
 	}
 	s.Stop(j)
+	s.client.EnqueueDelivery(ctx, d)
 	return true, nil
 }
 
@@ -172,7 +182,7 @@ func (s *Service) Delete(ctx context.Context, scope jobs.Scope, id string) error
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if _, err := s.cancel(ctx, j); err != nil {
+	if _, err := s.cancel(ctx, j, nil); err != nil { // deleted: no one to tell
 		return err
 	}
 	keys, err := s.db.DeleteJob(ctx, j.ID)

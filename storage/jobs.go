@@ -183,9 +183,10 @@ func (db *DB) FailJob(ctx context.Context, id, msg string, f Failure) (bool, err
 		&Completion{Model: f.Model, Delivery: f.Delivery})
 }
 
-// CancelJob marks an unfinished job cancelled.
-func (db *DB) CancelJob(ctx context.Context, id string) (bool, error) {
-	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobCancelled}, nil)
+// CancelJob marks an unfinished job cancelled, with its webhook delivery
+// (nil: none) in the same transaction.
+func (db *DB) CancelJob(ctx context.Context, id string, d *records.WebhookDelivery) (bool, error) {
+	return db.finish(ctx, id, []string{records.JobQueued, records.JobInProgress}, map[string]any{"status": records.JobCancelled}, &Completion{Delivery: d})
 }
 
 func (db *DB) finish(ctx context.Context, id string, from []string, set map[string]any, c *Completion) (bool, error) {

@@ -115,7 +115,7 @@ func TestQuotaActiveJobs(t *testing.T) {
 		mustSubmit(t, db, a, q, 0)
 		j, err = submit(db, a, q, 0)
 		refused(t, db, j, err, warden.EQUOTAJOBS, map[string]string{"active_jobs": "8"})
-		if done, err := db.CancelJob(ctx, held[1].ID); !done || err != nil {
+		if done, err := db.CancelJob(ctx, held[1].ID, nil); !done || err != nil {
 			t.Fatalf("cancel: %v %v", done, err)
 		}
 		mustSubmit(t, db, a, q, 0)

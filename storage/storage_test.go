@@ -98,7 +98,7 @@ func TestCancelledJobIsNotCompleted(t *testing.T) {
 		ctx := context.Background()
 		j := newJob(db, t, nil)
 		db.StartJob(ctx, j.ID)
-		if done, err := db.CancelJob(ctx, j.ID); !done || err != nil {
+		if done, err := db.CancelJob(ctx, j.ID, nil); !done || err != nil {
 			t.Fatalf("cancel %v %v", done, err)
 		}
 		if done, _ := db.CompleteJob(ctx, j.ID, storage.Completion{Result: records.Result{Data: "{}"}}); done {

@@ -301,7 +301,8 @@ func TestDispatchArtifactDiscardedOnPermanentFailure(t *testing.T) {
 }
 
 // TestDispatchCancelRunningJob: a job cancelled through the service while
-// its handler runs stops; it has no result, no artifact and no delivery.
+// its handler runs stops; it has no result and no artifact, and its one
+// webhook says it was cancelled.
 func TestDispatchCancelRunningJob(t *testing.T) {
 	h := newHarness(t)
 	rcv := newReceiver(t)
@@ -365,11 +366,14 @@ func TestDispatchCancelRunningJob(t *testing.T) {
 	if bs := h.blobRows(job.ID); len(bs) != 0 {
 		t.Errorf("cancelled job has blob rows %+v", bs)
 	}
-	if ds := h.deliveries(job.ID); len(ds) != 0 {
-		t.Errorf("cancelled job has deliveries %+v", ds)
+	if ds := h.deliveries(job.ID); len(ds) != 1 || ds[0].EventType != "probe_cancelled" {
+		t.Errorf("cancelled job has deliveries %+v, want one probe_cancelled", ds)
 	}
-	if n := len(rcv.requests()); n != 0 {
-		t.Errorf("receiver got %d webhooks for a cancelled job", n)
+	testenv.Eventually(t, 30*time.Second, "the cancel webhook", func() bool { return len(rcv.requests()) > 0 })
+	if got := rcv.requests(); len(got) != 1 {
+		t.Errorf("receiver got %d webhooks for a cancelled job, want 1", len(got))
+	} else if ev := decodeEvent(t, got[0].body); ev["event_type"] != "probe_cancelled" || ev["status"] != records.JobCancelled || ev["job_id"] != job.ID {
+		t.Errorf("cancel webhook %v", ev)
 	}
 	// A second cancel reports that the job had already ended.
 	if _, again, err := h.jobs.Cancel(context.Background(), jobs.Scope{OrgID: h.org.OrgID}, job.ID); err != nil || again {
@@ -424,8 +428,9 @@ func TestHandleJobEdgeCases(t *testing.T) {
 
 // TestCancelledJobCompletingLateStoresNothing: a handler that ignores its
 // context and succeeds after its job was cancelled stores no result, no
-// blob row, no artifact and no delivery (both completion paths: with
-// artifacts, a transaction; without, the batched statement).
+// blob row, no artifact and no completion delivery (its one delivery is the
+// cancel's; both completion paths: with artifacts, a transaction; without,
+// the batched statement).
 func TestCancelledJobCompletingLateStoresNothing(t *testing.T) {
 	h := newHarness(t)
 	rcv := newReceiver(t)
@@ -484,12 +489,16 @@ func TestCancelledJobCompletingLateStoresNothing(t *testing.T) {
 		if bs := h.blobRows(j.ID); len(bs) != 0 {
 			t.Errorf("job %s has blob rows %+v", j.ID, bs)
 		}
-		if ds := h.deliveries(j.ID); len(ds) != 0 {
-			t.Errorf("job %s has deliveries %+v", j.ID, ds)
+		// The cancel's webhook only: the late completion sends none.
+		if ds := h.deliveries(j.ID); len(ds) != 1 || ds[0].EventType != "probe_cancelled" {
+			t.Errorf("job %s has deliveries %+v, want its probe_cancelled only", j.ID, ds)
 		}
 	}
-	if n := len(rcv.requests()); n != 0 {
-		t.Errorf("receiver got %d webhooks for cancelled jobs", n)
+	testenv.Eventually(t, 30*time.Second, "the cancel webhooks", func() bool { return len(rcv.requests()) >= 2 })
+	for _, r := range rcv.requests() {
+		if ev := decodeEvent(t, r.body); ev["event_type"] != "probe_cancelled" {
+			t.Errorf("a cancelled job sent %v", ev)
+		}
 	}
 }
 

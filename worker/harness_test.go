@@ -46,6 +46,7 @@ func newHarness(t *testing.T, opts ...func(*config.Config)) *harness {
 		cfg.JobDeadline = 30 * time.Minute
 	}}, opts...)...)
 	h := &harness{t: t, cfg: sv.Config, db: sv.DB, blobs: sv.Blobs, redisURL: sv.Config.RedisURL, redis: sv.Redis, client: sv.Client, jobs: sv.Jobs}
+	h.jobs.SetEvents(api.Events{PublicURL: "http://warden.test"})
 	h.w = New(Deps{Config: sv.Config, DB: sv.DB, Blobs: sv.Blobs, Redis: sv.Redis, Client: sv.Client, Jobs: sv.Jobs,
 		Events: api.Events{PublicURL: "http://warden.test"}, Outbound: sv.Outbound, Metrics: dashboards.NewMetrics()})
 	h.org = testenv.Org(t, sv.DB, "worker-test")

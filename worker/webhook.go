@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/queue"
@@ -19,29 +18,14 @@ import (
 )
 
 // delivery builds the webhook delivery of a job that reached status, or
-// nil when the job has no callback_url (or no org whose secret signs it).
-// The body is the surface's (Deps.Events): the worker spells no path.
+// nil when the job has none (queue.Delivery).
 func (w *Worker) delivery(job records.Job, status string, result any, reason string) *records.WebhookDelivery {
-	if job.CallbackURL == "" || job.OrgID == nil || w.Events == nil {
-		return nil
-	}
-	typ, body, err := w.Events.Event(job, status, result, reason)
-	if err != nil {
-		slog.Error("webhook event not rendered; no delivery", "job_id", job.ID, "err", err)
-		return nil
-	}
-	return &records.WebhookDelivery{ID: "msg_" + uuid.NewString(), OrgID: *job.OrgID, EventType: typ, URL: job.CallbackURL, Payload: string(body)}
+	return queue.Delivery(w.Events, job, status, result, reason)
 }
 
-// enqueueDelivery queues a freshly committed delivery; if Redis is down the
-// reconciler enqueues it later, since the row is already pending.
+// enqueueDelivery queues a freshly committed delivery (queue.Client.EnqueueDelivery).
 func (w *Worker) enqueueDelivery(ctx context.Context, d *records.WebhookDelivery) {
-	if d == nil {
-		return
-	}
-	if err := w.Client.EnqueueWebhook(context.WithoutCancel(ctx), d.ID, d.ID); err != nil {
-		slog.Warn("webhook enqueue failed; reconciler will retry", "delivery_id", d.ID, "err", err)
-	}
+	w.Client.EnqueueDelivery(ctx, d)
 }
 
 func (w *Worker) handleWebhook(ctx context.Context, t *asynq.Task) error {

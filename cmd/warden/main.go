@@ -200,11 +200,12 @@ func printCreds(w io.Writer, c storage.NewOrgCredentials, asJSON bool) error {
 	return err
 }
 
-// jobService builds the job service with the configured job deadline and
-// per-org quotas.
+// jobService builds the job service with the configured job deadline,
+// per-org quotas and the webhook events a cancel sends.
 func jobService(cfg config.Config, db *storage.DB, blobs storage.BlobStore, redisOpt asynq.RedisConnOpt, client *queue.Client) *queue.Service {
 	svc := queue.NewService(db, blobs, redisOpt, client, cfg.JobDeadline)
 	svc.SetQuota(storage.Quota{MaxActiveJobs: cfg.OrgMaxActiveJobs, MaxStoredBytes: cfg.OrgMaxStoredBytes})
+	svc.SetEvents(api.Events{PublicURL: cfg.PublicURL}) // a cancel's webhook
 	return svc
 }
 

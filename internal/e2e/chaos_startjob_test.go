@@ -37,7 +37,7 @@ func TestChaosStartJobAttempts(t *testing.T) {
 					t.Fatalf("attempt %d: row %+v", attempt, j)
 				}
 			}
-			if ok, err := db.CancelJob(ctx, job.ID); err != nil || !ok {
+			if ok, err := db.CancelJob(ctx, job.ID, nil); err != nil || !ok {
 				t.Fatalf("cancel: %v %v", ok, err)
 			}
 			if _, ok, err := db.StartJob(ctx, job.ID); err != nil || ok {

@@ -329,7 +329,7 @@ func TestChaosCancelInProgress(t *testing.T) {
 		return s.job(id).Status == records.JobInProgress
 	})
 	ctx := context.Background()
-	if ok, err := s.db.CancelJob(ctx, id); err != nil || !ok {
+	if ok, err := s.db.CancelJob(ctx, id, nil); err != nil || !ok {
 		t.Fatalf("CancelJob: %v %v", ok, err)
 	}
 	insp := asynq.NewInspector(s.redis)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"image"
+	"image/color"
 	"image/png"
 	"math/rand"
 	"mime/multipart"
@@ -92,6 +93,21 @@ func grey(v float32) string {
 	var b bytes.Buffer
 	png.Encode(&b, img)
 	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// resultPNG decodes a result's base64 PNG.
+func resultPNG(t *testing.T, v any) image.Image {
+	t.Helper()
+	s, _ := v.(string)
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("not base64: %.80v", v)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	return img
 }
 
 func waitAttack(t *testing.T, s *stack, creds storage.NewOrgCredentials, id string) map[string]any {
@@ -218,7 +234,7 @@ func TestModelsAndAttacks(t *testing.T) {
 		"unknown method": {map[string]any{"model_id": id, "attack_method_id": "attack_nope", "input_data": grey(0.8)}, "attack_method_id"},
 		"nlp attack":     {map[string]any{"model_id": id, "attack_method_id": "attack_textfooler", "input_data": grey(0.8)}, "attack_method_id"},
 		"no input":       {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm"}, "input_data"},
-		"bad input":      {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm", "input_data": "!!"}, "inputs[0]"},
+		"bad input":      {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm", "input_data": "!!"}, "input_data"},
 		"bad target":     {map[string]any{"model_id": id, "attack_method_id": "attack_fgsm", "input_data": grey(0.8), "target_label": "purple"}, "target_label"},
 	} {
 		code, m := s.postJSON("/v1/attacks/launch", c.body, withKey(org))
@@ -255,11 +271,24 @@ func TestModelsAndAttacks(t *testing.T) {
 	if linf := pd["linf_norm"].(float64); linf > 0.2+1e-6 || linf <= 0 {
 		t.Errorf("FGSM L∞ norm %v with ε=0.2", linf)
 	}
-	orig, adv := r["original_input"].([]any), r["adversarial_example"].([]any)
-	for i := range orig {
-		if d := adv[i].(float64) - orig[i].(float64); d > 0.2+1e-6 || d < -0.2-1e-6 || adv[i].(float64) < 0 || adv[i].(float64) > 1 {
-			t.Fatalf("pixel %d moved %v (or left [0,1])", i, d)
+	// Sent as base64 images, shown as base64 PNGs at the model's resolution.
+	orig, adv := resultPNG(t, r["original_input"]), resultPNG(t, r["adversarial_example"])
+	if r["input_format"] != "image" || orig.Bounds() != adv.Bounds() || orig.Bounds().Dx() != 8 {
+		t.Fatalf("results in the client's form: format %v, bounds %v %v", r["input_format"], orig.Bounds(), adv.Bounds())
+	}
+	moved := false
+	for y := 0; y < 8; y++ {
+		for x := 0; x < 8; x++ {
+			o, a := color.GrayModel.Convert(orig.At(x, y)).(color.Gray).Y, color.GrayModel.Convert(adv.At(x, y)).(color.Gray).Y
+			if d := int(a) - int(o); d > 52 || d < -52 { // ε=0.2 of 255, rounded
+				t.Fatalf("pixel %d,%d moved %d levels", x, y, d)
+			} else if d != 0 {
+				moved = true
+			}
 		}
+	}
+	if !moved {
+		t.Error("the adversarial PNG equals the original")
 	}
 	met := r["metrics"].(map[string]any)
 	if met["attack_time_seconds"].(float64) <= 0 || !strings.HasSuffix(met["cpu_usage_avg"].(string), "%") || met["gpu_usage_avg"] != nil {

@@ -55,6 +55,7 @@ func newStack(t testing.TB, withWorker bool, opts ...stackOpt) *stack {
 		c.WorkerQueues = map[string]int{jobs.QueueCritical: 6, jobs.QueueGPU: 3, jobs.QueueCPU: 2}
 	}}, opts...)...)
 	s := &stack{t: t, cfg: sv.Config, db: sv.DB, dbURL: sv.DBURL, blobs: sv.Blobs, redis: sv.Redis, client: sv.Client, jobs: sv.Jobs, out: sv.Outbound}
+	s.jobs.SetEvents(api.Events{PublicURL: s.cfg.PublicURL}) // as cmd/warden wires it
 	metrics := dashboards.NewMetrics()
 	insp := asynq.NewInspector(s.redis)
 	t.Cleanup(func() { insp.Close() })

@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -17,9 +19,6 @@ import (
 
 // maxArtifactSamples bounds how many samples of a batch get PNG artifacts.
 const maxArtifactSamples = 16
-
-// maxInlineValues bounds the inputs whose values a result carries inline.
-const maxInlineValues = 4096
 
 // Env is what the computations need besides the model.
 type Env struct {
@@ -280,6 +279,7 @@ func attackText(ctx context.Context, m Model, in jobs.AttackInput, env Env, prog
 	for i, t := range out {
 		lev, queries := t.LevenshteinDistance, t.Queries
 		samples[i] = jobs.AttackSample{
+			InputFormat:   jobs.FormatText,
 			OriginalInput: jobs.TextValue(t.OriginalText), OriginalPrediction: t.OriginalPrediction, OriginalConfidence: t.OriginalConfidence,
 			AdversarialExample: jobs.TextValue(t.AdversarialText), AdversarialPrediction: t.AdversarialPrediction, AdversarialConfidence: t.AdversarialConfidence,
 			AttackSuccess: t.Success,
@@ -339,7 +339,7 @@ func attackImage(ctx context.Context, m Model, in jobs.AttackInput, sink Sink, p
 		return none, err
 	}
 	samples := make([]jobs.AttackSample, x.N())
-	lo, hi := cfg.ClipMin, cfg.ClipMax
+	budget := jobs.MaxAttackInlineBytes
 	for i := range samples {
 		cp, ap := modelspec.Argmax(clean[i]), modelspec.Argmax(adv[i])
 		linf, l2 := out.LinfNorms[i], out.L2Norms[i]
@@ -348,28 +348,13 @@ func attackImage(ctx context.Context, m Model, in jobs.AttackInput, sink Sink, p
 			AdversarialPrediction: cfg.Label(ap), AdversarialConfidence: adv[i][ap],
 			AttackSuccess: out.Success[i], Perturbation: jobs.Perturbation{LinfNorm: &linf, L2Norm: &l2},
 		}
-		if size <= maxInlineValues {
-			s.OriginalInput, s.AdversarialExample = jobs.NumbersValue(x.Sample(i)), jobs.NumbersValue(out.Adversarial.Sample(i))
+		pngs := samplePNGs{cfg: cfg, x: x, adv: out.Adversarial, i: i}
+		if s.InputFormat, s.OriginalInput, s.AdversarialExample, err = inlineSample(in.Inputs[i], &pngs, &budget); err != nil {
+			return none, err
 		}
 		if len(cfg.InputShape) == 3 && i < maxArtifactSamples && sink.Artifact != nil {
-			s.Perturbation.Artifacts = map[string]string{}
-			for _, a := range []struct {
-				name   string
-				render func() ([]byte, error)
-			}{
-				{"original", func() ([]byte, error) { return attacks.RenderPNG(x, i, lo, hi) }},
-				{"adversarial", func() ([]byte, error) { return attacks.RenderPNG(out.Adversarial, i, lo, hi) }},
-				{"perturbation", func() ([]byte, error) { return attacks.RenderPerturbationPNG(x, out.Adversarial, i) }},
-			} {
-				png, err := a.render()
-				if err != nil {
-					return none, err
-				}
-				file, err := sink.Artifact(ctx, fmt.Sprintf("%d_%s.png", i, a.name), "image/png", png)
-				if err != nil {
-					return none, err
-				}
-				s.Perturbation.Artifacts[a.name] = file
+			if s.Perturbation.Artifacts, err = pngs.store(ctx, sink); err != nil {
+				return none, err
 			}
 		}
 		samples[i] = s
@@ -379,4 +364,93 @@ func attackImage(ctx context.Context, m Model, in jobs.AttackInput, sink Sink, p
 	res.Queries, res.GradientEvaluations = out.Queries, &grads
 	res.PerturbationSummary = &jobs.NormSummary{Linf: attacks.Stats(out.LinfNorms, out.Success), L2: attacks.Stats(out.L2Norms, out.Success)}
 	return res, nil
+}
+
+// samplePNGs renders one sample's original, adversarial and perturbation
+// images once, for the inline result and the artifacts alike.
+type samplePNGs struct {
+	cfg      modelspec.Config
+	x, adv   attacks.Batch
+	i        int
+	rendered map[string][]byte
+}
+
+// get renders (once) the PNG of what ("original", "adversarial",
+// "perturbation") at the model's input resolution.
+func (p *samplePNGs) get(what string) ([]byte, error) {
+	if b, ok := p.rendered[what]; ok {
+		return b, nil
+	}
+	var (
+		b   []byte
+		err error
+	)
+	switch what {
+	case "original":
+		b, err = attacks.RenderPNG(p.x, p.i, p.cfg.ClipMin, p.cfg.ClipMax)
+	case "adversarial":
+		b, err = attacks.RenderPNG(p.adv, p.i, p.cfg.ClipMin, p.cfg.ClipMax)
+	default:
+		b, err = attacks.RenderPerturbationPNG(p.x, p.adv, p.i)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.rendered == nil {
+		p.rendered = map[string][]byte{}
+	}
+	p.rendered[what] = b
+	return b, nil
+}
+
+// store sends the sample's three PNGs to the sink and names them.
+func (p *samplePNGs) store(ctx context.Context, sink Sink) (map[string]string, error) {
+	files := map[string]string{}
+	for _, what := range []string{"original", "adversarial", "perturbation"} {
+		png, err := p.get(what)
+		if err != nil {
+			return nil, err
+		}
+		if files[what], err = sink.Artifact(ctx, fmt.Sprintf("%d_%s.png", p.i, what), "image/png", png); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// inlineSample shows a sample's input and adversarial example in the form
+// the client sent the input (raw): base64 PNGs at the model's input
+// resolution for a base64 image, arrays for numbers. Both are left out
+// once they would take the result past budget, which they use up.
+func inlineSample(raw json.RawMessage, pngs *samplePNGs, budget *int) (format string, orig, adv *jobs.Value, err error) {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
+		format = jobs.FormatImage
+		o, err := pngs.get("original")
+		if err != nil {
+			return "", nil, nil, err
+		}
+		a, err := pngs.get("adversarial")
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if !spend(budget, base64.StdEncoding.EncodedLen(len(o))+base64.StdEncoding.EncodedLen(len(a))) {
+			return format, nil, nil, nil
+		}
+		return format, jobs.TextValue(base64.StdEncoding.EncodeToString(o)), jobs.TextValue(base64.StdEncoding.EncodeToString(a)), nil
+	}
+	xs, as := pngs.x.Sample(pngs.i), pngs.adv.Sample(pngs.i)
+	// JSON writes a float32 in at most 16 bytes ("-1.2345678e-38,").
+	if !spend(budget, 16*(len(xs)+len(as))) {
+		return jobs.FormatNumbers, nil, nil, nil
+	}
+	return jobs.FormatNumbers, jobs.NumbersValue(xs), jobs.NumbersValue(as), nil
+}
+
+// spend takes n from budget when it has that much left.
+func spend(budget *int, n int) bool {
+	if n > *budget {
+		return false
+	}
+	*budget -= n
+	return true
 }
