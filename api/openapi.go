@@ -198,9 +198,9 @@ var schemas = map[string]any{
 		"model_file_url":     map[string]any{"type": "string", "format": "uri"},
 		"model_endpoint_url": map[string]any{"type": "string", "format": "uri", "description": "Instead of a file: a remote endpoint taking {\"inputs\": [[numbers]]} (CV) or {\"texts\": [strings]} (NLP) and answering {\"probabilities\": [[…]]}; black-box attacks only"},
 		"metadata": obj(map[string]any{
-			"input_shape": map[string]any{"type": "array", "items": integ, "description": "CV: [channels, height, width] or [features]"},
+			"input_shape": map[string]any{"type": "array", "items": integ, "description": "CV: [channels, height, width] or [features]; when absent, validation infers it from the TorchScript graph (first convolution or linear layer, confirmed by a trial forward pass) and writes it here"},
 			"labels":      map[string]any{"type": "array", "items": str}, "input_range": map[string]any{"type": "array", "items": num},
-			"tokenizer": map[string]any{"type": "string", "enum": []string{"bow", "text"}}, "vocabulary": map[string]any{"type": "array", "items": str},
+			"tokenizer": map[string]any{"type": "string", "enum": []string{"bow", "text"}, "description": "NLP: bow (word counts over vocabulary) or text (the model takes the texts: a forward taking List[str], or an endpoint); when absent, validation detects a forward taking List[str]"}, "vocabulary": map[string]any{"type": "array", "items": str},
 			"metrics": anyObj})}, "name", "type"),
 	"AttackMethod": obj(map[string]any{"id": str, "name": str, "description": str, "compatible_model_types": map[string]any{"type": "array", "items": str}, "access": str,
 		"parameters_schema": map[string]any{"type": "object", "description": "Spec 002's flat map: parameter name → {type, default, description} (plus minimum, maximum, enum and the aliases it is also accepted under)",

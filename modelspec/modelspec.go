@@ -59,11 +59,16 @@ const (
 )
 
 // ParseConfig validates metadata for a model type. details maps each bad
-// field to its reason.
+// field to its reason. Metadata is free-form: these keys are read when
+// present, any other key is the owner's and is kept as it is.
 //
 // CV metadata: "input_shape" [C,H,W] (C 1 or 3) or [features]; optional
 // "labels", "input_range" [min,max] (default [0,1]).
-// NLP metadata: "tokenizer" "bow", "vocabulary" [words]; optional "labels".
+// NLP metadata: "tokenizer" "bow" with "vocabulary" [words] (a vocabulary
+// alone means "bow"), or "text" (the model takes the text itself);
+// optional "labels".
+// A CV model without input_shape or an NLP model without tokenizer is
+// valid: validation infers what is missing (Incomplete reports it).
 func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string]string) {
 	details := map[string]string{}
 	var md struct {
@@ -85,21 +90,10 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 	}
 	switch modelType {
 	case TypeCV:
-		n := 1 // the product, checked at each step so that it cannot wrap
-		for _, d := range md.InputShape {
-			if d < 1 || d > maxElements || n*d > maxElements {
-				n = -1
-				break
+		if md.InputShape != nil { // absent: inferred by validation
+			if why := CheckInputShape(md.InputShape); why != "" {
+				details["metadata.input_shape"] = why
 			}
-			n *= d
-		}
-		switch {
-		case len(md.InputShape) != 1 && len(md.InputShape) != 3:
-			details["metadata.input_shape"] = "required for CV models: [channels, height, width] or [features]"
-		case n < 1 || n > maxElements:
-			details["metadata.input_shape"] = fmt.Sprintf("dimensions must be positive with at most %d elements", maxElements)
-		case len(md.InputShape) == 3 && md.InputShape[0] != 1 && md.InputShape[0] != 3:
-			details["metadata.input_shape"] = "channels must be 1 or 3"
 		}
 		c.InputShape = md.InputShape
 		if md.InputRange != nil {
@@ -111,14 +105,18 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 			}
 		}
 	case TypeNLP:
+		if md.Tokenizer == "" && md.Vocabulary != nil {
+			md.Tokenizer = TokenizerBOW
+		}
 		switch md.Tokenizer {
+		case "": // detected by validation from the model's forward
 		case TokenizerBOW:
 			if len(md.Vocabulary) == 0 || len(md.Vocabulary) > maxVocab {
 				details["metadata.vocabulary"] = fmt.Sprintf("required for bag-of-words models: 1 to %d words", maxVocab)
 			}
 		case TokenizerText:
 		default:
-			details["metadata.tokenizer"] = `required for NLP models: "bow" (bag of words over metadata.vocabulary) or "text" (a remote endpoint takes the text)`
+			details["metadata.tokenizer"] = `"bow" (bag of words over metadata.vocabulary) or "text" (the model takes the text itself); leave it out to let validation detect a forward that takes List[str]`
 		}
 		c.Tokenizer, c.Vocabulary = md.Tokenizer, md.Vocabulary
 		c.InputShape = []int{len(md.Vocabulary)}
@@ -130,6 +128,74 @@ func ParseConfig(modelType string, metadata json.RawMessage) (Config, map[string
 	}
 	c.index()
 	return c, nil
+}
+
+// CheckInputShape says what is wrong with an input shape ("" if nothing).
+func CheckInputShape(shape []int) string {
+	n := 1 // the product, checked at each step so that it cannot wrap
+	for _, d := range shape {
+		if d < 1 || d > maxElements || n*d > maxElements {
+			n = -1
+			break
+		}
+		n *= d
+	}
+	switch {
+	case len(shape) != 1 && len(shape) != 3:
+		return "[channels, height, width] or [features]"
+	case n < 1 || n > maxElements:
+		return fmt.Sprintf("dimensions must be positive with at most %d elements", maxElements)
+	case len(shape) == 3 && shape[0] != 1 && shape[0] != 3:
+		return "channels must be 1 or 3"
+	}
+	return ""
+}
+
+// Incomplete names the metadata key that validation must infer
+// ("input_shape" or "tokenizer"), or "" when the metadata says how to feed
+// the model.
+func (c Config) Incomplete() string {
+	switch {
+	case c.Type == TypeCV && len(c.InputShape) == 0:
+		return "input_shape"
+	case c.Type == TypeNLP && c.Tokenizer == "":
+		return "tokenizer"
+	}
+	return ""
+}
+
+// Complete returns the metadata with what validation inferred (the
+// model's input shape, or its tokenizer) written in, the owner's other
+// keys kept, and checks the result as ParseConfig would.
+func Complete(modelType string, metadata json.RawMessage, inputShape []int, tokenizer string) (json.RawMessage, error) {
+	md := map[string]json.RawMessage{}
+	if len(metadata) > 0 && string(metadata) != "null" {
+		if err := json.Unmarshal(metadata, &md); err != nil {
+			return nil, fmt.Errorf("metadata: %w", err)
+		}
+	}
+	set := func(k string, v any) {
+		b, _ := json.Marshal(v)
+		md[k] = b
+	}
+	switch modelType {
+	case TypeCV:
+		set("input_shape", inputShape)
+	case TypeNLP:
+		set("tokenizer", tokenizer)
+	}
+	out, err := json.Marshal(md)
+	if err != nil {
+		return nil, err
+	}
+	cfg, details := ParseConfig(modelType, out)
+	if details != nil {
+		return nil, fmt.Errorf("inferred metadata is invalid: %v", details)
+	}
+	if k := cfg.Incomplete(); k != "" {
+		return nil, fmt.Errorf("metadata.%s is still missing", k)
+	}
+	return out, nil
 }
 
 func (c *Config) index() {

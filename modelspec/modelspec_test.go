@@ -47,6 +47,11 @@ func TestParseConfigValid(t *testing.T) {
 		{"cv unknown metadata fields ignored", "CV", `{"input_shape":[1,2,2],"owner":"me","metrics":{"acc":0.9}}`, []int{1, 2, 2}, nil, [2]float32{0, 1}, "", 4},
 		{"nlp bow", "NLP", `{"tokenizer":"bow","vocabulary":["good","bad","movie"],"labels":["neg","pos"]}`, []int{3}, []string{"neg", "pos"}, [2]float32{0, 1}, "bow", 3},
 		{"nlp text endpoint", "NLP", `{"tokenizer":"text"}`, []int{0}, nil, [2]float32{0, 1}, "text", 0},
+		{"nlp vocabulary alone is bow", "NLP", `{"vocabulary":["a","b"]}`, []int{2}, nil, [2]float32{0, 1}, "bow", 2},
+		{"cv free-form metadata, shape inferred later", "CV", `{"trained_on":"public_spam_dataset","framework":"pytorch"}`, nil, nil, [2]float32{0, 1}, "", 1},
+		{"cv without metadata", "CV", ``, nil, nil, [2]float32{0, 1}, "", 1},
+		{"cv null shape", "CV", `{"input_shape":null}`, nil, nil, [2]float32{0, 1}, "", 1},
+		{"nlp tokenizer detected later", "NLP", `{"trained_on":"x","framework":"pytorch"}`, []int{0}, nil, [2]float32{0, 1}, "", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,8 +91,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{"input_shape wrong type", "CV", `{"input_shape":"3x32x32"}`, "metadata"},
 		{"input_shape floats", "CV", `{"input_shape":[3,32.5,32]}`, "metadata"},
 		{"labels wrong type", "CV", `{"input_shape":[3,2,2],"labels":[1,2]}`, "metadata"},
-		{"cv without metadata", "CV", ``, "metadata.input_shape"},
-		{"cv null metadata", "CV", `null`, "metadata.input_shape"},
 		{"cv empty shape", "CV", `{"input_shape":[]}`, "metadata.input_shape"},
 		{"cv two dims", "CV", `{"input_shape":[32,32]}`, "metadata.input_shape"},
 		{"cv four dims", "CV", `{"input_shape":[1,3,32,32]}`, "metadata.input_shape"},
@@ -105,7 +108,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{"cv range three values", "CV", `{"input_shape":[3,2,2],"input_range":[0,1,2]}`, "metadata.input_range"},
 		{"cv range no values", "CV", `{"input_shape":[3,2,2],"input_range":[]}`, "metadata.input_range"},
 		{"too many labels", "CV", `{"input_shape":[4],"labels":[` + strings.Repeat(`"x",`, 10000) + `"y"]}`, "metadata.labels"},
-		{"nlp without tokenizer", "NLP", `{"vocabulary":["a"]}`, "metadata.tokenizer"},
 		{"nlp unknown tokenizer", "NLP", `{"tokenizer":"bpe","vocabulary":["a"]}`, "metadata.tokenizer"},
 		{"nlp bow without vocabulary", "NLP", `{"tokenizer":"bow"}`, "metadata.vocabulary"},
 		{"nlp bow empty vocabulary", "NLP", `{"tokenizer":"bow","vocabulary":[]}`, "metadata.vocabulary"},
@@ -714,5 +716,54 @@ func TestCheckReadsHeadersOnly(t *testing.T) {
 	}
 	if err := cfg.Check(json.RawMessage(`[0,0.5]`)); err == nil {
 		t.Error("a short vector passed Check")
+	}
+}
+
+// TestIncompleteAndComplete: metadata without input_shape (CV) or
+// tokenizer (NLP) is incomplete; Complete writes what validation inferred
+// in, keeps the owner's keys, and refuses what the owner could not have
+// given.
+func TestIncompleteAndComplete(t *testing.T) {
+	for _, c := range []struct{ typ, md, want string }{
+		{"CV", `{"framework":"pytorch"}`, "input_shape"},
+		{"CV", ``, "input_shape"},
+		{"CV", `{"input_shape":[4]}`, ""},
+		{"NLP", `{"trained_on":"x"}`, "tokenizer"},
+		{"NLP", `{"tokenizer":"text"}`, ""},
+		{"NLP", `{"vocabulary":["a"]}`, ""},
+	} {
+		if got := mustParse(t, c.typ, c.md).Incomplete(); got != c.want {
+			t.Errorf("%s %s: Incomplete = %q, want %q", c.typ, c.md, got, c.want)
+		}
+	}
+	md, err := modelspec.Complete("CV", json.RawMessage(`{"trained_on":"digits","labels":["a","b"]}`), []int{1, 28, 28}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, "CV", string(md))
+	var kept map[string]any
+	json.Unmarshal(md, &kept)
+	if !reflect.DeepEqual(cfg.InputShape, []int{1, 28, 28}) || cfg.Incomplete() != "" || kept["trained_on"] != "digits" || len(cfg.Labels) != 2 {
+		t.Errorf("completed %s: %+v", md, cfg)
+	}
+	md, err = modelspec.Complete("NLP", nil, nil, modelspec.TokenizerText)
+	if err != nil || mustParse(t, "NLP", string(md)).Tokenizer != modelspec.TokenizerText {
+		t.Errorf("NLP completed %s, %v", md, err)
+	}
+	for _, c := range []struct {
+		typ, tok string
+		shape    []int
+	}{
+		{"CV", "", nil},                  // nothing inferred
+		{"CV", "", []int{4, 32, 32}},     // channels Warden cannot feed
+		{"CV", "", []int{3, 1000, 1000}}, // too large
+		{"CV", "", []int{1, 28}},
+		{"NLP", "", nil},
+		{"NLP", "bpe", nil},
+		{"NLP", "bow", nil}, // no vocabulary
+	} {
+		if md, err := modelspec.Complete(c.typ, json.RawMessage(`{"x":1}`), c.shape, c.tok); err == nil {
+			t.Errorf("%s %v %q: completed %s, want an error", c.typ, c.shape, c.tok, md)
+		}
 	}
 }

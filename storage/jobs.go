@@ -129,6 +129,9 @@ type ModelUpdate struct {
 	Error   string
 	Metrics string // JSON object; "" leaves the column as it is
 	Device  string
+	// Metadata replaces the model's metadata (with what validation
+	// inferred written in); "" leaves it as it is.
+	Metadata string
 }
 
 func (u *ModelUpdate) apply(tx *gorm.DB, now time.Time) error {
@@ -138,6 +141,9 @@ func (u *ModelUpdate) apply(tx *gorm.DB, now time.Time) error {
 	}
 	if u.Device != "" {
 		set["device"] = u.Device
+	}
+	if u.Metadata != "" {
+		set["metadata"] = u.Metadata
 	}
 	if err := tx.Model(&records.Model{}).Where("id = ?", u.ID).Updates(set).Error; err != nil {
 		return fmt.Errorf("update model %s: %w", u.ID, err)

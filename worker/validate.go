@@ -10,6 +10,7 @@ import (
 
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/outbound"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
@@ -62,13 +63,47 @@ func (w *Worker) validateModel(ctx context.Context, r *Run, in jobs.ValidateMode
 	metrics["num_classes"] = v.NumClasses
 	metrics["input_size"] = v.InputSize
 	metrics["forward_latency_ms"] = v.ForwardLatencyMS
+	if m.Type == modelspec.TypeNLP {
+		metrics["tokenizer"] = v.Tokenizer
+	} else {
+		metrics["input_shape"] = v.InputShape
+	}
+	metadata, inferred, err := completeMetadata(m, v)
+	if err != nil {
+		return none, err
+	}
+	if inferred != "" {
+		metrics["inferred"] = []string{inferred}
+	}
 	enc, err := json.Marshal(metrics)
 	if err != nil {
 		return none, err
 	}
 	res := jobs.ValidateModelResult{ModelID: m.ID, Status: records.ModelActive, NumClasses: v.NumClasses, Metrics: metrics, Device: v.Device}
-	r.UpdateModel(storage.ModelUpdate{ID: m.ID, Status: records.ModelActive, Metrics: string(enc), Device: res.Device})
+	r.UpdateModel(storage.ModelUpdate{ID: m.ID, Status: records.ModelActive, Metrics: string(enc), Device: res.Device, Metadata: metadata})
 	return res, nil
+}
+
+// completeMetadata writes what validation inferred (the input shape of a
+// CV model registered without one, the tokenizer of an NLP model whose
+// forward takes the texts) into the model's metadata, so that predictions
+// and attacks feed the model as if its owner had said so. It answers ""
+// when the metadata was complete. The runner's answer is checked as the
+// owner's metadata would be: it comes from a process running the model.
+func completeMetadata(m records.Model, v *runner.Validation) (metadata, inferred string, err error) {
+	cfg, details := modelspec.ParseConfig(m.Type, json.RawMessage(m.Metadata))
+	if details != nil {
+		return "", "", Permanent("model metadata is invalid: %v", details)
+	}
+	inferred = cfg.Incomplete()
+	if inferred == "" {
+		return "", "", nil
+	}
+	md, err := modelspec.Complete(m.Type, json.RawMessage(m.Metadata), v.InputShape, v.Tokenizer)
+	if err != nil {
+		return "", "", Permanent("validation could not settle metadata.%s (%v); give metadata.%s", inferred, err, inferred)
+	}
+	return string(md), inferred, nil
 }
 
 // modelValidationFailed marks the model of a failed validation job failed
@@ -89,7 +124,7 @@ func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, i
 		return "", 0, Permanent("model_file_url is not a URL")
 	}
 	if u.Scheme == "s3" {
-		return "", 0, Permanent("model_file_url uses s3://, but this deployment has no S3-compatible blob store configured; upload the file or use https://")
+		return "", 0, Permanent("model_file_url: %s", storage.S3Unconfigured)
 	}
 	key := storage.ModelBlobKey(m.ID)
 	f, err := os.CreateTemp("", "warden-model-*")

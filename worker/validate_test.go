@@ -14,6 +14,7 @@ import (
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/worker/runner"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -154,5 +155,41 @@ func TestModelCacheSweep(t *testing.T) {
 	}
 	if fileExists(stale) || fileExists(deleted) {
 		t.Error("a stale or deleted model's file is still cached")
+	}
+}
+
+// TestCompleteMetadata: what validation inferred is written into a model's
+// metadata only when the owner left it out, with the owner's keys kept; a
+// runner's answer that the owner could not have given fails the model.
+func TestCompleteMetadata(t *testing.T) {
+	cases := []struct {
+		name, typ, md  string
+		v              runner.Validation
+		want, inferred string
+		fails          bool
+	}{
+		{"shape inferred", "CV", `{"framework":"pytorch"}`, runner.Validation{InputShape: []int{1, 28, 28}},
+			`{"framework":"pytorch","input_shape":[1,28,28]}`, "input_shape", false},
+		{"shape given", "CV", `{"input_shape":[4]}`, runner.Validation{InputShape: []int{4}}, "", "", false},
+		{"text tokenizer detected", "NLP", `{"trained_on":"public_spam_dataset"}`, runner.Validation{Tokenizer: "text"},
+			`{"tokenizer":"text","trained_on":"public_spam_dataset"}`, "tokenizer", false},
+		{"bow given", "NLP", `{"vocabulary":["a","b"]}`, runner.Validation{Tokenizer: "bow"}, "", "", false},
+		{"hostile shape", "CV", `{}`, runner.Validation{InputShape: []int{7, 9999, 9999}}, "", "", true},
+		{"no shape reported", "CV", `{}`, runner.Validation{}, "", "", true},
+		{"no tokenizer reported", "NLP", `{}`, runner.Validation{}, "", "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			md, inferred, err := completeMetadata(records.Model{Type: c.typ, Metadata: c.md}, &c.v)
+			if c.fails {
+				if _, perm := err.(*permanentError); err == nil || !perm {
+					t.Fatalf("completed %q (%v), want a permanent error", md, err)
+				}
+				return
+			}
+			if err != nil || md != c.want || inferred != c.inferred {
+				t.Errorf("= %q, %q, %v; want %q, %q", md, inferred, err, c.want, c.inferred)
+			}
+		})
 	}
 }

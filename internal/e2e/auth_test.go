@@ -523,7 +523,7 @@ func TestRBAC(t *testing.T) {
 	routes := []rbacRoute{
 		{"GET", "/v1/models", "/v1/models", nil, records.RoleViewer, nil},
 		{"GET", "/v1/models/{model_id}", "/v1/models/" + modelID, nil, records.RoleViewer, nil},
-		{"POST", "/v1/models", "/v1/models", map[string]string{"name": "x", "type": "CV", "model_file_url": "s3://b/k"}, records.RoleAdmin, nil},
+		{"POST", "/v1/models", "/v1/models", map[string]string{"name": "x", "type": "CV", "model_file_url": "s3://b/k"}, records.RoleDeveloper, nil},
 		{"DELETE", "/v1/models/{model_id}", "", nil, records.RoleAdmin, func() string { return "/v1/models/" + newModel() }},
 		{"POST", "/v1/models/{model_id}/predict", "/v1/models/" + modelID + "/predict", map[string]any{"input_data": []float32{0, 0, 0, 0}}, records.RoleDeveloper, nil},
 		{"GET", "/v1/attacks", "/v1/attacks", nil, records.RoleViewer, nil},

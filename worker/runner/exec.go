@@ -111,8 +111,14 @@ func validate(ctx context.Context, m Model) (*Validation, error) {
 			return nil, Permanent("sample forward pass failed: %v", err)
 		}
 	}
-	return &Validation{NumClasses: m.NumClasses(), InputSize: cfg.SampleSize(), Device: m.Device(),
-		ForwardLatencyMS: float64(time.Since(start).Microseconds()) / runs / 1000}, nil
+	v := &Validation{NumClasses: m.NumClasses(), InputSize: cfg.SampleSize(), Device: m.Device(),
+		ForwardLatencyMS: float64(time.Since(start).Microseconds()) / runs / 1000}
+	if cfg.Type == modelspec.TypeNLP {
+		v.Tokenizer = cfg.Tokenizer
+	} else {
+		v.InputShape = cfg.InputShape
+	}
+	return v, nil
 }
 
 // predictBatch runs the inputs that the model can take as one forward

@@ -103,8 +103,9 @@ func Inspect(ops []string) error {
 	return nil
 }
 
-// Load checks, loads and inspects a TorchScript model file and learns its
-// number of classes from one forward pass. inspect is false only in tests
+// Load checks, loads and inspects a TorchScript model file, settles how it
+// is fed (resolveInput: what forward takes, an input shape the metadata
+// left out) and learns its number of classes from one forward pass. inspect is false only in tests
 // that check what the confinement does to a model the inspection missed.
 func Load(path string, cfg modelspec.Config, dev torch.Device, inspect bool) (*torchClassifier, []string, error) {
 	if !torch.Available() {
@@ -129,6 +130,10 @@ func Load(path string, cfg modelspec.Config, dev torch.Device, inspect bool) (*t
 			return nil, ops, err
 		}
 	}
+	if cfg, err = resolveInput(mod, cfg); err != nil {
+		mod.Close()
+		return nil, ops, err
+	}
 	clf := &torchClassifier{mod: mod, cfg: cfg, mu: &sync.Mutex{}}
 	if clf.classes, err = probeClasses(clf); err != nil {
 		mod.Close()
@@ -137,12 +142,22 @@ func Load(path string, cfg modelspec.Config, dev torch.Device, inspect bool) (*t
 	return clf, ops, nil
 }
 
-// probeClasses runs one zero input to learn the number of classes.
+// probeClasses runs one zero input (or one text) to learn the number of
+// classes.
 func probeClasses(c *torchClassifier) (int, error) {
-	shape := c.cfg.BatchShape(1)
-	y, err := c.mod.Forward(&torch.Tensor{Data: make([]float32, c.cfg.SampleSize()), Shape: shape})
-	if err != nil {
-		return 0, fmt.Errorf("sample forward pass with input shape %v failed: %w", shape, err)
+	var (
+		y   *torch.Tensor
+		err error
+	)
+	if c.takesText() {
+		if y, err = c.mod.ForwardStrings([]string{"warden sample"}); err != nil {
+			return 0, fmt.Errorf("sample forward pass with a list of one text failed: %w", err)
+		}
+	} else {
+		shape := c.cfg.BatchShape(1)
+		if y, err = c.mod.Forward(&torch.Tensor{Data: make([]float32, c.cfg.SampleSize()), Shape: shape}); err != nil {
+			return 0, fmt.Errorf("sample forward pass with input shape %v failed: %w", shape, err)
+		}
 	}
 	if len(y.Shape) != 2 || y.Shape[0] != 1 || y.Shape[1] < 2 {
 		return 0, fmt.Errorf("the model must return logits of shape [batch, classes ≥ 2]; got %v", y.Shape)

@@ -124,6 +124,10 @@ type Validation struct {
 	ForwardLatencyMS float64  `json:"forward_latency_ms"`
 	Device           string   `json:"device"`
 	Operators        []string `json:"operators,omitempty"` // what the graphs use (TorchScript models)
+	// How the model is fed, as validation settled it: the metadata's, or
+	// what it inferred where the metadata said nothing.
+	InputShape []int  `json:"input_shape,omitempty"` // CV
+	Tokenizer  string `json:"tokenizer,omitempty"`   // NLP
 }
 
 // Error is a failed operation. Permanent errors fail the job without a

@@ -117,8 +117,41 @@ func (c *torchClassifier) LossGradient(ctx context.Context, x attacks.Batch, lab
 	return attacks.Batch{Data: grad, Shape: x.Shape}, loss, nil
 }
 
-// PredictText encodes texts as bags of words and predicts.
+// takesText reports whether forward takes the texts themselves (List[str]).
+func (c *torchClassifier) takesText() bool {
+	return c.cfg.Type == modelspec.TypeNLP && c.cfg.Tokenizer == modelspec.TokenizerText
+}
+
+// textLogits runs a forward that takes List[str] on texts in chunks.
+func (c *torchClassifier) textLogits(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, 0, len(texts))
+	for lo := 0; lo < len(texts); lo += predictChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+predictChunk, len(texts))
+		c.mu.Lock()
+		y, err := c.mod.ForwardStrings(texts[lo:hi])
+		c.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("forward: %w", err)
+		}
+		if len(y.Shape) != 2 || int(y.Shape[0]) != hi-lo || int(y.Shape[1]) != c.classes {
+			return nil, fmt.Errorf("model output shape %v, want [%d %d]", y.Shape, hi-lo, c.classes)
+		}
+		for i := 0; i < hi-lo; i++ {
+			out = append(out, modelspec.Softmax(y.Data[i*c.classes:(i+1)*c.classes]))
+		}
+	}
+	return out, nil
+}
+
+// PredictText predicts texts: given as they are to a forward that takes
+// List[str], else encoded as bags of words.
 func (c *torchClassifier) PredictText(ctx context.Context, texts []string) ([][]float32, error) {
+	if c.takesText() {
+		return c.textLogits(ctx, texts)
+	}
 	size := c.cfg.SampleSize()
 	data := make([]float32, 0, len(texts)*size)
 	for _, t := range texts {

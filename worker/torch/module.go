@@ -46,6 +46,67 @@ func (m *Module) Operators() ([]string, error) {
 	return lib.WardenModuleOperators(m.cm.Cmodule)
 }
 
+// Parameters lists the module's parameters (submodules included) in
+// registration order, which for ordinary modules is the order of their
+// layers.
+func (m *Module) Parameters() ([]Param, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, errClosed
+	}
+	defer pin()()
+	named, err := m.cm.NamedParameters()
+	if err != nil {
+		return nil, fmt.Errorf("torch: parameters: %w", err)
+	}
+	out := make([]Param, 0, len(named))
+	for _, p := range named {
+		shape, err := p.Tensor.Size()
+		p.Tensor.MustDrop()
+		if err != nil {
+			return nil, fmt.Errorf("torch: size of parameter %s: %w", p.Name, err)
+		}
+		out = append(out, Param{Name: p.Name, Shape: shape})
+	}
+	return out, nil
+}
+
+// ForwardInputTypes lists the TorchScript types of forward's arguments
+// after self ("Tensor", "List[str]").
+func (m *Module) ForwardInputTypes() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, errClosed
+	}
+	defer pin()()
+	_, types, err := lib.WardenModuleMethodArgs(m.cm.Cmodule, "forward")
+	if err != nil {
+		return nil, fmt.Errorf("torch: forward's schema: %w", err)
+	}
+	if len(types) == 0 {
+		return nil, errors.New("torch: forward has no self argument")
+	}
+	return types[1:], nil
+}
+
+// ForwardStrings runs forward on a list of texts (a method typed
+// List[str]) without autograd and returns its 2-D output.
+func (m *Module) ForwardStrings(texts []string) (*Tensor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, errClosed
+	}
+	defer pin()()
+	data, rows, cols, err := lib.WardenModuleForwardStrings(m.cm.Cmodule, texts)
+	if err != nil {
+		return nil, fmt.Errorf("torch: forward: %w", err)
+	}
+	return &Tensor{Data: data, Shape: []int64{rows, cols}}, nil
+}
+
 // Device is where the module's parameters live.
 func (m *Module) Device() Device { return m.dev }
 

@@ -36,6 +36,15 @@ func (m *Module) Forward(xs ...*Tensor) (*Tensor, error) { return nil, ErrUnavai
 // Operators fails with ErrUnavailable.
 func (m *Module) Operators() ([]string, error) { return nil, ErrUnavailable }
 
+// Parameters fails with ErrUnavailable.
+func (m *Module) Parameters() ([]Param, error) { return nil, ErrUnavailable }
+
+// ForwardInputTypes fails with ErrUnavailable.
+func (m *Module) ForwardInputTypes() ([]string, error) { return nil, ErrUnavailable }
+
+// ForwardStrings fails with ErrUnavailable.
+func (m *Module) ForwardStrings(texts []string) (*Tensor, error) { return nil, ErrUnavailable }
+
 // Close does nothing.
 func (m *Module) Close() error { return nil }
 

@@ -84,6 +84,12 @@ func numel(shape []int64) (int64, error) {
 	return n, nil
 }
 
+// Param is one of a module's parameters: its qualified name and shape.
+type Param struct {
+	Name  string
+	Shape []int64
+}
+
 // TrainConfig controls TrainMLP and TrainCNN. Zero values take defaults.
 type TrainConfig struct {
 	Hidden    []int64 // MLP hidden widths (default [64]); CNN: conv channels (default [8, 16])

@@ -87,4 +87,60 @@ char *wext_module_operators(void *module, char **out) {
   }
 }
 
+char *wext_module_method_args(void *module, const char *method, char **out) {
+  try {
+    auto *m = static_cast<torch::jit::Module *>(module);
+    auto meth = m->find_method(std::string(method));
+    if (!meth) {
+      *out = nullptr;
+      return strdup((std::string("the module has no method ") + method).c_str());
+    }
+    std::string joined;
+    for (const auto &a : meth->function().getSchema().arguments()) {
+      joined += a.name();
+      joined += '\t';
+      joined += a.type()->annotation_str();
+      joined += '\n';
+    }
+    *out = strdup(joined.c_str());
+    return nullptr;
+  } catch (const std::exception &e) {
+    *out = nullptr;
+    return err_of(e);
+  }
+}
+
+char *wext_module_forward_strings(void *module, const char **texts, int n,
+                                  float **data, int64_t *rows, int64_t *cols) {
+  *data = nullptr;
+  try {
+    auto *m = static_cast<torch::jit::Module *>(module);
+    c10::List<std::string> list;
+    for (int i = 0; i < n; ++i) list.push_back(std::string(texts[i]));
+    torch::NoGradGuard no_grad;
+    auto y = m->forward({list});
+    if (!y.isTensor()) return strdup("forward did not return a tensor");
+    auto t = y.toTensor();
+    if (t.dim() != 2) {
+      std::string shape;
+      for (auto d : t.sizes()) shape += std::to_string(d) + " ";
+      return strdup(("forward returned a tensor of shape [ " + shape + "], want [batch, classes]").c_str());
+    }
+    t = t.to(torch::kCPU, torch::kFloat).contiguous();
+    *rows = t.size(0);
+    *cols = t.size(1);
+    size_t bytes = sizeof(float) * (size_t)t.numel();
+    *data = static_cast<float *>(malloc(bytes > 0 ? bytes : 1));
+    if (!*data) return strdup("out of memory copying the logits");
+    memcpy(*data, t.data_ptr<float>(), bytes);
+    return nullptr;
+  } catch (const std::exception &e) {
+    if (*data) {
+      free(*data);
+      *data = nullptr;
+    }
+    return err_of(e);
+  }
+}
+
 }  // extern "C"

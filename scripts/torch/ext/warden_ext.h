@@ -22,6 +22,14 @@ char *wext_module_define(void *module, const char *src);
  * graphs of every function and method of a loaded module and its
  * submodules, sorted, one per line, in a malloc'ed string (*out). */
 char *wext_module_operators(void *module, char **out);
+/* The arguments of a loaded module's method (self first), one per line as
+ * "name<TAB>type" with the type as TorchScript writes it ("Tensor",
+ * "List[str]"), in a malloc'ed string (*out). */
+char *wext_module_method_args(void *module, const char *method, char **out);
+/* Run forward on a List[str] of n texts without autograd; the output must be
+ * a 2-D tensor, returned as float32 rows x cols in a malloc'ed buffer. */
+char *wext_module_forward_strings(void *module, const char **texts, int n,
+                                  float **data, int64_t *rows, int64_t *cols);
 #ifdef __cplusplus
 }
 #endif
