@@ -64,3 +64,29 @@ func TestDocsServedInEveryBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIListsFormBodies: the document lists the form types beside
+// JSON where the route reads them, and the token endpoint's JSON body and
+// combined error shape.
+func TestOpenAPIListsFormBodies(t *testing.T) {
+	h := newAPIHarness(t)
+	doc := h.do("GET", "/openapi.json", nil).Body
+	content := func(path, method string) map[string]any {
+		op := doc["paths"].(map[string]any)[path].(map[string]any)[method].(map[string]any)
+		return op["requestBody"].(map[string]any)["content"].(map[string]any)
+	}
+	probe := content("/v1/diagnostics/probe", "post")
+	for _, ct := range []string{"application/json", "application/x-www-form-urlencoded", "multipart/form-data"} {
+		if probe[ct] == nil {
+			t.Errorf("probe body lacks %s", ct)
+		}
+	}
+	token := content("/v1/auth/token", "post")
+	if token["application/json"] == nil || token["application/x-www-form-urlencoded"] == nil || token["multipart/form-data"] != nil {
+		t.Errorf("token body types: %v", keys(token))
+	}
+	oauth := doc["components"].(map[string]any)["schemas"].(map[string]any)["OAuthError"].(map[string]any)
+	if got := strings.Join(keys(oauth["properties"].(map[string]any)), ","); got != "code,details,error,error_description,message" {
+		t.Errorf("OAuthError properties %s", got)
+	}
+}
