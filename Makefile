@@ -23,17 +23,17 @@ deps:
 services: deps
 	@bash scripts/services.sh
 
-# Swagger UI and ReDoc come from npm (package-lock.json pins them) and are
-# embedded into the binary; nothing is loaded from a CDN.
-assets: api/docs/swagger-ui/swagger-ui-bundle.js api/docs/redoc/redoc.standalone.js
+# Swagger UI is embedded from a Go module (github.com/swaggest/swgui) in
+# every build. ReDoc comes from npm (package-lock.json pins it) and is
+# embedded when this has run; without it /redoc redirects to /docs.
+# Nothing is loaded from a CDN.
+assets: api/docs/redoc/redoc.standalone.js
 
-api/docs/swagger-ui/swagger-ui-bundle.js api/docs/redoc/redoc.standalone.js: package.json package-lock.json | deps
+api/docs/redoc/redoc.standalone.js: package.json package-lock.json | deps
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-	mkdir -p api/docs/swagger-ui api/docs/redoc
-	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js \
-	   node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/LICENSE api/docs/swagger-ui/
+	mkdir -p api/docs/redoc
 	cp node_modules/redoc/bundles/redoc.standalone.js node_modules/redoc/LICENSE api/docs/redoc/
-	touch api/docs/swagger-ui/swagger-ui-bundle.js api/docs/redoc/redoc.standalone.js
+	touch api/docs/redoc/redoc.standalone.js
 
 # bin/warden with the libtorch worker (cgo; only worker/torch links gotch).
 build: deps assets torch-setup

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden/records"
@@ -14,8 +13,8 @@ type CredentialResponse struct {
 	ID        string     `json:"id"` // the client_id of an oauth_client
 	Kind      string     `json:"kind"`
 	Role      string     `json:"role"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
+	CreatedAt Timestamp  `json:"created_at"`
+	RevokedAt *Timestamp `json:"revoked_at"`
 }
 
 // NewCredentialResponse adds the secret, shown once: an oauth_client's
@@ -32,12 +31,12 @@ type credentialRequest struct {
 }
 
 func credentialResponse(c records.Credential) CredentialResponse {
-	return CredentialResponse{ID: c.ID, Kind: c.Kind, Role: c.Role, CreatedAt: c.CreatedAt, RevokedAt: c.RevokedAt}
+	return CredentialResponse{ID: c.ID, Kind: c.Kind, Role: c.Role, CreatedAt: Timestamp(c.CreatedAt), RevokedAt: (*Timestamp)(c.RevokedAt)}
 }
 
 func (s *Server) postCredential(c echo.Context) error {
 	var body credentialRequest
-	if err := decodeJSON(c, &body, 4<<10); err != nil {
+	if err := decodeBody(c, &body, 4<<10); err != nil {
 		return err
 	}
 	if body.Kind != records.CredentialClient && body.Kind != records.CredentialAPIKey {

@@ -1,29 +1,42 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
+	"fmt"
+	"io"
 	"io/fs"
-	"mime"
 	"net/http"
 	"path"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	swaggerui "github.com/swaggest/swgui/v5/static"
 	"github.com/wardenlab/warden"
 )
 
-// docsFS holds the Swagger UI and ReDoc assets that `make assets` copies
-// from npm packages; no CDN is used. A binary built without them still
-// serves /openapi.json and explains how to add the UIs.
+// Swagger UI comes from the Go module github.com/swaggest/swgui, whose
+// v5/static package embeds its files (gzipped), so every build serves
+// /docs, `go install` included. No Go module on the proxy ships ReDoc:
+// `make assets` copies it from npm into docs/ and it is embedded only
+// then; without it /redoc sends the reader to /docs. No CDN is used.
 //
 //go:embed all:docs
 var docsFS embed.FS
 
-var docAssets = map[string]string{
-	"swagger-ui/swagger-ui-bundle.js":            "application/javascript",
-	"swagger-ui/swagger-ui-standalone-preset.js": "application/javascript",
-	"swagger-ui/swagger-ui.css":                  "text/css",
-	"redoc/redoc.standalone.js":                  "application/javascript",
+// docAsset is a file served under /docs/assets/: where it is embedded and
+// its type. A name ending in .gz is stored gzipped.
+type docAsset struct {
+	fs          fs.FS
+	name, ctype string
+}
+
+var docAssets = map[string]docAsset{
+	"swagger-ui/swagger-ui-bundle.js":            {swaggerui.FS, "swagger-ui-bundle.js.gz", "application/javascript"},
+	"swagger-ui/swagger-ui-standalone-preset.js": {swaggerui.FS, "swagger-ui-standalone-preset.js.gz", "application/javascript"},
+	"swagger-ui/swagger-ui.css":                  {swaggerui.FS, "swagger-ui.css.gz", "text/css; charset=utf-8"},
+	"redoc/redoc.standalone.js":                  {docsFS, "docs/redoc/redoc.standalone.js", "application/javascript"},
 }
 
 const swaggerPage = `<!DOCTYPE html>
@@ -41,39 +54,64 @@ const redocPage = `<!DOCTYPE html>
 <script src="/docs/assets/redoc/redoc.standalone.js"></script>
 </body></html>`
 
-func assetsBuilt(name string) bool {
-	_, err := fs.Stat(docsFS, "docs/"+name)
+func assetBuilt(name string) bool {
+	a := docAssets[name]
+	_, err := fs.Stat(a.fs, a.name)
 	return err == nil
 }
 
 func (s *Server) getDocs(c echo.Context) error {
-	if !assetsBuilt("swagger-ui/swagger-ui-bundle.js") {
-		return &warden.Error{Code: warden.EUNAVAILABLE, Message: "Swagger UI assets were not built into this binary; run `make assets` and rebuild. The OpenAPI document is at /openapi.json."}
-	}
 	return c.HTML(http.StatusOK, swaggerPage)
 }
 
+// getRedoc serves ReDoc where `make assets` built it in, else redirects to
+// Swagger UI.
 func (s *Server) getRedoc(c echo.Context) error {
-	if !assetsBuilt("redoc/redoc.standalone.js") {
-		return &warden.Error{Code: warden.EUNAVAILABLE, Message: "ReDoc assets were not built into this binary; run `make assets` and rebuild. The OpenAPI document is at /openapi.json."}
+	if !assetBuilt("redoc/redoc.standalone.js") {
+		return c.Redirect(http.StatusFound, "/docs")
 	}
 	return c.HTML(http.StatusOK, redocPage)
 }
 
-// getDocsAsset serves only the listed files, never arbitrary embedded paths.
+// getDocsAsset serves only the listed files, never arbitrary embedded
+// paths; gzipped ones as they are to clients that accept gzip.
 func (s *Server) getDocsAsset(c echo.Context) error {
-	name := path.Clean(strings.TrimPrefix(c.Param("*"), "/"))
-	ct, ok := docAssets[name]
+	a, ok := docAssets[path.Clean(strings.TrimPrefix(c.Param("*"), "/"))]
 	if !ok {
 		return warden.Errorf(warden.ENOTFOUND, "not found")
 	}
-	b, err := docsFS.ReadFile("docs/" + name)
+	b, err := fs.ReadFile(a.fs, a.name)
 	if err != nil {
 		return warden.Errorf(warden.ENOTFOUND, "not found")
 	}
-	if ct == "" {
-		ct = mime.TypeByExtension(path.Ext(name))
+	h := c.Response().Header()
+	h.Set("Cache-Control", "public, max-age=86400")
+	if strings.HasSuffix(a.name, ".gz") {
+		h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+		if acceptsGzip(c.Request()) {
+			h.Set(echo.HeaderContentEncoding, "gzip")
+		} else if b, err = gunzip(b); err != nil {
+			return fmt.Errorf("docs asset %s: %w", a.name, err)
+		}
 	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=86400")
-	return c.Blob(http.StatusOK, ct, b)
+	return c.Blob(http.StatusOK, a.ctype, b)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get(echo.HeaderAcceptEncoding), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	return io.ReadAll(zr)
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,10 +55,11 @@ func codeOfStatus(status int) string {
 
 // apiError is an error as a surface renders it.
 type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	Details map[string]string
+	Status    int
+	Code      string
+	Message   string
+	Details   map[string]string
+	OAuthCode string // the RFC 6749 code of an oauthError, for renderTokenError
 }
 
 // errorRenderer writes an error in one surface's shape.
@@ -118,16 +120,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	var oe *oauthError
-	if errors.As(err, &oe) {
-		if err := renderOAuthError(c, oe); err != nil {
-			slog.Warn("writing error response failed", "err", err)
-		}
-		return
-	}
 	e := apiError{Code: warden.ErrorCode(err), Message: warden.ErrorMessage(err), Details: warden.ErrorDetails(err)}
 	var he *echo.HTTPError
-	if errors.As(err, &he) && !isDomain(err) {
+	var oe *oauthError
+	if errors.As(err, &oe) {
+		e = apiError{Status: oe.Status, Code: codeOfStatus(oe.Status), Message: oe.Description, OAuthCode: oe.Code}
+	} else if errors.As(err, &he) && !isDomain(err) {
 		e.Code, e.Status = codeOfStatus(he.Code), he.Code
 		e.Message = http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok && he.Code < 500 {
@@ -178,17 +176,22 @@ const jobIDKey = "warden.job_id"
 func renderVerifyError(c echo.Context, e apiError) error {
 	b := map[string]any{"error": e.Message}
 	if len(e.Details) > 0 {
-		parts := make([]string, 0, len(e.Details))
-		for k, v := range e.Details {
-			parts = append(parts, k+": "+v)
-		}
-		sort.Strings(parts)
-		b["detail"] = strings.Join(parts, "; ")
+		b["detail"] = detailString(e.Details)
 	}
 	if id, ok := c.Get(jobIDKey).(string); ok && id != "" {
 		b["job_id"] = id
 	}
 	return c.JSON(e.Status, b)
+}
+
+// detailString joins details as "field: reason" in the order of the
+// field names, so the same error always reads the same.
+func detailString(details map[string]string) string {
+	parts := make([]string, 0, len(details))
+	for _, k := range slices.Sorted(maps.Keys(details)) {
+		parts = append(parts, k+": "+details[k])
+	}
+	return strings.Join(parts, "; ")
 }
 
 // renderPlatformError serves the operational routes (/health, /metrics,

@@ -34,7 +34,7 @@ func (e Events) Event(job records.Job, status string, result any, reason string)
 		prefix = job.Kind
 	}
 	typ := prefix + "_" + status
-	event := map[string]any{"event_type": typ, "job_id": job.ID, "status": status, "timestamp": time.Now().UTC().Format(time.RFC3339)}
+	event := map[string]any{"event_type": typ, "job_id": job.ID, "status": status, "timestamp": formatTime(time.Now())}
 	if u := e.resultURL(job); u != "" {
 		event["result_url"] = u
 	}

@@ -3,6 +3,8 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -90,15 +92,16 @@ func TestCredentialCap(t *testing.T) {
 	}
 }
 
-// TestJSONRoutesRequireJSONContentType: a state-changing JSON route refuses
-// bodies a cross-site page could make a visitor's browser send without a
-// preflight (text/plain, a form, no type) with 415 in its surface's error
-// shape, and creates nothing; application/json with parameters and +json
-// types are accepted.
+// TestJSONRoutesRequireJSONContentType: a state-changing route reads JSON
+// (application/json with parameters, +json types) and forms
+// (urlencoded, multipart); any other body type (text/plain, none, a
+// malformed type) is refused with 415 in the surface's error shape, and a
+// request a browser marks as cross-site is refused with 403 whatever its
+// type. Refused requests create nothing.
 func TestJSONRoutesRequireJSONContentType(t *testing.T) {
 	h := newAPIHarness(t)
 	a := h.org("acme")
-	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonp", "bogus/;;"} {
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "", "application/jsonp", "bogus/;;", "application/xml"} {
 		jobs := h.jobCount()
 		r := h.do("POST", "/api/verify-url", strings.NewReader(`{"url":"http://127.0.0.1:9/a.jpg"}`), withContentType(ct))
 		assertVerifyError(t, "verify-url as "+ct, r, http.StatusUnsupportedMediaType, "")
@@ -112,8 +115,49 @@ func TestJSONRoutesRequireJSONContentType(t *testing.T) {
 	}
 	for _, ct := range []string{"application/json; charset=utf-8", "Application/JSON", "application/vnd.warden+json"} {
 		r := h.do("POST", "/v1/diagnostics/probe", strings.NewReader(`{"hold_ms":0}`), withContentType(ct), as(a))
-		if r.Code != http.StatusAccepted && r.Code != http.StatusOK {
+		if r.Code != http.StatusAccepted {
 			t.Errorf("probe as %q: %d %s", ct, r.Code, r.Raw)
 		}
+	}
+	// Forms name the JSON keys; numbers are read from their text.
+	r := h.do("POST", "/v1/diagnostics/probe", strings.NewReader("hold_ms=0"), withContentType("application/x-www-form-urlencoded"), as(a))
+	if r.Code != http.StatusAccepted {
+		t.Errorf("probe as a form: %d %s", r.Code, r.Raw)
+	}
+	body, ct := multipartFields(t, map[string]string{"kind": "api_key", "role": "viewer"})
+	r = h.do("POST", "/v1/credentials", body, withContentType(ct), as(a))
+	if r.Code != http.StatusCreated || r.Body["role"] != "viewer" {
+		t.Errorf("credentials as multipart: %d %s", r.Code, r.Raw)
+	}
+	png := pngBytes(t)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(png) }))
+	defer files.Close()
+	r = h.do("POST", "/api/verify-url", strings.NewReader(url.Values{"url": {files.URL + "/a.png"}}.Encode()), withContentType("application/x-www-form-urlencoded"))
+	if r.Code != http.StatusOK || r.Body["job_id"] == nil {
+		t.Errorf("verify-url as a form: %d %s", r.Code, r.Raw)
+	}
+	// The same bodies from another site's page in a visitor's browser.
+	for _, cross := range []reqOption{withHeader("Origin", "https://evil.example"), withHeader("Origin", "null"),
+		withHeader("Sec-Fetch-Site", "cross-site"), withHeader("Sec-Fetch-Site", "same-site")} {
+		jobs := h.jobCount()
+		r := h.do("POST", "/api/verify-url", strings.NewReader("url=http%3A%2F%2F127.0.0.1%3A9%2Fa.jpg"), withContentType("application/x-www-form-urlencoded"), cross)
+		assertVerifyError(t, "cross-site verify-url", r, http.StatusForbidden, "")
+		r = h.do("POST", "/v1/diagnostics/probe", strings.NewReader("hold_ms=0"), withContentType("text/plain"), as(a), cross)
+		assertSandboxError(t, "cross-site probe", r, http.StatusForbidden, "forbidden")
+		r = h.do("DELETE", "/api/verify/"+uuid.NewString(), nil, cross)
+		assertVerifyError(t, "cross-site delete", r, http.StatusForbidden, "")
+		if n := h.jobCount(); n != jobs {
+			t.Errorf("%d jobs created by cross-site requests", n-jobs)
+		}
+	}
+	// The API's own origin, a same-origin fetch, and reads stay open.
+	for _, own := range []reqOption{withHeader("Origin", h.cfg.PublicURL), withHeader("Sec-Fetch-Site", "same-origin"), withHeader("Sec-Fetch-Site", "none")} {
+		r := h.do("POST", "/v1/diagnostics/probe", strings.NewReader(`{"hold_ms":0}`), withContentType("application/json"), as(a), own)
+		if r.Code != http.StatusAccepted {
+			t.Errorf("same-origin probe: %d %s", r.Code, r.Raw)
+		}
+	}
+	if r := h.do("GET", "/v1/credentials", nil, as(a), withHeader("Origin", "https://evil.example"), withHeader("Sec-Fetch-Site", "cross-site")); r.Code != http.StatusOK {
+		t.Errorf("cross-site read: %d %s", r.Code, r.Raw)
 	}
 }

@@ -89,6 +89,11 @@ func withContentType(ct string) reqOption {
 	return func(r *http.Request) { r.Header.Set("Content-Type", ct) }
 }
 
+// withHeader sets a request header.
+func withHeader(name, value string) reqOption {
+	return func(r *http.Request) { r.Header.Set(name, value) }
+}
+
 // withContentLength overrides the declared Content-Length (-1: unknown,
 // as for a chunked body).
 func withContentLength(n int64) reqOption {
@@ -155,6 +160,30 @@ func multipartFile(t *testing.T, filename string, data []byte) (*bytes.Buffer, s
 		t.Fatal(err)
 	}
 	return &buf, w.FormDataContentType()
+}
+
+// multipartFields builds a multipart body of text fields.
+func multipartFields(t *testing.T, fields map[string]string) (*bytes.Buffer, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, k := range keys(toAny(fields)) {
+		if err := w.WriteField(k, fields[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf, w.FormDataContentType()
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // pngBytes encodes a small valid PNG.

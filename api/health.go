@@ -20,7 +20,7 @@ import (
 func (s *Server) getHealth(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
-	resp := map[string]any{"status": "healthy", "version": Version, "timestamp": time.Now().UTC().Format(time.RFC3339),
+	resp := map[string]any{"status": "healthy", "version": Version, "timestamp": formatTime(time.Now()),
 		"database": "connected", "redis": "connected", "ml_models_loaded": false, "workers": 0}
 	status := http.StatusOK
 	if err := s.DB.Ping(ctx); err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
@@ -12,11 +13,9 @@ import (
 	"github.com/wardenlab/warden/records"
 )
 
-// oauthError is an error of the token endpoint. Unlike every other /v1
-// route, POST /v1/auth/token answers errors in RFC 6749 §5.2's shape
-// ({"error","error_description"}), because that is what OAuth2 client
-// libraries parse; handleError renders it. Handlers still return it rather
-// than writing the body themselves.
+// oauthError is an error of the token endpoint with its RFC 6749 §5.2
+// error code. Handlers return it; handleError renders it through the token
+// route's renderer, renderTokenError.
 type oauthError struct {
 	Status      int
 	Code        string // invalid_request, invalid_client, unsupported_grant_type, invalid_scope…
@@ -29,15 +28,44 @@ func oauthInvalidRequest(desc string) error {
 	return &oauthError{http.StatusBadRequest, "invalid_request", desc}
 }
 
-// renderOAuthError writes an RFC 6749 §5.2 error response.
-func renderOAuthError(c echo.Context, e *oauthError) error {
+// renderTokenError is POST /v1/auth/token's error shape: RFC 6749 §5.2's
+// fields (error, error_description), which OAuth2 client libraries parse,
+// and spec 002's (code, message, details) together, so that both kinds of
+// client read every error of the route, a 429 or a 403 included.
+func renderTokenError(c echo.Context, e apiError) error {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Basic realm="warden"`)
 	}
-	return c.JSON(e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+	oauth := e.OAuthCode
+	if oauth == "" {
+		oauth = oauthCodeOf(e.Code)
+	}
+	details := e.Details
+	if details == nil {
+		details = map[string]string{}
+	}
+	return c.JSON(e.Status, map[string]any{"error": oauth, "error_description": e.Message,
+		"code": e.Code, "message": e.Message, "details": details})
+}
+
+// oauthCodeOf is the RFC 6749 error code of a domain error the token route
+// returns (a bad body, a rate limit, an outage); codes RFC 6749 has no
+// word for stay as they are.
+func oauthCodeOf(code string) string {
+	switch code {
+	case warden.EINVALID, warden.ETOOLARGE, warden.EUNSUPPORTEDMEDIA, warden.EREQUESTTIMEOUT:
+		return "invalid_request"
+	case warden.EUNAUTHORIZED:
+		return "invalid_client"
+	case warden.EUNAVAILABLE, warden.ETIMEOUT:
+		return "temporarily_unavailable"
+	case warden.EINTERNAL:
+		return "server_error"
+	}
+	return code
 }
 
 // TokenResponse is a successful RFC 6749 §5.1 access token response.
@@ -51,7 +79,8 @@ type TokenResponse struct {
 // postToken is the OAuth2 client credentials grant (RFC 6749 §4.4). The
 // client authenticates with HTTP Basic (§2.3.1, id and secret
 // form-urlencoded first) or with client_id and client_secret in the body;
-// not both. scope, when given, is a space-separated list of role names: the
+// not both. The body is a form (RFC 6749) or a JSON object with the same
+// parameters (spec 002: all bodies are JSON). scope, when given, is a space-separated list of role names: the
 // token gets the highest of them, which must not exceed the client's role.
 // Without scope the token carries the client's role.
 func (s *Server) postToken(c echo.Context) error {
@@ -59,21 +88,9 @@ func (s *Server) postToken(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-		return oauthInvalidRequest("the body must be application/x-www-form-urlencoded")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, 8<<10))
+	form, err := readTokenRequest(req)
 	if err != nil {
-		return oauthInvalidRequest("the body is too large or unreadable")
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return oauthInvalidRequest("the body is not valid form encoding")
-	}
-	for k, v := range form {
-		if len(v) > 1 {
-			return oauthInvalidRequest("parameter " + k + " is repeated")
-		}
+		return err
 	}
 	switch grant := form.Get("grant_type"); grant {
 	case "client_credentials":
@@ -116,6 +133,56 @@ func (s *Server) postToken(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, TokenResponse{AccessToken: token, TokenType: "Bearer",
 		ExpiresIn: int64(s.tokens.ttl.Seconds()), Scope: role})
+}
+
+// maxTokenBody caps a token request's body.
+const maxTokenBody = 8 << 10
+
+// readTokenRequest reads the token request's parameters from a form or a
+// JSON object of strings. Unknown parameters are ignored (RFC 6749 §3.2),
+// a repeated one is refused.
+func readTokenRequest(req *http.Request) (url.Values, error) {
+	mt, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if mt != mimeForm && !isJSONType(mt) {
+		return nil, oauthInvalidRequest("the body must be application/x-www-form-urlencoded or application/json")
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxTokenBody+1))
+	if err != nil || len(body) > maxTokenBody {
+		return nil, oauthInvalidRequest("the body is too large or unreadable")
+	}
+	if mt != mimeForm {
+		return tokenJSON(body)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oauthInvalidRequest("the body is not valid form encoding")
+	}
+	for k, v := range form {
+		if len(v) > 1 {
+			return nil, oauthInvalidRequest("parameter " + k + " is repeated")
+		}
+	}
+	return form, nil
+}
+
+// tokenJSON reads a JSON token request: an object whose parameters of the
+// grant are strings.
+func tokenJSON(body []byte) (url.Values, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil || doc == nil {
+		return nil, oauthInvalidRequest("the body is not a JSON object")
+	}
+	form := url.Values{}
+	for _, k := range []string{"grant_type", "client_id", "client_secret", "scope"} {
+		switch v := doc[k].(type) {
+		case nil:
+		case string:
+			form.Set(k, v)
+		default:
+			return nil, oauthInvalidRequest("parameter " + k + " must be a string")
+		}
+	}
+	return form, nil
 }
 
 // grantedRole resolves a requested scope against the client's role.

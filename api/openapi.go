@@ -32,6 +32,29 @@ type resp struct {
 	Schema      any // nil for no body
 }
 
+// bodyContent is an operation's request body by media type. A body given
+// only as application/json is read by decodeBody, which takes the same
+// fields as a form too, so both form types are listed with its schema.
+func bodyContent(body map[string]any) map[string]any {
+	content := map[string]any{}
+	for ct, sc := range body {
+		content[ct] = map[string]any{"schema": sc}
+	}
+	if sc, ok := body[echo.MIMEApplicationJSON]; ok && len(body) == 1 {
+		content[mimeForm] = map[string]any{"schema": sc}
+		content[mimeMultipart] = map[string]any{"schema": sc}
+	}
+	return content
+}
+
+// tokenRequest is POST /v1/auth/token's body, as a form or JSON.
+var tokenRequest = obj(map[string]any{
+	"grant_type":    map[string]any{"type": "string", "enum": []string{"client_credentials"}},
+	"client_id":     map[string]any{"type": "string", "description": "Unless sent with HTTP Basic"},
+	"client_secret": map[string]any{"type": "string", "description": "Unless sent with HTTP Basic"},
+	"scope":         map[string]any{"type": "string", "description": "Space-separated roles (viewer, developer, admin); the token gets the highest, at most the client's role"},
+}, "grant_type")
+
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
 
 func obj(props map[string]any, required ...string) map[string]any {
@@ -109,17 +132,13 @@ var (
 	opDelivery = op{Params: []param{{Name: "delivery_id", In: "path", Type: "string", Required: true}}, Responses: with(v1Errors, map[string]resp{"200": {"Delivery with attempts", ref("Delivery")}})}
 	opToken    = op{
 		Security: []any{map[string]any{}, map[string]any{"clientBasic": []string{}}},
-		Body: map[string]any{"application/x-www-form-urlencoded": obj(map[string]any{
-			"grant_type":    map[string]any{"type": "string", "enum": []string{"client_credentials"}},
-			"client_id":     map[string]any{"type": "string", "description": "Unless sent with HTTP Basic"},
-			"client_secret": map[string]any{"type": "string", "description": "Unless sent with HTTP Basic"},
-			"scope":         map[string]any{"type": "string", "description": "Space-separated roles (viewer, developer, admin); the token gets the highest, at most the client's role"},
-		}, "grant_type")},
+		Body:     map[string]any{"application/x-www-form-urlencoded": tokenRequest, "application/json": tokenRequest},
 		Responses: map[string]resp{
 			"200": {"Access token (RFC 6749 §5.1)", ref("TokenResponse")},
 			"400": {"invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)", ref("OAuthError")},
 			"401": {"invalid_client (RFC 6749 §5.2)", ref("OAuthError")},
-			"429": {"Rate limit exceeded", ref("Error")},
+			"403": {"A cross-site browser request (Origin not allowed)", ref("OAuthError")},
+			"429": {"Rate limit exceeded (see Retry-After)", ref("OAuthError")},
 		},
 	}
 	credentialIDParam = param{Name: "credential_id", In: "path", Type: "string", Required: true}
@@ -215,8 +234,9 @@ var schemas = map[string]any{
 		"perturbation_details": anyObj, "batch_success_rate": num, "batch_results": map[string]any{"type": "array", "items": anyObj}, "metrics": anyObj, "generated_at": dt}),
 	"TokenResponse": obj(map[string]any{"access_token": str, "token_type": map[string]any{"type": "string", "enum": []string{"Bearer"}},
 		"expires_in": integ, "scope": str}, "access_token", "token_type", "expires_in"),
-	"OAuthError": obj(map[string]any{"error": map[string]any{"type": "string", "enum": []string{"invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope"}},
-		"error_description": str}, "error"),
+	"OAuthError": obj(map[string]any{"error": map[string]any{"type": "string", "description": "RFC 6749 §5.2 code (invalid_request, invalid_client, unsupported_grant_type, invalid_scope), else the code below"},
+		"error_description": str, "code": str, "message": str, "details": map[string]any{"type": "object", "additionalProperties": str}},
+		"error", "error_description", "code", "message", "details"),
 	"Credential": obj(credentialProps, "id", "kind", "role", "created_at"),
 	"NewCredential": obj(withProps(credentialProps, map[string]any{"org_id": str,
 		"secret": map[string]any{"type": "string", "description": "client_secret of an oauth_client, or the whole x-api-key value of an api_key"}}), "id", "kind", "role", "secret"),
@@ -275,11 +295,7 @@ func (s *Server) OpenAPI() map[string]any {
 			o["parameters"] = params
 		}
 		if r.Op.Body != nil {
-			content := map[string]any{}
-			for ct, sc := range r.Op.Body {
-				content[ct] = map[string]any{"schema": sc}
-			}
-			o["requestBody"] = map[string]any{"required": true, "content": content}
+			o["requestBody"] = map[string]any{"required": true, "content": bodyContent(r.Op.Body)}
 		}
 		responses := map[string]any{}
 		for code, rs := range r.Op.Responses {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
@@ -33,7 +32,8 @@ import (
 // credentials (and, later, models) and sees the queues.
 func (s *Server) routesPlatform(g *routeGroup) {
 	general := bucket{"ip", s.Config.RateGeneral}
-	g.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
+	token := s.group("/v1/auth/token", renderTokenError)
+	token.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
 	g.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: records.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(records.RoleViewer))
 	g.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: records.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(records.RoleDeveloper))
 	g.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: records.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(records.RoleViewer))
@@ -64,10 +64,10 @@ type JobResponse struct {
 	Attempts    int        `json:"attempts"`
 	Error       *string    `json:"error"`
 	Result      any        `json:"result,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	StartedAt   *time.Time `json:"started_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	CompletedAt *time.Time `json:"completed_at"`
+	CreatedAt   Timestamp  `json:"created_at"`
+	StartedAt   *Timestamp `json:"started_at"`
+	UpdatedAt   Timestamp  `json:"updated_at"`
+	CompletedAt *Timestamp `json:"completed_at"`
 }
 
 func (s *Server) getJob(c echo.Context) error {
@@ -77,7 +77,7 @@ func (s *Server) getJob(c echo.Context) error {
 		return err
 	}
 	resp := JobResponse{JobID: j.ID, Kind: j.Kind, Status: j.Status, Progress: j.Progress, Stage: j.Stage, Attempts: j.Attempts,
-		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
+		CreatedAt: Timestamp(j.CreatedAt), StartedAt: (*Timestamp)(j.StartedAt), UpdatedAt: Timestamp(j.UpdatedAt), CompletedAt: (*Timestamp)(j.FinishedAt)}
 	if j.Error != "" {
 		resp.Error = &j.Error
 	}
@@ -112,7 +112,7 @@ type probeRequest struct {
 func (s *Server) postProbe(c echo.Context) error {
 	var body probeRequest
 	if c.Request().ContentLength != 0 {
-		if err := decodeJSON(c, &body, 4<<10); err != nil {
+		if err := decodeBody(c, &body, 4<<10); err != nil {
 			return err
 		}
 	}
@@ -143,9 +143,9 @@ type DeliveryResponse struct {
 	Status      string            `json:"status"`
 	Attempts    int               `json:"attempts"`
 	Payload     json.RawMessage   `json:"payload"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
-	DeliveredAt *time.Time        `json:"delivered_at"`
+	CreatedAt   Timestamp         `json:"created_at"`
+	UpdatedAt   Timestamp         `json:"updated_at"`
+	DeliveredAt *Timestamp        `json:"delivered_at"`
 	History     []AttemptResponse `json:"attempt_history,omitempty"`
 }
 
@@ -156,12 +156,12 @@ type AttemptResponse struct {
 	Error        string    `json:"error,omitempty"`
 	ResponseBody string    `json:"response_body,omitempty"`
 	DurationMS   int64     `json:"duration_ms"`
-	At           time.Time `json:"at"`
+	At           Timestamp `json:"at"`
 }
 
 func deliveryResponse(d records.WebhookDelivery) DeliveryResponse {
 	return DeliveryResponse{ID: d.ID, JobID: d.JobID, EventType: d.EventType, URL: d.URL, Status: d.Status, Attempts: d.Attempts,
-		Payload: json.RawMessage(d.Payload), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, DeliveredAt: d.DeliveredAt}
+		Payload: json.RawMessage(d.Payload), CreatedAt: Timestamp(d.CreatedAt), UpdatedAt: Timestamp(d.UpdatedAt), DeliveredAt: (*Timestamp)(d.DeliveredAt)}
 }
 
 // pagination reads limit (1-1000, default 100) and offset.
@@ -213,7 +213,7 @@ func (s *Server) getDelivery(c echo.Context) error {
 	resp := deliveryResponse(d)
 	for _, a := range as {
 		resp.History = append(resp.History, AttemptResponse{Attempt: a.Attempt, StatusCode: a.StatusCode, Error: a.Error,
-			ResponseBody: a.ResponseBody, DurationMS: a.DurationMS, At: a.CreatedAt})
+			ResponseBody: a.ResponseBody, DurationMS: a.DurationMS, At: Timestamp(a.CreatedAt)})
 	}
 	return c.JSON(http.StatusOK, resp)
 }

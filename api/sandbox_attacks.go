@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
@@ -89,7 +88,7 @@ func labelOf(raw json.RawMessage, labels []string) (int, bool) {
 func (s *Server) launchAttack(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req launchRequest
-	if err := decodeJSON(c, &req, jobs.MaxAttackLaunchBytes); err != nil {
+	if err := decodeBody(c, &req, jobs.MaxAttackLaunchBytes); err != nil {
 		return err
 	}
 	d := map[string]string{}
@@ -327,12 +326,12 @@ func (s *Server) attackStatus(c echo.Context) error {
 	if j.Error != "" {
 		errMsg = &j.Error
 	}
-	var resultAt *time.Time
+	var resultAt *Timestamp
 	if j.Status == records.JobCompleted {
-		resultAt = j.FinishedAt
+		resultAt = (*Timestamp)(j.FinishedAt)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"attack_id": j.ID, "status": j.Status, "progress_percentage": j.Progress,
-		"current_stage": j.Stage, "started_at": j.StartedAt, "updated_at": j.UpdatedAt, "result_available_at": resultAt, "error": errMsg})
+		"current_stage": j.Stage, "started_at": (*Timestamp)(j.StartedAt), "updated_at": Timestamp(j.UpdatedAt), "result_available_at": resultAt, "error": errMsg})
 }
 
 func (s *Server) attackResults(c echo.Context) error {
@@ -403,7 +402,7 @@ func attackDocument(j records.Job, r records.Result) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attack result %s: %w", j.ID, err)
 	}
-	doc := attackResultDoc{AttackResult: res, AttackID: j.ID, Status: j.Status, GeneratedAt: r.CreatedAt}
+	doc := attackResultDoc{AttackResult: res, AttackID: j.ID, Status: j.Status, GeneratedAt: Timestamp(r.CreatedAt)}
 	doc.Perturbation = perturbationDoc(j.ID, res.Perturbation)
 	for _, smp := range res.BatchResults {
 		doc.BatchResults = append(doc.BatchResults, attackSampleDoc{AttackSample: smp, Perturbation: perturbationDoc(j.ID, smp.Perturbation)})
@@ -418,7 +417,7 @@ type attackResultDoc struct {
 	BatchResults []attackSampleDoc `json:"batch_results,omitempty"`
 	AttackID     string            `json:"attack_id"`
 	Status       string            `json:"status"`
-	GeneratedAt  time.Time         `json:"generated_at"`
+	GeneratedAt  Timestamp         `json:"generated_at"`
 }
 
 // attackSampleDoc is one sample of a batch's results.

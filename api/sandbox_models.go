@@ -125,7 +125,7 @@ func (s *Server) postModel(c echo.Context) error {
 			return err
 		}
 		blobs, size = []records.Blob{{Key: key, ContentType: "application/zip", Size: n}}, n
-	} else if err := decodeJSON(c, &req, 1<<20); err != nil {
+	} else if err := decodeBody(c, &req, 1<<20); err != nil {
 		return err
 	}
 	if err := s.validateModelRequest(&req, key != ""); err != nil {
@@ -155,7 +155,7 @@ func (s *Server) postModel(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, map[string]any{"id": m.ID, "name": m.Name, "type": m.Type, "status": m.Status,
-		"created_at": m.CreatedAt, "validation_job_id": job.ID})
+		"created_at": Timestamp(m.CreatedAt), "validation_job_id": job.ID})
 }
 
 // readModelMultipart streams the "file" part into the blob store (size cap,
@@ -252,8 +252,8 @@ type ModelSummary struct {
 	Version     string    `json:"version"`
 	Description string    `json:"description"`
 	Status      string    `json:"status"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	CreatedAt   Timestamp `json:"created_at"`
+	UpdatedAt   Timestamp `json:"updated_at"`
 }
 
 // ModelDetails is GET /v1/models/{id}.
@@ -269,7 +269,7 @@ type ModelDetails struct {
 }
 
 func summary(m records.Model) ModelSummary {
-	return ModelSummary{ID: m.ID, Name: m.Name, Type: m.Type, Version: m.Version, Description: m.Description, Status: m.Status, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	return ModelSummary{ID: m.ID, Name: m.Name, Type: m.Type, Version: m.Version, Description: m.Description, Status: m.Status, CreatedAt: Timestamp(m.CreatedAt), UpdatedAt: Timestamp(m.UpdatedAt)}
 }
 
 func rawOrNull(s string) json.RawMessage {
@@ -405,7 +405,7 @@ func (s *Server) postPredict(c echo.Context) error {
 	start := time.Now()
 	ctx := c.Request().Context()
 	var body map[string]json.RawMessage
-	if err := decodeJSON(c, &body, 16<<20); err != nil {
+	if err := decodeBody(c, &body, 16<<20); err != nil {
 		return err
 	}
 	raw, err := predictInput(body)

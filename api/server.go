@@ -100,6 +100,11 @@ func New(d Deps) (*Server, error) {
 		return err
 	}}))
 	s.e.Use(middleware.SecureWithConfig(middleware.SecureConfig{XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "SAMEORIGIN"}))
+	o := newOrigins(d.Config.PublicURL, d.Config.CORSOrigins)
+	if cors := o.corsMiddleware(); cors != nil {
+		s.e.Use(cors)
+	}
+	s.e.Use(o.refuseCrossSite)
 	s.routesVerify()
 	v1 := s.group("/v1", renderSandboxError)
 	s.routesPlatform(v1)

@@ -166,7 +166,7 @@ type verifyURLRequest struct {
 // the same cap and sniffing rules as uploads.
 func (s *Server) postVerifyURL(c echo.Context) error {
 	var body verifyURLRequest
-	if err := decodeJSON(c, &body, 16<<10); err != nil {
+	if err := decodeBody(c, &body, 16<<10); err != nil {
 		return err
 	}
 	if strings.TrimSpace(body.URL) == "" {
@@ -258,9 +258,9 @@ type VerifyResponse struct {
 	Progress    int                 `json:"progress_percentage"`
 	Stage       string              `json:"current_stage,omitempty"`
 	Error       string              `json:"error,omitempty"`
-	CreatedAt   time.Time           `json:"created_at"`
-	UpdatedAt   time.Time           `json:"updated_at"`
-	CompletedAt *time.Time          `json:"completed_at,omitempty"`
+	CreatedAt   Timestamp           `json:"created_at"`
+	UpdatedAt   Timestamp           `json:"updated_at"`
+	CompletedAt *Timestamp          `json:"completed_at,omitempty"`
 }
 
 // verifyScope is what a caller may see of verifications: their org's and
@@ -298,7 +298,7 @@ func (s *Server) getVerify(c echo.Context) error {
 		return notFoundAs(err, "Job not found")
 	}
 	resp := VerifyResponse{JobID: j.ID, Status: verifyStatus(j.Status), Reasons: []string{}, Progress: j.Progress,
-		Stage: j.Stage, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.FinishedAt}
+		Stage: j.Stage, CreatedAt: Timestamp(j.CreatedAt), UpdatedAt: Timestamp(j.UpdatedAt), CompletedAt: (*Timestamp)(j.FinishedAt)}
 	switch j.Status {
 	case records.JobCompleted:
 		r, err := s.Jobs.Result(c.Request().Context(), j)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,11 +53,12 @@ type Config struct {
 	// Private targets each kind of outbound request may reach, comma-separated
 	// CIDRs, IPs or host:port (outbound.ParseAllowList); empty reaches only
 	// public addresses.
-	VerifyURLAllow    string // WARDEN_VERIFY_URL_ALLOW, verify-url downloads
-	WebhookAllow      string // WARDEN_WEBHOOK_ALLOW, webhook callback URLs
-	ModelURLAllow     string // WARDEN_MODEL_URL_ALLOW, model_file_url and model endpoints
-	TrustedProxies    string // WARDEN_TRUSTED_PROXIES, CIDRs whose X-Forwarded-For is believed
-	WorkerMetricsAddr string // WARDEN_WORKER_METRICS_ADDR, where `warden worker` serves /metrics
+	VerifyURLAllow    string   // WARDEN_VERIFY_URL_ALLOW, verify-url downloads
+	WebhookAllow      string   // WARDEN_WEBHOOK_ALLOW, webhook callback URLs
+	ModelURLAllow     string   // WARDEN_MODEL_URL_ALLOW, model_file_url and model endpoints
+	TrustedProxies    string   // WARDEN_TRUSTED_PROXIES, CIDRs whose X-Forwarded-For is believed
+	CORSOrigins       []string // WARDEN_CORS_ORIGINS, browser origins allowed to call the API (ParseOrigins)
+	WorkerMetricsAddr string   // WARDEN_WORKER_METRICS_ADDR, where `warden worker` serves /metrics
 
 	C2PATrustAnchors   string // WARDEN_C2PA_TRUST_ANCHORS, path to a PEM bundle
 	SensorTrustAnchors string // WARDEN_SENSOR_TRUST_ANCHORS, path to a PEM bundle
@@ -184,6 +186,10 @@ func Load() (Config, error) {
 	}
 	c.BlobDir = e.str("WARDEN_BLOB_DIR", filepath.Join(c.DataDir, "blobs"))
 	c.PublicURL = strings.TrimRight(e.str("WARDEN_PUBLIC_URL", "http://localhost"+portOf(c.Addr)), "/")
+	var err error
+	if c.CORSOrigins, err = ParseOrigins(e.str("WARDEN_CORS_ORIGINS", "")); err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("WARDEN_CORS_ORIGINS: %v", err))
+	}
 	q, err := ParseQueues(e.str("WARDEN_WORKER_QUEUES", "critical=6,gpu=3,cpu=1"))
 	if err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("WARDEN_WORKER_QUEUES: %v", err))
@@ -311,6 +317,37 @@ func ParseQueues(s string) (map[string]int, error) {
 		return nil, fmt.Errorf("no queues")
 	}
 	return out, nil
+}
+
+// ParseOrigins parses a comma-separated list of browser origins
+// ("https://app.example.com,http://localhost:3000") into their canonical
+// form (scheme://host[:port], lower case, no path). "*" is refused: the
+// list also decides which cross-site browser requests may change state.
+func ParseOrigins(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		o, err := canonicalOrigin(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// canonicalOrigin checks that s is an origin as browsers send it in the
+// Origin header and returns it in lower case.
+func canonicalOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		strings.TrimRight(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q: an origin is scheme://host[:port] with scheme http or https (\"*\" is not accepted)", s)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
 
 func portOf(addr string) string {

@@ -180,7 +180,8 @@ func TestTokenIssuance(t *testing.T) {
 		{"no grant_type", "", form("client_id", org.ClientID, "client_secret", org.ClientSecret).Encode(), nil, 400, "invalid_request"},
 		{"no client_secret", "", form("grant_type", "client_credentials", "client_id", org.ClientID).Encode(), nil, 400, "invalid_request"},
 		{"no client", "", form("grant_type", "client_credentials").Encode(), nil, 400, "invalid_request"},
-		{"json body", "application/json", `{"grant_type":"client_credentials"}`, nil, 400, "invalid_request"},
+		{"json body without a client", "application/json", `{"grant_type":"client_credentials"}`, nil, 400, "invalid_request"},
+		{"text body", "text/plain", good.Encode(), nil, 400, "invalid_request"},
 		{"repeated parameter", "", good.Encode() + "&grant_type=client_credentials", nil, 400, "invalid_request"},
 		{"two auth methods", "", good.Encode(), []reqOpt{basicWrong}, 400, "invalid_request"},
 		{"unknown scope", "", good.Encode() + "&scope=root", nil, 400, "invalid_scope"},
@@ -192,7 +193,8 @@ func TestTokenIssuance(t *testing.T) {
 				ct = "application/x-www-form-urlencoded"
 			}
 			code, m, h := s.do("POST", "/v1/auth/token", strings.NewReader(c.body), ct, c.opts...)
-			if code != c.code || m["error"] != c.error || m["error_description"] == nil || len(m) != 2 {
+			// RFC 6749's fields and spec 002's code, message and details.
+			if code != c.code || m["error"] != c.error || m["error_description"] == nil || m["message"] != m["error_description"] || m["code"] == nil || len(m) != 5 {
 				t.Fatalf("%d %v, want %d %s", code, m, c.code, c.error)
 			}
 			if code == 401 && h.Get("WWW-Authenticate") == "" {
