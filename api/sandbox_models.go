@@ -330,6 +330,7 @@ func (s *Server) deleteModel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.models.forget(m.OrgID, m.ID)
 	// The model is deleted: a file the blob store refuses to delete now
 	// stays queued and the reconciler deletes it later.
 	s.DB.PurgeBlobs(context.WithoutCancel(ctx), s.Blobs, keys)
@@ -413,7 +414,7 @@ func (s *Server) postPredict(c echo.Context) error {
 		return err
 	}
 	org := orgOf(c)
-	m, cfg, err := s.activeModel(ctx, org, c.Param("model_id"))
+	m, cfg, err := s.activeModelCached(ctx, org, c.Param("model_id"))
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ type Server struct {
 	predictions *predict.Client
 	audit       *predictionAudit
 	inflight    inflightPredictions
+	models      activeModels
 	routes      []route       // for the OpenAPI document
 	groups      []*routeGroup // one per surface, longest prefix first
 }

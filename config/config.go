@@ -152,7 +152,7 @@ func Load() (Config, error) {
 		AIThreshold:        e.float("WARDEN_AI_THRESHOLD", 0.6),
 		WorkerConcurrency:  int(e.int64("WARDEN_WORKER_CONCURRENCY", 8)),
 		ReconcileInterval:  e.duration("WARDEN_RECONCILE_INTERVAL", 30*time.Second),
-		TaskCheckInterval:  e.duration("WARDEN_TASK_CHECK_INTERVAL", 100*time.Millisecond),
+		TaskCheckInterval:  e.duration("WARDEN_TASK_CHECK_INTERVAL", 250*time.Millisecond),
 		JobDeadline:        e.duration("WARDEN_JOB_DEADLINE", 30*time.Minute),
 		ShutdownTimeout:    e.duration("WARDEN_SHUTDOWN_TIMEOUT", 20*time.Second),
 		MaxModelBytes:      e.int64("WARDEN_MAX_MODEL_BYTES", 512<<20),

@@ -26,6 +26,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[string]chan Reply
+	routes  map[string]route // model id → worker, for routeTTL
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -35,9 +36,20 @@ type Client struct {
 // readers is how many goroutines drain the reply list.
 const readers = 2
 
+// routeTTL is how long a model's route is reused before Redis is asked
+// again (one heartbeat: a new warm worker or a dead one is noticed that
+// much later; a prediction sent to a worker that just died is a 503 as
+// always).
+const routeTTL = HeartbeatInterval
+
+type route struct {
+	worker string
+	until  time.Time
+}
+
 // NewClient starts the client's reply readers; Close stops them.
 func NewClient(rdb redis.UniversalClient) *Client {
-	c := &Client{rdb: rdb, id: newID(), pending: map[string]chan Reply{}, stop: make(chan struct{})}
+	c := &Client{rdb: rdb, id: newID(), pending: map[string]chan Reply{}, routes: map[string]route{}, stop: make(chan struct{})}
 	for range readers {
 		c.done.Add(1)
 		go c.read()
@@ -103,6 +115,9 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 			return Reply{}, err
 		}
 		if !alive {
+			c.mu.Lock()
+			delete(c.routes, req.Model.ID)
+			c.mu.Unlock()
 			return Reply{}, ErrWorkerLost
 		}
 		slice.Reset(min(waitSlice, left))
@@ -114,6 +129,28 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 // predictions keep going to the worker that loaded it while the set of
 // workers stays the same).
 func (c *Client) route(ctx context.Context, modelID string) (string, error) {
+	now := time.Now()
+	c.mu.Lock()
+	r, ok := c.routes[modelID]
+	c.mu.Unlock()
+	if ok && now.Before(r.until) {
+		return r.worker, nil
+	}
+	w, err := c.lookup(ctx, modelID)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if len(c.routes) >= 4096 {
+		c.routes = map[string]route{}
+	}
+	c.routes[modelID] = route{worker: w, until: now.Add(routeTTL)}
+	c.mu.Unlock()
+	return w, nil
+}
+
+// lookup asks Redis for a model's route.
+func (c *Client) lookup(ctx context.Context, modelID string) (string, error) {
 	since := strconv.FormatInt(time.Now().Add(-StaleAfter).UnixMilli(), 10)
 	pipe := c.rdb.Pipeline()
 	warm := pipe.ZRangeByScore(ctx, warmKey(modelID), &redis.ZRangeBy{Min: since, Max: "+inf"})

@@ -76,6 +76,12 @@ func (s *Server) Run(ctx context.Context) error {
 			continue
 		}
 		s.take(res[1])
+		// Under load more are waiting: take them in one round trip.
+		if more, err := s.rdb.LPopCount(ctx, inboxKey(s.ID), 63).Result(); err == nil {
+			for _, raw := range more {
+				s.take(raw)
+			}
+		}
 	}
 	<-hbDone
 	s.withdraw()
@@ -99,17 +105,30 @@ func (s *Server) take(raw string) {
 
 // Reply sends r as the answer to req.
 func (s *Server) Reply(ctx context.Context, req Request, r Reply) {
-	r.ID, r.Worker = req.ID, s.ID
-	body, err := json.Marshal(r)
-	if err != nil {
-		slog.Error("prediction reply not encoded", "id", req.ID, "err", err)
-		return
-	}
+	s.ReplyAll(ctx, []Request{req}, []Reply{r})
+}
+
+// ReplyAll sends the answers of a batch in one round trip: rs[i] answers
+// reqs[i].
+func (s *Server) ReplyAll(ctx context.Context, reqs []Request, rs []Reply) {
 	pipe := s.rdb.Pipeline()
-	pipe.RPush(ctx, req.ReplyTo, body)
-	pipe.PExpire(ctx, req.ReplyTo, replyTTL)
+	lists := map[string]bool{}
+	for i, req := range reqs {
+		r := rs[i]
+		r.ID, r.Worker = req.ID, s.ID
+		body, err := json.Marshal(r)
+		if err != nil {
+			slog.Error("prediction reply not encoded", "id", req.ID, "err", err)
+			continue
+		}
+		pipe.RPush(ctx, req.ReplyTo, body)
+		lists[req.ReplyTo] = true
+	}
+	for l := range lists {
+		pipe.PExpire(ctx, l, replyTTL)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		slog.Warn("prediction reply not sent", "id", req.ID, "err", err)
+		slog.Warn("prediction replies not sent", "n", len(reqs), "err", err)
 	}
 }
 

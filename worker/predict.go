@@ -182,6 +182,7 @@ func (p *predictions) run(b *batcher, batch []pendingPrediction) {
 	start := time.Now()
 	res, err := p.w.predictBatch(ctx, b, runner.PredictBatch{ModelID: b.model.ID, Inputs: inputs})
 	runnerMS := ms(time.Since(start))
+	reqs, reps := make([]predict.Request, len(batch)), make([]predict.Reply, len(batch))
 	for i, r := range batch {
 		rep := predict.Reply{RunnerMS: runnerMS, Batch: len(batch)}
 		switch {
@@ -196,8 +197,9 @@ func (p *predictions) run(b *batcher, batch []pendingPrediction) {
 			rep.ForwardMS = res.ForwardMS
 		}
 		rep.WorkerMS = ms(time.Since(r.got))
-		p.srv.Reply(context.Background(), r.req, rep)
+		reqs[i], reps[i] = r.req, rep
 	}
+	p.srv.ReplyAll(context.Background(), reqs, reps)
 }
 
 // predictionError is the code and the message a caller sees for a failed
