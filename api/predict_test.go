@@ -183,4 +183,12 @@ func TestPredictTenancyAndQuota(t *testing.T) {
 	if len(f.got) != 3 {
 		t.Errorf("the worker got %d predictions, want 3 (the refused ones never reach it)", len(f.got))
 	}
+	f.mu.Unlock()
+	// A deleted model is gone for predictions at once (the API's model
+	// cache forgets it).
+	if r := h.do("DELETE", "/v1/models/"+idA, nil, as(a)); r.Code != 200 {
+		t.Fatalf("delete: %d %s", r.Code, r.Raw)
+	}
+	assertSandboxError(t, "deleted model", h.postJSON("/v1/models/"+idA+"/predict", body(0.1), as(a)), http.StatusNotFound, "not_found")
+	f.mu.Lock()
 }
