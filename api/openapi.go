@@ -191,8 +191,12 @@ func withProps(base map[string]any, extra map[string]any) map[string]any {
 }
 
 var (
-	opText = op{Responses: map[string]resp{"200": {"Prometheus text exposition format", nil}}}
-	opHTML = op{Responses: map[string]resp{"200": {"HTML page", nil}}}
+	opText       = op{Responses: map[string]resp{"200": {"Prometheus text exposition format", nil}}}
+	opHTML       = op{Responses: map[string]resp{"200": {"HTML page", nil}}}
+	opRedoc      = op{Responses: map[string]resp{"200": {"HTML page", nil}, "302": {"To /docs, in a build without ReDoc (make assets embeds it)", nil}}}
+	opMonitoring = op{Responses: map[string]resp{"200": {"HTML page", nil},
+		"401": {"Operator credentials required (HTTP Basic)", ref("VerifyError")}, "404": {"The operator surface is off (no WARDEN_OPERATOR_TOKEN)", ref("VerifyError")},
+		"429": {"Rate limit exceeded (see Retry-After)", ref("VerifyError")}}}
 	opJSON = op{Responses: map[string]resp{"200": {"JSON document", anyObj}}}
 )
 
