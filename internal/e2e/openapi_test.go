@@ -191,6 +191,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"undeclared status", get("/health"), 418, health, false},
 		{"undeclared field", get("/health"), 200, strings.Replace(health, `"workers":0`, `"workers":0,"extra":1`, 1), false},
 		{"wrong type", get("/health"), 200, strings.Replace(health, `"workers":0`, `"workers":"none"`, 1), false},
+		{"not a date-time", get("/health"), 200, strings.Replace(health, `"2026-01-01T00:00:00Z"`, `"yesterday"`, 1), false},
 		{"null where not nullable", get("/v1/attacks/atk_1/status"), 200, strings.Replace(status, `"updated_at":"2026-01-01T00:00:00Z"`, `"updated_at":null`, 1), false},
 		{"error in another surface's shape", get("/v1/models/mdl_1"), 404, `{"error":"Job not found"}`, false},
 		{"unknown operation answered", get("/v1/nothing"), 200, `{}`, false},
