@@ -72,12 +72,29 @@ var (
 	boolean = map[string]any{"type": "boolean"}
 	dt      = map[string]any{"type": "string", "format": "date-time"}
 	anyObj  = map[string]any{"type": "object", "additionalProperties": true}
+	anyJSON = map[string]any{"description": "Any JSON value"}
+	strList = map[string]any{"type": "array", "items": str}
 )
+
+// nullable is schema sc that also admits null.
+func nullable(sc map[string]any) map[string]any {
+	return withProps(sc, map[string]any{"nullable": true})
+}
+
+// retryAfterHeader is the Retry-After header of a 429 or 503 answer.
+var retryAfterHeader = map[string]any{"description": "Seconds to wait before retrying", "schema": integ}
 
 var verifyErrors = map[string]resp{
 	"400": {"Invalid request", ref("VerifyError")},
 	"429": {"Rate limit exceeded, or the org's active-job quota (see Retry-After)", ref("VerifyError")},
 	"500": {"Server error", ref("VerifyError")},
+}
+
+// verifyAuthErrors are the answers of the verification routes that read
+// optional credentials.
+var verifyAuthErrors = map[string]resp{
+	"401": {"Invalid credentials (a request without any is anonymous)", ref("VerifyError")},
+	"403": {"Insufficient role, or a cross-site browser request", ref("VerifyError")},
 }
 
 var v1Errors = map[string]resp{
@@ -86,6 +103,7 @@ var v1Errors = map[string]resp{
 	"403": {"Insufficient role", ref("Error")},
 	"404": {"Not found (or owned by another org)", ref("Error")},
 	"429": {"Rate limit exceeded, or the org's active-job quota (job_quota_exceeded); see Retry-After", ref("Error")},
+	"500": {"Server error", ref("Error")},
 }
 
 func with(base map[string]resp, extra map[string]resp) map[string]resp {
@@ -107,20 +125,21 @@ var (
 			"file":         map[string]any{"type": "string", "format": "binary", "description": "Image or video, at most 100 MB; type is sniffed from the bytes"},
 			"callback_url": map[string]any{"type": "string", "format": "uri", "description": "Optional; needs credentials. Receives a signed webhook when the job ends"},
 		}, "file")},
-		Responses: with(verifyErrors, map[string]resp{"200": {"File accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit, or the org's storage quota", ref("VerifyError")}}),
+		Responses: with(with(verifyErrors, verifyAuthErrors), map[string]resp{"200": {"File accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit, or the org's storage quota", ref("VerifyError")}}),
 	}
 	opVerifyURL = op{
 		Body: map[string]any{"application/json": obj(map[string]any{"url": map[string]any{"type": "string", "format": "uri"},
 			"callback_url": map[string]any{"type": "string", "format": "uri"}}, "url")},
-		Responses: with(verifyErrors, map[string]resp{"200": {"URL accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit, or the org's storage quota", ref("VerifyError")}}),
+		Responses: with(with(verifyErrors, verifyAuthErrors), map[string]resp{"200": {"URL accepted", ref("VerifyAccepted")}, "413": {"File exceeds 100MB limit, or the org's storage quota", ref("VerifyError")}}),
 	}
 	opVerifyGet = op{Params: []param{jobIDParam},
-		Responses: with(verifyErrors, map[string]resp{"200": {"Result", ref("VerifyResult")}, "404": {"Job not found", ref("VerifyError")}})}
+		Responses: with(with(verifyErrors, verifyAuthErrors), map[string]resp{"200": {"Result", ref("VerifyResult")}, "404": {"Job not found", ref("VerifyError")}})}
 	opVerifyDelete = op{Params: []param{jobIDParam},
-		Responses: with(verifyErrors, map[string]resp{"200": {"Deleted", obj(map[string]any{"job_id": str, "deleted": boolean, "message": str})}, "404": {"Job not found", ref("VerifyError")}})}
+		Responses: with(with(verifyErrors, verifyAuthErrors), map[string]resp{"200": {"Deleted", obj(map[string]any{"job_id": str, "deleted": boolean, "message": str})}, "404": {"Job not found", ref("VerifyError")}})}
 	opVerifyMetrics = op{Params: []param{{Name: "days", In: "query", Type: "integer", Description: "Days to aggregate (default 7)"}},
 		Responses: with(verifyErrors, map[string]resp{"200": {"Metrics", obj(map[string]any{"total_verifications": integ, "authentic_camera": integ,
-			"authentic_c2pa": integ, "ai_generated": integ, "unknown": integ, "error": integ, "avg_processing_time": num})}})}
+			"authentic_c2pa": integ, "ai_generated": integ, "unknown": integ, "error": integ, "avg_processing_time": num,
+			"days": map[string]any{"type": "integer", "description": "The days aggregated"}})}})}
 	opHealth = op{Responses: map[string]resp{
 		"200": {"Healthy", ref("Health")}, "503": {"A dependency is down", ref("Health")}}}
 	opJobGet = op{Params: []param{jobIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Job", ref("Job")}})}
@@ -139,6 +158,8 @@ var (
 			"401": {"invalid_client (RFC 6749 §5.2)", ref("OAuthError")},
 			"403": {"A cross-site browser request (Origin not allowed)", ref("OAuthError")},
 			"429": {"Rate limit exceeded (see Retry-After)", ref("OAuthError")},
+			"500": {"server_error", ref("OAuthError")},
+			"503": {"temporarily_unavailable", ref("OAuthError")},
 		},
 	}
 	credentialIDParam = param{Name: "credential_id", In: "path", Type: "string", Required: true}
@@ -156,7 +177,7 @@ var (
 var credentialProps = map[string]any{"id": map[string]any{"type": "string", "description": "The client_id of an oauth_client"},
 	"kind": map[string]any{"type": "string", "enum": []string{"oauth_client", "api_key"}},
 	"role": map[string]any{"type": "string", "enum": []string{"viewer", "developer", "admin"}}, "created_at": dt,
-	"revoked_at": map[string]any{"type": "string", "format": "date-time", "nullable": true}}
+	"revoked_at": nullable(dt)}
 
 func withProps(base map[string]any, extra map[string]any) map[string]any {
 	out := map[string]any{}
@@ -170,8 +191,12 @@ func withProps(base map[string]any, extra map[string]any) map[string]any {
 }
 
 var (
-	opText = op{Responses: map[string]resp{"200": {"Prometheus text exposition format", nil}}}
-	opHTML = op{Responses: map[string]resp{"200": {"HTML page", nil}}}
+	opText       = op{Responses: map[string]resp{"200": {"Prometheus text exposition format", nil}}}
+	opHTML       = op{Responses: map[string]resp{"200": {"HTML page", nil}}}
+	opRedoc      = op{Responses: map[string]resp{"200": {"HTML page", nil}, "302": {"To /docs, in a build without ReDoc (make assets embeds it)", nil}}}
+	opMonitoring = op{Responses: map[string]resp{"200": {"HTML page", nil},
+		"401": {"Operator credentials required (HTTP Basic)", ref("VerifyError")}, "404": {"The operator surface is off (no WARDEN_OPERATOR_TOKEN)", ref("VerifyError")},
+		"429": {"Rate limit exceeded (see Retry-After)", ref("VerifyError")}}}
 	opJSON = op{Responses: map[string]resp{"200": {"JSON document", anyObj}}}
 )
 
@@ -202,17 +227,33 @@ var (
 		Responses: with(v1Errors, map[string]resp{"202": {"Accepted", obj(map[string]any{"attack_id": str, "status": str, "message": str, "estimated_completion_time_seconds": integ})}, "409": {"Model not active", ref("Error")}})}
 	opAttackStatus = op{Params: []param{attackIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Status", obj(map[string]any{"attack_id": str,
 		"status": map[string]any{"type": "string", "enum": []string{"initiated", "queued", "in_progress", "completed", "failed", "cancelled"}}, "progress_percentage": integ,
-		"current_stage": str, "started_at": dt, "updated_at": dt, "result_available_at": dt, "error": map[string]any{"type": "string", "nullable": true}})}})}
+		"current_stage": str, "started_at": nullable(dt), "updated_at": dt, "result_available_at": nullable(dt), "error": nullable(str)})}})}
 	opAttackResults  = op{Params: []param{attackIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Results", ref("AttackResults")}, "409": {"Not completed", ref("Error")}})}
 	opAttackCancel   = op{Params: []param{attackIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Cancelled", obj(map[string]any{"attack_id": str, "status": str})}, "409": {"Already finished", ref("Error")}})}
 	opAttackArtifact = op{Params: []param{attackIDParam, {Name: "name", In: "path", Type: "string", Required: true, Description: "<index>_(original|adversarial|perturbation).png"}},
 		Responses: with(v1Errors, map[string]resp{"200": {"PNG image", nil}})}
 )
 
+// attackSampleProps are the fields of one input's attack outcome; the
+// results document has the first input's at its top level.
+var attackSampleProps = map[string]any{"input_format": str,
+	"original_input": map[string]any{"description": "In the form the client sent: the text, a base64 PNG at the model's input resolution, or the array of numbers"}, "original_prediction": str, "original_confidence": num,
+	"adversarial_example": map[string]any{"description": "As original_input: text, base64 PNG or array of numbers"}, "adversarial_prediction": str, "adversarial_confidence": num, "attack_success": boolean,
+	"perturbation_details": withProps(anyObj, map[string]any{"description": "linf_norm and l2_norm (images) or words_changed and levenshtein_distance (texts); original_png, adversarial_png and perturbation_png link the images"}),
+	"queries":              integ}
+
+// c2paStatusProps are the validation fields of a C2PA manifest: the active
+// one (details.c2pa) and each ingredient's.
+var c2paStatusProps = map[string]any{"valid": boolean, "intact": boolean, "signature_valid": boolean, "trust_chain_valid": boolean,
+	"signer": str, "issuer": str, "claim_generator": str, "error": str, "failures": strList,
+	"time_stamp": obj(map[string]any{"time": dt, "authority": str, "verified": boolean, "error": str})}
+
 var schemas = map[string]any{
 	"ModelSummary": obj(map[string]any{"id": str, "name": str, "type": str, "version": str, "description": str, "status": str, "created_at": dt, "updated_at": dt}),
 	"ModelDetails": obj(map[string]any{"id": str, "name": str, "type": str, "version": str, "description": str, "status": str, "created_at": dt, "updated_at": dt,
-		"input_schema": anyObj, "output_schema": anyObj, "metrics": anyObj, "metadata": anyObj, "error": map[string]any{"type": "string", "nullable": true}, "device": str}),
+		"input_schema":  nullable(withProps(anyObj, map[string]any{"description": "JSON Schema of predict's body; null until the model is validated"})),
+		"output_schema": nullable(anyObj), "metrics": nullable(anyObj), "metadata": nullable(anyObj), "error": nullable(str), "device": str,
+		"model_endpoint_url": map[string]any{"type": "string", "format": "uri", "description": "A remote model's endpoint (absent for a model file)"}}),
 	"ModelRequest": obj(map[string]any{"name": str, "type": map[string]any{"type": "string", "enum": []string{"CV", "NLP"}}, "version": str, "description": str,
 		"model_file_url":     map[string]any{"type": "string", "format": "uri"},
 		"model_endpoint_url": map[string]any{"type": "string", "format": "uri", "description": "Instead of a file: a remote endpoint taking {\"inputs\": [[numbers]]} (CV) or {\"texts\": [strings]} (NLP) and answering {\"probabilities\": [[…]]}; black-box attacks only"},
@@ -226,12 +267,17 @@ var schemas = map[string]any{
 			"additionalProperties": map[string]any{"type": "object", "additionalProperties": true}},
 		"parameters_json_schema": map[string]any{"type": "object", "additionalProperties": true, "description": "The same parameters as one JSON Schema (draft 2020-12) of attack_parameters"}}),
 	"AttackLaunch": obj(map[string]any{"model_id": str, "attack_method_id": str, "input_data": map[string]any{"description": "One input as predict takes it: text (NLP), a base64 image, {\"image\": base64}, {\"input_data\": …} or an array of numbers (CV); or a list of these (a batch)"},
-		"inputs":      map[string]any{"type": "array", "maxItems": maxAttackBatch, "description": "A batch of inputs instead of input_data"},
-		"true_labels": map[string]any{"type": "array"}, "target_label": map[string]any{"description": "Label name or index; makes the attack targeted"},
+		"inputs":      map[string]any{"type": "array", "items": anyJSON, "maxItems": maxAttackBatch, "description": "A batch of inputs instead of input_data"},
+		"true_labels": map[string]any{"type": "array", "items": anyJSON, "description": "Label names or indices, one per input"}, "target_label": map[string]any{"description": "Label name or index; makes the attack targeted"},
 		"attack_parameters": anyObj, "callback_url": map[string]any{"type": "string", "format": "uri"}}, "model_id", "attack_method_id"),
-	"AttackResults": obj(map[string]any{"attack_id": str, "status": str, "original_input": map[string]any{"description": "In the form the client sent: the text, a base64 PNG at the model's input resolution, or the array of numbers"}, "original_prediction": str, "original_confidence": num,
-		"adversarial_example": map[string]any{"description": "As original_input: text, base64 PNG or array of numbers"}, "adversarial_prediction": str, "adversarial_confidence": num, "attack_success": boolean,
-		"perturbation_details": anyObj, "batch_success_rate": num, "batch_results": map[string]any{"type": "array", "items": anyObj}, "metrics": anyObj, "generated_at": dt}),
+	"AttackSample": obj(attackSampleProps),
+	"AttackResults": obj(withProps(attackSampleProps, map[string]any{"attack_id": str, "status": str, "model_id": str, "attack_method_id": str,
+		"batch_size": integ, "batch_success_rate": num, "batch_results": map[string]any{"type": "array", "items": ref("AttackSample"), "description": "Every input's outcome, for a batch of more than one"},
+		"queries":              map[string]any{"type": "integer", "description": "Model queries: the whole batch's for image attacks, the first input's for text attacks"},
+		"gradient_evaluations": integ, "perturbation_summary": anyObj,
+		"metrics": obj(map[string]any{"attack_time_seconds": num, "cpu_usage_avg": str, "gpu_usage_avg": nullable(withProps(str, map[string]any{"description": "null: not measured"})),
+			"device": str, "torch_threads": integ}),
+		"generated_at": dt})),
 	"TokenResponse": obj(map[string]any{"access_token": str, "token_type": map[string]any{"type": "string", "enum": []string{"Bearer"}},
 		"expires_in": integ, "scope": str}, "access_token", "token_type", "expires_in"),
 	"OAuthError": obj(map[string]any{"error": map[string]any{"type": "string", "description": "RFC 6749 §5.2 code (invalid_request, invalid_client, unsupported_grant_type, invalid_scope), else the code below"},
@@ -249,31 +295,76 @@ var schemas = map[string]any{
 		"confidence": map[string]any{"type": "number", "minimum": 0, "maximum": 1},
 		"reasons":    map[string]any{"type": "array", "items": str},
 		"details": obj(map[string]any{
-			"c2pa": obj(map[string]any{"found": boolean, "valid": boolean, "error": str, "issuer": str, "signer": str, "trust_chain_valid": boolean,
-				"signature_valid": boolean, "data_hash_valid": boolean, "claim_generator": str, "signature_algorithm": str, "signing_time": dt,
-				"actions": map[string]any{"type": "array", "items": str},
-				"intact":  boolean, "software_agents": map[string]any{"type": "array", "items": str},
-				"time_stamp": obj(map[string]any{"time": dt, "authority": str, "verified": boolean, "error": str}),
-				"ingredient_manifests": map[string]any{"type": "array", "items": obj(map[string]any{"title": str, "manifest": str,
-					"valid": boolean, "intact": boolean, "signature_valid": boolean, "trust_chain_valid": boolean, "error": str,
-					"failures": map[string]any{"type": "array", "items": str}})}}),
-			"sensor_pki": obj(map[string]any{"valid": boolean, "error": str, "manufacturer": str, "camera_model": str, "sensor_id": str, "signature_algorithm": str}),
-			"ml_detection": map[string]any{"nullable": true, "allOf": []any{obj(map[string]any{"ai_probability": num, "cnn_score": map[string]any{"type": "number", "nullable": true},
-				"prnu_score": num, "metadata_anomaly_score": num, "ensemble_confidence": num, "detected_generator": map[string]any{"type": "string", "nullable": true},
-				"artifacts_found": map[string]any{"type": "array", "items": str}})}},
+			"c2pa": obj(withProps(c2paStatusProps, map[string]any{"found": boolean, "data_hash_valid": boolean,
+				"signature_algorithm": str, "signing_time": dt, "title": str, "format": str,
+				"actions": strList, "digital_source_types": strList, "software_agents": strList,
+				"ingredients":          withProps(strList, map[string]any{"description": "Titles of the ingredients"}),
+				"ingredient_manifests": map[string]any{"type": "array", "items": obj(withProps(c2paStatusProps, map[string]any{"title": str, "manifest": str}))}})),
+			"sensor_pki": obj(map[string]any{"valid": boolean, "error": str, "manufacturer": str, "camera_model": str, "sensor_id": str, "signature_algorithm": str,
+				"capture_time": dt, "software": str}),
+			"ml_detection": nullable(obj(map[string]any{"ai_probability": num, "cnn_score": nullable(num), "cnn_unavailable_reason": str,
+				"prnu_score": num, "spectral_score": num, "jpeg_quantization_score": nullable(num), "metadata_anomaly_score": num, "ensemble_confidence": num,
+				"detected_generator": nullable(str), "artifacts_found": strList, "width": integ, "height": integ})),
 		}),
 		"progress_percentage": integ, "current_stage": str, "error": str,
 		"created_at": dt, "updated_at": dt, "completed_at": dt,
 	}, "job_id", "status", "reasons", "created_at", "updated_at"),
-	"Health": obj(map[string]any{"status": str, "version": str, "timestamp": dt, "database": str, "redis": str, "ml_models_loaded": boolean, "workers": integ}),
+	"Health": obj(map[string]any{"status": str, "version": str, "timestamp": dt, "database": str, "redis": str, "ml_models_loaded": boolean, "workers": integ,
+		"sandbox": map[string]any{"type": "array", "items": anyObj, "description": "Per live worker: the confinement layers of its model runners and whether it accepts tenant models"}}),
 	"Job": obj(map[string]any{"job_id": str, "kind": str, "status": str, "progress_percentage": integ, "current_stage": str, "attempts": integ,
-		"error": map[string]any{"type": "string", "nullable": true}, "result": anyObj, "created_at": dt, "started_at": dt, "updated_at": dt, "completed_at": dt}),
+		"error": nullable(str), "result": anyObj, "created_at": dt, "started_at": nullable(dt), "updated_at": dt, "completed_at": nullable(dt)}),
 	"Delivery": obj(map[string]any{"id": str, "job_id": str, "event_type": str, "url": str, "status": map[string]any{"type": "string", "enum": []string{"pending", "delivered", "failed"}},
-		"attempts": integ, "payload": anyObj, "created_at": dt, "updated_at": dt, "delivered_at": dt,
+		"attempts": integ, "payload": anyObj, "created_at": dt, "updated_at": dt, "delivered_at": nullable(dt),
 		"attempt_history": map[string]any{"type": "array", "items": obj(map[string]any{"attempt": integ, "status_code": integ, "error": str, "response_body": str, "duration_ms": integ, "at": dt})}}),
 }
 
 var pathParam = regexp.MustCompile(`:([a-z_]+)`)
+
+// impliedErrors are the answers the middleware gives whatever the handler:
+// every state-changing request may be refused as cross-site (403), and
+// every request body may come too slowly (408), be too large (413) or of a
+// type the route does not read (415). They take the shape of the route's
+// 400.
+func impliedErrors(r route) map[string]resp {
+	out := map[string]resp{}
+	if r.Method != http.MethodGet {
+		out["403"] = resp{"A cross-site browser request (Origin not allowed)", nil}
+	}
+	if r.Op.Body != nil {
+		out["408"] = resp{"Request body not received in time", nil}
+		out["413"] = resp{"Request body too large", nil}
+		out["415"] = resp{"Content-Type not accepted", nil}
+	}
+	return out
+}
+
+// responsesOf is the responses object of r's operation.
+func responsesOf(r route) map[string]any {
+	all := r.Op.Responses
+	if bad, ok := all["400"]; ok {
+		implied := impliedErrors(r)
+		for code, rs := range implied {
+			rs.Schema = bad.Schema
+			implied[code] = rs
+		}
+		all = with(implied, all)
+	}
+	responses := map[string]any{}
+	for code, rs := range all {
+		x := map[string]any{"description": rs.Description}
+		switch code {
+		case "429":
+			x["headers"] = map[string]any{"Retry-After": withProps(retryAfterHeader, map[string]any{"required": true})}
+		case "503":
+			x["headers"] = map[string]any{"Retry-After": retryAfterHeader}
+		}
+		if rs.Schema != nil {
+			x["content"] = map[string]any{"application/json": map[string]any{"schema": rs.Schema}}
+		}
+		responses[code] = x
+	}
+	return responses
+}
 
 // OpenAPI builds the OpenAPI 3 document of every registered route.
 func (s *Server) OpenAPI() map[string]any {
@@ -297,15 +388,7 @@ func (s *Server) OpenAPI() map[string]any {
 		if r.Op.Body != nil {
 			o["requestBody"] = map[string]any{"required": true, "content": bodyContent(r.Op.Body)}
 		}
-		responses := map[string]any{}
-		for code, rs := range r.Op.Responses {
-			x := map[string]any{"description": rs.Description}
-			if rs.Schema != nil {
-				x["content"] = map[string]any{"application/json": map[string]any{"schema": rs.Schema}}
-			}
-			responses[code] = x
-		}
-		o["responses"] = responses
+		o["responses"] = responsesOf(r)
 		if r.Role != "" {
 			o["security"] = []any{map[string]any{"bearerAuth": []string{}}, map[string]any{"apiKey": []string{}, "orgId": []string{}}}
 			o["description"] = "Requires role " + r.Role + " or higher."

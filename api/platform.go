@@ -47,10 +47,10 @@ func (s *Server) routesPlatform(g *routeGroup) {
 	mon := dashboards.Asynqmon(s.Redis, "/monitoring", !s.Config.MonitoringWrite)
 	ops := bucket{"ip", s.Config.RateGeneral}
 	s.e.Any("/monitoring/*", echo.WrapHandler(mon), s.limit(ops), s.operator)
-	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard, operators only (HTTP Basic: operator and WARDEN_OPERATOR_TOKEN); read-only unless WARDEN_MONITORING_WRITE=true", Op: opHTML}, echo.WrapHandler(mon), s.limit(ops), s.operator)
+	s.add(route{Method: "GET", Path: "/monitoring", Tag: "operations", Summary: "asynqmon queue dashboard, operators only (HTTP Basic: operator and WARDEN_OPERATOR_TOKEN); read-only unless WARDEN_MONITORING_WRITE=true", Op: opMonitoring}, echo.WrapHandler(mon), s.limit(ops), s.operator)
 	s.add(route{Method: "GET", Path: "/openapi.json", Tag: "operations", Summary: "This OpenAPI 3 document", Op: opJSON}, s.getOpenAPI)
 	s.add(route{Method: "GET", Path: "/docs", Tag: "operations", Summary: "Swagger UI", Op: opHTML}, s.getDocs)
-	s.add(route{Method: "GET", Path: "/redoc", Tag: "operations", Summary: "ReDoc", Op: opHTML}, s.getRedoc)
+	s.add(route{Method: "GET", Path: "/redoc", Tag: "operations", Summary: "ReDoc", Op: opRedoc}, s.getRedoc)
 	s.e.GET("/docs/assets/*", s.getDocsAsset)
 }
 

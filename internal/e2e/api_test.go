@@ -162,7 +162,7 @@ func TestUpload413(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		s.readChecked(req, resp)
 		if resp.StatusCode != 413 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
@@ -188,8 +188,7 @@ func TestUpload413(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b := s.readChecked(req, resp)
 		if resp.StatusCode != 413 || !strings.Contains(string(b), "100MB") {
 			t.Fatalf("status %d body %s", resp.StatusCode, b)
 		}
@@ -539,12 +538,12 @@ func TestDocsAndMetrics(t *testing.T) {
 		t.Error("OpenAPI lacks DELETE /api/verify/{job_id}")
 	}
 	for page, asset := range map[string]string{"/docs": "/docs/assets/swagger-ui/swagger-ui-bundle.js", "/redoc": "/docs/assets/redoc/redoc.standalone.js"} {
-		resp, err := http.Get(s.srv.URL + page)
+		req, _ := http.NewRequest("GET", s.srv.URL+page, nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		b := s.readChecked(req, resp)
 		if resp.StatusCode != 200 || !strings.Contains(string(b), asset) || strings.Contains(string(b), "cdn") {
 			t.Errorf("%s: %d (run `make assets` before the tests)", page, resp.StatusCode)
 			continue
@@ -560,9 +559,12 @@ func TestDocsAndMetrics(t *testing.T) {
 		t.Errorf("asset traversal: %d", code)
 	}
 	s.getJSON("/health")
-	resp, _ := http.Get(s.srv.URL + "/metrics")
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	req, _ := http.NewRequest("GET", s.srv.URL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.readChecked(req, resp)
 	for _, name := range []string{`warden_http_request_duration_seconds_bucket{method="GET",route="/health"`, "warden_queue_depth", "go_goroutines"} {
 		if !strings.Contains(string(b), name) {
 			t.Errorf("/metrics lacks %s", name)

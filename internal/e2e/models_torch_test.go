@@ -302,15 +302,12 @@ func TestModelsAndAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := png.Decode(resp.Body)
-		resp.Body.Close()
+		img, err := png.Decode(bytes.NewReader(s.readChecked(req, resp)))
 		if err != nil || img.Bounds().Dx() != 8 {
 			t.Errorf("%s: %v", k, err)
 		}
-		req, _ = http.NewRequest("GET", s.srv.URL+link, nil)
-		withKey(other)(req)
-		if resp, _ := http.DefaultClient.Do(req); resp.StatusCode != 404 {
-			t.Errorf("other org reads %s: %d", k, resp.StatusCode)
+		if code, _ := s.getJSON(link, withKey(other)); code != 404 {
+			t.Errorf("other org reads %s: %d", k, code)
 		}
 	}
 	testenv.Eventually(t, 30*time.Second, "attack_completed webhook", func() bool { return len(rcv.received()) == 1 })

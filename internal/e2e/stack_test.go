@@ -154,6 +154,7 @@ func (s *stack) do(method, path string, body io.Reader, contentType string, opts
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	s.checkContract(req, resp.StatusCode, resp.Header, b)
 	var m map[string]any
 	if len(b) > 0 && b[0] == '{' {
 		if err := json.Unmarshal(b, &m); err != nil {
