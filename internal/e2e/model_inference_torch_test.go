@@ -22,12 +22,7 @@ import (
 // inferred, and predict; a model whose shape cannot be inferred fails with
 // a reason that asks for metadata.input_shape.
 func TestSpecModelRegistration(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		if os.Getenv("TORCH_TEST_REQUIRE_PYTHON") == "1" {
-			t.Fatalf("/usr/bin/python3 cannot import torch: %v", err)
-		}
-		t.Skipf("/usr/bin/python3 cannot import torch: %v", err)
-	}
+	needPythonTorch(t)
 	dir := t.TempDir()
 	script := filepath.Join(testenv.RepoRoot(), "worker", "runner", "testdata", "inference_models.py")
 	if out, err := exec.Command("/usr/bin/python3", script, dir).CombinedOutput(); err != nil {

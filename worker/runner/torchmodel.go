@@ -57,12 +57,11 @@ func (c *torchClassifier) logits(ctx context.Context, x attacks.Batch) ([][]floa
 		if err != nil {
 			return nil, fmt.Errorf("forward: %w", err)
 		}
-		if len(y.Shape) != 2 || int(y.Shape[0]) != hi-lo || int(y.Shape[1]) != c.classes {
-			return nil, fmt.Errorf("model output shape %v, want [%d %d]", y.Shape, hi-lo, c.classes)
+		rows, err := c.rows(y, hi-lo)
+		if err != nil {
+			return nil, err
 		}
-		for i := 0; i < hi-lo; i++ {
-			out = append(out, y.Data[i*c.classes:(i+1)*c.classes])
-		}
+		out = append(out, rows...)
 	}
 	return out, nil
 }
@@ -136,11 +135,12 @@ func (c *torchClassifier) textLogits(ctx context.Context, texts []string) ([][]f
 		if err != nil {
 			return nil, fmt.Errorf("forward: %w", err)
 		}
-		if len(y.Shape) != 2 || int(y.Shape[0]) != hi-lo || int(y.Shape[1]) != c.classes {
-			return nil, fmt.Errorf("model output shape %v, want [%d %d]", y.Shape, hi-lo, c.classes)
+		rows, err := c.rows(y, hi-lo)
+		if err != nil {
+			return nil, err
 		}
-		for i := 0; i < hi-lo; i++ {
-			out = append(out, modelspec.Softmax(y.Data[i*c.classes:(i+1)*c.classes]))
+		for _, r := range rows {
+			out = append(out, modelspec.Softmax(r))
 		}
 	}
 	return out, nil
@@ -166,4 +166,16 @@ func int64Shape(s []int) []int64 {
 		out[i] = int64(d)
 	}
 	return out
+}
+
+// rows splits a forward pass's [n, classes] output into its rows.
+func (c *torchClassifier) rows(y *torch.Tensor, n int) ([][]float32, error) {
+	if len(y.Shape) != 2 || int(y.Shape[0]) != n || int(y.Shape[1]) != c.classes {
+		return nil, fmt.Errorf("model output shape %v, want [%d %d]", y.Shape, n, c.classes)
+	}
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = y.Data[i*c.classes : (i+1)*c.classes]
+	}
+	return out, nil
 }
