@@ -178,6 +178,12 @@ func TestAISRegisterRefusals(t *testing.T) {
 	if r := h.aisRegister("TS", "MEA", as(org)); r.Code != 200 {
 		t.Fatalf("TS-MEA: %d %s", r.Code, r.Raw)
 	}
+	paths, _ := h.do("GET", "/openapi.json", nil).Body["paths"].(map[string]any)
+	for _, p := range []string{path, "/ais/v1.5/model_registration/upload", "/api/ais/v1.5/model_registration/{model_id}", "/api/ais/v1.5/uploads/{upload_id}"} {
+		if paths[p] == nil {
+			t.Errorf("OpenAPI lacks %s", p)
+		}
+	}
 }
 
 // signedToken signs an upload token as Warden does, with the database's
@@ -279,6 +285,9 @@ func TestAISUploadValidation(t *testing.T) {
 		})
 	}
 	wantAISError(t, h.aisPut(data, bytes.Repeat([]byte("x"), 5<<20)), 413, "exceeds")
+	streamed := h.do("PUT", data, bytes.NewReader(bytes.Repeat([]byte("x"), 5<<20)), withContentType("application/zip"), withContentLength(-1))
+	wantAISError(t, streamed, 413, "exceeds")
+	wantAISError(t, h.do("PUT", data, strings.NewReader("a=b"), withContentType("application/x-www-form-urlencoded")), 415, "")
 
 	// Three labels for two images: the second file is refused.
 	if r := h.aisPut(data, icFiles(t)["data"]); r.Code != 200 {

@@ -22,8 +22,6 @@ var aisSummarySchema = obj(map[string]any{"format": map[string]any{"type": "stri
 
 var (
 	opAISRegister = op{
-		Params: []param{{Name: "x-api-key", In: "header", Type: "string", Required: true, Description: "An API key of the org"},
-			{Name: "Org-Id", In: "header", Type: "string", Required: true, Description: "The org the key belongs to"}},
 		Body: map[string]any{"application/json": obj(map[string]any{
 			"task_type": map[string]any{"type": "string", "enum": []string{"IC", "IS", "TC", "TSF", "TS", "NLP", "Text", "OD"},
 				"description": "IC image classification, IS image segmentation, TC tabular classification, TSF time-series forecasting, TS time-series classification, NLP (or Text) text classification, OD object detection"},
