@@ -20,6 +20,9 @@ const (
 	ERATELIMITED  = "rate_limited"
 	EUNAVAILABLE  = "unavailable"
 	ETIMEOUT      = "timeout"
+	// EPRECONDITION: a request well formed but not allowed in the state
+	// or combination it names (AISpectra's 412).
+	EPRECONDITION = "precondition_failed"
 
 	// Per-org quotas (WARDEN_ORG_MAX_*): a submission refused because its
 	// org already holds as much as it may. EQUOTAJOBS is answered 429

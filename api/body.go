@@ -336,7 +336,7 @@ var errBodyTimeout = &warden.Error{Code: warden.EREQUESTTIMEOUT, Message: "Reque
 func (s *Server) bodyDeadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		d := s.Config.BodyTimeout
-		if r := c.Request(); r.Method == http.MethodPost && (c.Path() == "/api/verify" || c.Path() == "/v1/models") {
+		if r := c.Request(); (r.Method == http.MethodPost && (c.Path() == "/api/verify" || c.Path() == "/v1/models")) || c.Path() == aisUploadPath {
 			d = s.Config.UploadTimeout
 		}
 		if d > 0 {

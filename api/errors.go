@@ -24,6 +24,7 @@ var statusOf = map[string]int{
 	warden.ENOTACCEPTABLE:    http.StatusNotAcceptable,
 	warden.EREQUESTTIMEOUT:   http.StatusRequestTimeout,
 	warden.ECONFLICT:         http.StatusConflict,
+	warden.EPRECONDITION:     http.StatusPreconditionFailed,
 	warden.ETOOLARGE:         http.StatusRequestEntityTooLarge,
 	warden.EUNSUPPORTEDMEDIA: http.StatusUnsupportedMediaType,
 	warden.ERATELIMITED:      http.StatusTooManyRequests,

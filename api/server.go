@@ -107,6 +107,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.e.Use(o.refuseCrossSite)
 	s.routesVerify()
+	s.routesAIS()
 	v1 := s.group("/v1", renderSandboxError)
 	s.routesPlatform(v1)
 	s.routesModels(v1)

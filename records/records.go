@@ -221,3 +221,48 @@ type ResultStat struct {
 	Count         int64     `gorm:"not null"`
 	DurationMSSum int64     `gorm:"not null"`
 }
+
+// AIS registration states (spec 000).
+const (
+	AISAwaitingUploads = "awaiting_uploads"
+	AISReady           = "ready" // every required file uploaded and valid
+)
+
+// AISModel is a model registered through AISpectra (spec 000): its task
+// and analysis types and the files it needs (AISFile), uploaded once
+// through signed URLs that expire at UploadsExpireAt.
+type AISModel struct {
+	ID              string    `gorm:"primaryKey;size:64"`
+	OrgID           string    `gorm:"size:64;not null;index"`
+	CredentialID    string    `gorm:"size:64"`
+	TaskType        string    `gorm:"size:16;not null"`
+	AnalysisType    string    `gorm:"size:32;not null"`
+	UploadsExpireAt time.Time `gorm:"not null"`
+	CreatedAt       time.Time `gorm:"index"`
+}
+
+// AIS file states.
+const (
+	AISFilePending   = "pending"   // URL issued, nothing received
+	AISFileReceiving = "receiving" // the URL was used; the body is being read
+	AISFileValid     = "valid"
+	AISFileInvalid   = "invalid" // Errors says why; the URL is spent
+)
+
+// AISFile is one file of an AISModel (model, data, label, clean_model_1…)
+// and the state of its single-use upload URL. UsedAt is set once, by the
+// upload that claims the URL.
+type AISFile struct {
+	ID        string `gorm:"primaryKey;size:64"`
+	ModelID   string `gorm:"size:64;not null;index"`
+	OrgID     string `gorm:"size:64;not null"`
+	Name      string `gorm:"size:32;not null"`
+	Status    string `gorm:"size:32;not null"`
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	BlobKey   string `gorm:"size:512"`
+	Size      int64
+	Summary   string `gorm:"type:text"` // JSON (ais.Summary) of a valid file
+	Errors    string `gorm:"type:text"` // JSON array of strings
+	UpdatedAt time.Time
+}

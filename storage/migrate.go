@@ -87,6 +87,9 @@ var migrations = []migration{
 	{10, "aggregates of deleted results", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&records.ResultStat{})
 	}},
+	{11, "AISpectra registrations and uploads", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&records.AISModel{}, &records.AISFile{})
+	}},
 }
 
 type schemaMigration struct {

@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/records"
+	"gorm.io/gorm"
+)
+
+// NewAISModelID returns a fresh AISpectra model id: "ais_" and 24 hex digits.
+func NewAISModelID() string { return "ais_" + compactUUID()[:24] }
+
+// NewAISFileID returns a fresh id for one file's upload URL.
+func NewAISFileID() string { return "upl_" + compactUUID() }
+
+// AISBlobKey is where a valid uploaded file of an AISpectra model is stored.
+func AISBlobKey(modelID, name string) string { return "ais/" + modelID + "/" + name + ".zip" }
+
+// CreateAISModel inserts a registration and its files in one transaction.
+func (db *DB) CreateAISModel(ctx context.Context, m *records.AISModel, files []records.AISFile) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(m).Error; err != nil {
+			return fmt.Errorf("insert ais model: %w", err)
+		}
+		if err := tx.Create(&files).Error; err != nil {
+			return fmt.Errorf("insert ais files: %w", err)
+		}
+		return nil
+	})
+}
+
+// GetAISModel loads an org's registration with its files (by name); another
+// org's is not found.
+func (db *DB) GetAISModel(ctx context.Context, orgID, id string) (records.AISModel, []records.AISFile, error) {
+	m, err := ofOrg[records.AISModel](ctx, db, orgID, id, "model")
+	if err != nil {
+		return m, nil, err
+	}
+	files, err := db.aisFiles(ctx, id)
+	return m, files, err
+}
+
+func (db *DB) aisFiles(ctx context.Context, modelID string) ([]records.AISFile, error) {
+	var files []records.AISFile
+	if err := db.gorm.WithContext(ctx).Where("model_id = ?", modelID).Order("name").Find(&files).Error; err != nil {
+		return nil, fmt.Errorf("load ais files: %w", err)
+	}
+	return files, nil
+}
+
+// AISModelByFile loads the registration a file belongs to, with all its
+// files (the upload endpoint, which knows only the file from its token).
+func (db *DB) AISModelByFile(ctx context.Context, fileID string) (records.AISModel, []records.AISFile, error) {
+	f, err := first[records.AISFile](db.gorm.WithContext(ctx).Where("id = ?", fileID), "upload")
+	if err != nil {
+		return records.AISModel{}, nil, err
+	}
+	return db.GetAISModel(ctx, f.OrgID, f.ModelID)
+}
+
+// ClaimAISFile takes a file's single-use upload URL: one statement that
+// applies only to an unused URL before its expiry, so of two concurrent
+// uploads exactly one wins (FinishAISFile gives it back unless the file
+// was valid). The loser learns why: ECONFLICT (already
+// used), EFORBIDDEN (expired), ENOTFOUND.
+func (db *DB) ClaimAISFile(ctx context.Context, id string, now time.Time) (records.AISFile, error) {
+	res := db.gorm.WithContext(ctx).Model(&records.AISFile{}).
+		Where("id = ? AND used_at IS NULL AND expires_at > ?", id, now).
+		Updates(map[string]any{"used_at": now, "status": records.AISFileReceiving, "updated_at": now})
+	if res.Error != nil {
+		return records.AISFile{}, fmt.Errorf("claim upload: %w", res.Error)
+	}
+	f, err := first[records.AISFile](db.gorm.WithContext(ctx).Where("id = ?", id), "upload")
+	if err != nil || res.RowsAffected == 1 {
+		return f, err
+	}
+	if f.UsedAt != nil {
+		return f, warden.Errorf(warden.ECONFLICT, "this upload URL has already been used")
+	}
+	return f, warden.Errorf(warden.EFORBIDDEN, "this upload URL has expired")
+}
+
+// FinishAISFile records the outcome of a claimed upload (status, blob,
+// summary, errors). It applies only to a file still receiving. A file that
+// is not valid gives its URL back: it may be used again until it expires,
+// so a wrong file costs a retry, not a new registration; a valid file
+// spends it for good.
+func (db *DB) FinishAISFile(ctx context.Context, f records.AISFile) error {
+	set := map[string]any{"status": f.Status, "blob_key": f.BlobKey, "size": f.Size,
+		"summary": f.Summary, "errors": f.Errors, "updated_at": time.Now().UTC()}
+	if f.Status != records.AISFileValid {
+		set["used_at"] = nil
+	}
+	res := db.gorm.WithContext(ctx).Model(&records.AISFile{}).
+		Where("id = ? AND status = ?", f.ID, records.AISFileReceiving).Updates(set)
+	if res.Error != nil {
+		return fmt.Errorf("finish upload: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return warden.Errorf(warden.ECONFLICT, "the upload is no longer in progress")
+	}
+	return nil
+}
