@@ -62,6 +62,8 @@ var (
 			"409": {"The URL has already been used for a valid file, or an upload to it is in progress", aisErrorSchema},
 			"413": {"Larger than WARDEN_MAX_MODEL_BYTES", aisErrorSchema},
 			"415": {"A url-encoded form (send the zip as the body, or multipart)", aisErrorSchema},
+			"404": {"No such upload (its registration is gone)", aisErrorSchema},
+			"429": {"Rate limit exceeded (see Retry-After)", aisErrorSchema},
 		},
 	}
 )
