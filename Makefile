@@ -77,4 +77,4 @@ fuzz: services
 	$(GO) test -run '^$$' -fuzz '^FuzzUpload$$' -fuzztime $(FUZZTIME) ./internal/e2e/
 
 clean:
-	rm -rf bin node_modules api/docs/swagger-ui api/docs/redoc
+	rm -rf bin node_modules api/docs/redoc
