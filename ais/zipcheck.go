@@ -179,14 +179,20 @@ func (c *checker) single(files []*zip.File, what, e string) *zip.File {
 	return m[e][0]
 }
 
+// sole returns the archive's one file, which must have extension e,
+// reporting any other file and none or several of e.
+func (c *checker) sole(files []*zip.File, what, e string) *zip.File {
+	if !c.only(files, what, e) {
+		return nil
+	}
+	return c.single(files, what, e)
+}
+
 // model: exactly one TorchScript archive (.pt, itself a zip written by
 // torch.jit.save). Loading it is the runner's job.
 func (c *checker) model(files []*zip.File) {
 	c.sum.Format = "torchscript"
-	if !c.only(files, "a model zip", ".pt") {
-		return
-	}
-	f := c.single(files, "a model zip", ".pt")
+	f := c.sole(files, "a model zip", ".pt")
 	if f == nil {
 		return
 	}
@@ -300,10 +306,7 @@ func (c *checker) images(files []*zip.File, what string, exts ...string) {
 // wide as the header, header and cells checked by the given functions.
 func (c *checker) table(files []*zip.File, what string, header func(int, string) string, cell func(int, string) string) {
 	c.sum.Format = "csv"
-	if !c.only(files, what, ".csv") {
-		return
-	}
-	f := c.single(files, what, ".csv")
+	f := c.sole(files, what, ".csv")
 	if f == nil {
 		return
 	}
@@ -371,10 +374,7 @@ func (c *checker) text(files []*zip.File, what string) {
 		return
 	}
 	c.sum.Format = "text"
-	if !c.only(files, what, ".txt") {
-		return
-	}
-	f := c.single(files, what, ".txt")
+	f := c.sole(files, what, ".txt")
 	if f == nil {
 		return
 	}
@@ -413,10 +413,7 @@ var boxColumns = []string{"image", "x_min", "y_min", "x_max", "y_max", "label"}
 // boxes: one CSV with boxColumns; samples are the distinct images.
 func (c *checker) boxes(files []*zip.File, what string) {
 	c.sum.Format = "csv"
-	if !c.only(files, what, ".csv") {
-		return
-	}
-	f := c.single(files, what, ".csv")
+	f := c.sole(files, what, ".csv")
 	if f == nil {
 		return
 	}
