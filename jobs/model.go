@@ -1,7 +1,5 @@
 package jobs
 
-import "encoding/json"
-
 // ValidateModelInput is the input of a registered model's validation.
 type ValidateModelInput struct {
 	ModelID string `json:"model_id"`
@@ -19,13 +17,6 @@ type ValidateModelResult struct {
 
 // Summary is the model's new status.
 func (r ValidateModelResult) Summary() string { return r.Status }
-
-// PredictInput is a prediction's input: one input in the model's format
-// (modelspec.Config.Encode).
-type PredictInput struct {
-	ModelID string          `json:"model_id"`
-	Input   json.RawMessage `json:"input"`
-}
 
 // PredictResult is one prediction.
 type PredictResult struct {

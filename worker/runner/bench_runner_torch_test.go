@@ -61,7 +61,7 @@ func TestBenchRunnerHop(t *testing.T) {
 	// Predictions.
 	one := attacks.Batch{Data: in.X.Sample(0), Shape: append([]int{1}, in.X.Shape[1:]...)}
 	raw, _ := json.Marshal(in.X.Sample(0))
-	req := Request{Op: OpPredict, Predict: &jobs.PredictInput{ModelID: mf.ID, Input: raw}}
+	req := Request{Op: OpBatch, Batch: &PredictBatch{ModelID: mf.ID, Inputs: []json.RawMessage{raw}}} // as a lone prediction reaches a runner
 	inproc := func() error { _, err := clf.Predict(ctx, one); return err }
 	hop := func() error { _, err := p.Run(ctx, req, Sink{}); return err }
 	lat := func(f func() error) (p50, p99 float64) {

@@ -37,19 +37,6 @@ func Execute(ctx context.Context, m Model, req Request, env Env, sink Sink) (*Do
 	switch req.Op {
 	case OpValidate:
 		d.Validate, err = validate(ctx, m)
-	case OpPredict:
-		if req.Predict == nil {
-			return nil, Permanent("predict request without input")
-		}
-		var b *BatchResult
-		b, err = predictBatch(ctx, m, PredictBatch{ModelID: req.Predict.ModelID, Inputs: []json.RawMessage{req.Predict.Input}})
-		if err == nil {
-			if it := b.Items[0]; it.Error != "" {
-				err = Permanent("%s", it.Error)
-			} else {
-				d.Predict = it.Result
-			}
-		}
 	case OpBatch:
 		if req.Batch == nil {
 			return nil, Permanent("predict_batch request without inputs")

@@ -54,9 +54,18 @@ func startRunner(t *testing.T, path string, sandbox, inspect bool) *Process {
 	return p
 }
 
-func predictReq(xs ...float32) Request {
-	b, _ := json.Marshal(xs)
-	return Request{Op: OpPredict, Predict: &jobs.PredictInput{ModelID: "mdl_test", Input: b}}
+// predictOne runs one input on a runner as the worker does (a batch of
+// one) and returns its prediction, or the input's own error.
+func predictOne(ctx context.Context, p *Process, input any) (*jobs.PredictResult, error) {
+	raw, _ := json.Marshal(input)
+	d, err := p.Run(ctx, Request{Op: OpBatch, Batch: &PredictBatch{ModelID: "mdl_test", Inputs: []json.RawMessage{raw}}}, Sink{})
+	if err != nil {
+		return nil, err
+	}
+	if it := d.Batch.Items[0]; it.Error != "" {
+		return nil, Permanent("%s", it.Error)
+	}
+	return d.Batch.Items[0].Result, nil
 }
 
 // TestHonestModelInRunner: an ordinary model validates and predicts in a
@@ -75,16 +84,16 @@ func TestHonestModelInRunner(t *testing.T) {
 	if !strings.Contains(ops, "aten::linear") {
 		t.Errorf("operators %v lack aten::linear", d.Validate.Operators)
 	}
-	d, err = p.Run(context.Background(), predictReq(0.1, 0.2, 0.3, 0.4), Sink{})
+	pr, err := predictOne(context.Background(), p, []float32{0.1, 0.2, 0.3, 0.4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum float32
-	for _, v := range d.Predict.Probabilities {
+	for _, v := range pr.Probabilities {
 		sum += v
 	}
-	if len(d.Predict.Probabilities) != 2 || sum < 0.99 || sum > 1.01 {
-		t.Errorf("prediction %+v", d.Predict)
+	if len(pr.Probabilities) != 2 || sum < 0.99 || sum > 1.01 {
+		t.Errorf("prediction %+v", pr)
 	}
 }
 
@@ -117,7 +126,7 @@ func TestConfinementStopsMissedFileRead(t *testing.T) {
 	dir, _ := hostileModels(t)
 	path := filepath.Join(dir, "reads_file.pt")
 	p := startRunner(t, path, true, false)
-	_, err := p.Run(context.Background(), predictReq(0, 0, 0, 0), Sink{})
+	_, err := predictOne(context.Background(), p, []float32{0, 0, 0, 0})
 	msg, perm := IsPermanent(err)
 	if !perm || !strings.Contains(msg, "ermission denied") {
 		t.Fatalf("confined: %v", err)
@@ -128,12 +137,12 @@ func TestConfinementStopsMissedFileRead(t *testing.T) {
 	t.Logf("confined: %s", msg)
 
 	open := startRunner(t, path, false, false)
-	d, err := open.Run(context.Background(), predictReq(0, 0, 0, 0), Sink{})
+	pr, err := predictOne(context.Background(), open, []float32{0, 0, 0, 0})
 	if err != nil {
 		t.Fatalf("unconfined: %v", err)
 	}
-	if d.Predict.Prediction != "0" { // logits are the bytes 'S' (83) and 'E' (69)
-		t.Errorf("unconfined prediction %+v", d.Predict)
+	if pr.Prediction != "0" { // logits are the bytes 'S' (83) and 'E' (69)
+		t.Errorf("unconfined prediction %+v", pr)
 	}
 }
 
@@ -164,7 +173,7 @@ func TestLoopKilledAtDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := p.Run(ctx, predictReq(1, 1, 1, 1), Sink{})
+	_, err := predictOne(ctx, p, []float32{1, 1, 1, 1})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("looping prediction: %v", err)
 	}
@@ -233,14 +242,14 @@ func TestRunnerCrash(t *testing.T) {
 		time.Sleep(time.Second)
 		p.cmd.Process.Signal(syscall.SIGSEGV)
 	}()
-	_, err := p.Run(context.Background(), predictReq(1, 1, 1, 1), Sink{})
+	_, err := predictOne(context.Background(), p, []float32{1, 1, 1, 1})
 	msg, perm := IsPermanent(err)
 	if !perm || !strings.Contains(msg, "crashed") || !strings.Contains(msg, "segmentation") {
 		t.Fatalf("crash: %v", err)
 	}
 	t.Logf("crash: %s", msg)
 	next := startRunner(t, filepath.Join(dir, "honest.pt"), true, true)
-	if _, err := next.Run(context.Background(), predictReq(0, 0, 0, 0), Sink{}); err != nil {
+	if _, err := predictOne(context.Background(), next, []float32{0, 0, 0, 0}); err != nil {
 		t.Fatalf("next runner: %v", err)
 	}
 }

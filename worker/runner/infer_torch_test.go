@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/modelspec"
 )
 
@@ -69,10 +68,9 @@ func TestInferInputShape(t *testing.T) {
 			if !reflect.DeepEqual(v.InputShape, c.shape) || v.NumClasses != c.classes || v.InputSize != cfg.SampleSize() {
 				t.Fatalf("validation %+v, want shape %v and %d classes", v, c.shape, c.classes)
 			}
-			in, _ := json.Marshal(make([]float32, cfg.SampleSize()))
-			d, err := p.Run(context.Background(), Request{Op: OpPredict, Predict: &jobs.PredictInput{ModelID: "mdl_test", Input: in}}, Sink{})
-			if err != nil || len(d.Predict.Probabilities) != c.classes {
-				t.Fatalf("prediction at the inferred shape: %+v, %v", d, err)
+			pr, err := predictOne(context.Background(), p, make([]float32, cfg.SampleSize()))
+			if err != nil || len(pr.Probabilities) != c.classes {
+				t.Fatalf("prediction at the inferred shape: %+v, %v", pr, err)
 			}
 		})
 	}

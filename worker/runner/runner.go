@@ -30,8 +30,7 @@ import (
 // Operations a runner performs.
 const (
 	OpValidate = "validate"      // load, inspect, count classes, time sample forwards
-	OpPredict  = "predict"       // one input (tests, probes)
-	OpBatch    = "predict_batch" // several inputs, one forward pass
+	OpBatch    = "predict_batch" // predictions: one forward pass for the batch
 	OpAttack   = "attack"
 	OpCheck    = "check" // report what the confinement allows (tests, /health)
 )
@@ -56,11 +55,10 @@ type ModelFile struct {
 
 // Request is one operation for a runner (or for Execute).
 type Request struct {
-	Op      string             `json:"op"`
-	Predict *jobs.PredictInput `json:"predict,omitempty"`
-	Batch   *PredictBatch      `json:"batch,omitempty"`
-	Attack  *jobs.AttackInput  `json:"attack,omitempty"`
-	Check   *CheckRequest      `json:"check,omitempty"`
+	Op     string            `json:"op"`
+	Batch  *PredictBatch     `json:"batch,omitempty"`
+	Attack *jobs.AttackInput `json:"attack,omitempty"`
+	Check  *CheckRequest     `json:"check,omitempty"`
 }
 
 // Message is one line a runner writes: progress, an artifact, or the
@@ -87,12 +85,11 @@ type Artifact struct {
 
 // Done ends an operation with its typed result or its failure.
 type Done struct {
-	Validate *Validation         `json:"validate,omitempty"`
-	Predict  *jobs.PredictResult `json:"predict,omitempty"`
-	Batch    *BatchResult        `json:"batch,omitempty"`
-	Attack   *jobs.AttackResult  `json:"attack,omitempty"`
-	Check    *CheckResult        `json:"check,omitempty"`
-	Error    string              `json:"error,omitempty"`
+	Validate *Validation        `json:"validate,omitempty"`
+	Batch    *BatchResult       `json:"batch,omitempty"`
+	Attack   *jobs.AttackResult `json:"attack,omitempty"`
+	Check    *CheckResult       `json:"check,omitempty"`
+	Error    string             `json:"error,omitempty"`
 	// Permanent: retrying cannot help (the model or the input is bad).
 	Permanent bool `json:"permanent,omitempty"`
 }
