@@ -47,6 +47,10 @@ type Config struct {
 	ClipMax    float32  `json:"clip_max"`
 	Tokenizer  string   `json:"tokenizer,omitempty"` // "bow"
 	Vocabulary []string `json:"vocabulary,omitempty"`
+	// AnyOutput: the model's output need not be class logits [batch,
+	// classes] (AISpectra's segmentation, forecasting and detection
+	// models); set by the runner for analyses, never by metadata.
+	AnyOutput  bool `json:"-"`
 	vocabIndex map[string]int
 }
 

@@ -135,34 +135,44 @@ func Load(path string, cfg modelspec.Config, dev torch.Device, inspect bool) (*t
 		return nil, ops, err
 	}
 	clf := &torchClassifier{mod: mod, cfg: cfg, mu: &sync.Mutex{}}
-	if clf.classes, err = probeClasses(clf); err != nil {
+	if clf.out, err = probeOutput(clf); err != nil {
 		mod.Close()
 		return nil, ops, Permanent("%v", err)
+	}
+	clf.classes = 1
+	for _, d := range clf.out {
+		clf.classes *= d
 	}
 	return clf, ops, nil
 }
 
-// probeClasses runs one zero input (or one text) to learn the number of
-// classes.
-func probeClasses(c *torchClassifier) (int, error) {
+// probeOutput runs one zero input (or one text) to learn the shape of one
+// sample's output: [classes] for a classifier.
+func probeOutput(c *torchClassifier) ([]int, error) {
 	var (
 		y   *torch.Tensor
 		err error
 	)
 	if c.takesText() {
 		if y, err = c.mod.ForwardStrings([]string{"warden sample"}); err != nil {
-			return 0, fmt.Errorf("sample forward pass with a list of one text failed: %w", err)
+			return nil, fmt.Errorf("sample forward pass with a list of one text failed: %w", err)
 		}
 	} else {
 		shape := c.cfg.BatchShape(1)
 		if y, err = c.mod.Forward(&torch.Tensor{Data: make([]float32, c.cfg.SampleSize()), Shape: shape}); err != nil {
-			return 0, fmt.Errorf("sample forward pass with input shape %v failed: %w", shape, err)
+			return nil, fmt.Errorf("sample forward pass with input shape %v failed: %w", shape, err)
 		}
 	}
-	if len(y.Shape) != 2 || y.Shape[0] != 1 || y.Shape[1] < 2 {
-		return 0, fmt.Errorf("the model must return logits of shape [batch, classes ≥ 2]; got %v", y.Shape)
+	if c.cfg.AnyOutput {
+		if len(y.Shape) < 2 || y.Shape[0] != 1 || len(y.Data) == 0 {
+			return nil, fmt.Errorf("the model must return one tensor of shape [batch, ...]; got %v", y.Shape)
+		}
+		return intShape(y.Shape[1:]), nil
 	}
-	return int(y.Shape[1]), nil
+	if len(y.Shape) != 2 || y.Shape[0] != 1 || y.Shape[1] < 2 {
+		return nil, fmt.Errorf("the model must return logits of shape [batch, classes ≥ 2]; got %v", y.Shape)
+	}
+	return []int{int(y.Shape[1])}, nil
 }
 
 // Close frees the module.

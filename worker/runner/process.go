@@ -69,7 +69,7 @@ func Start(ctx context.Context, o Options, model ModelFile) (*Process, error) {
 		return nil, err
 	}
 	cfg := Config{Model: model, Device: o.Device, Threads: o.Threads, WordNetDir: o.WordNetDir, Inspect: o.Inspect,
-		Confine: o.Sandbox, Limits: o.Limits, Paths: paths(exe, model.Path, o.WordNetDir, scratch, o.Device)}
+		Confine: o.Sandbox, Limits: o.Limits, Paths: paths(exe, model, o.WordNetDir, scratch, o.Device)}
 	b, _ := json.Marshal(cfg)
 	cmd := exec.Command(exe, "runner")
 	// A clean environment: nothing of the worker's (database and Redis
@@ -154,7 +154,7 @@ func Start(ctx context.Context, o Options, model ModelFile) (*Process, error) {
 }
 
 // paths lists what a runner may open.
-func paths(exe, model, wordnet, scratch, device string) Paths {
+func paths(exe string, model ModelFile, wordnet, scratch, device string) Paths {
 	p := Paths{Executable: exe, LibDirs: libDirs(), Scratch: scratch,
 		// /etc/protocols and /etc/services: the SQLite driver linked into
 		// the binary reads them when it initialises (public files).
@@ -162,9 +162,10 @@ func paths(exe, model, wordnet, scratch, device string) Paths {
 			"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"},
 		ReadDirs: []string{"/sys/devices/system/cpu", "/sys/fs/cgroup"},
 		Devices:  []string{"/dev/null", "/dev/urandom"}}
-	if model != "" {
-		p.ReadFiles = append(p.ReadFiles, model)
+	if model.Path != "" {
+		p.ReadFiles = append(p.ReadFiles, model.Path)
 	}
+	p.ReadFiles = append(p.ReadFiles, model.Files...)
 	if wordnet != "" {
 		p.ReadDirs = append(p.ReadDirs, wordnet)
 	}

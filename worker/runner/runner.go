@@ -32,7 +32,8 @@ const (
 	OpValidate = "validate"      // load, inspect, count classes, time sample forwards
 	OpBatch    = "predict_batch" // predictions: one forward pass for the batch
 	OpAttack   = "attack"
-	OpCheck    = "check" // report what the confinement allows (tests, /health)
+	OpCheck    = "check"   // report what the confinement allows (tests, /health)
+	OpAnalyze  = "analyze" // an AISpectra analysis: decode the data, load the model for it, run
 )
 
 // Model is a registered model ready to answer: a TorchScript module (in a
@@ -51,6 +52,9 @@ type ModelFile struct {
 	Type     string          `json:"type"`
 	Metadata json.RawMessage `json:"metadata"`
 	Path     string          `json:"path"` // the TorchScript file, readable by the runner alone among the files it may open
+	// Files are further files the runner may read (an analysis's data
+	// and label zips).
+	Files []string `json:"files,omitempty"`
 }
 
 // Request is one operation for a runner (or for Execute).
@@ -59,6 +63,8 @@ type Request struct {
 	Batch  *PredictBatch     `json:"batch,omitempty"`
 	Attack *jobs.AttackInput `json:"attack,omitempty"`
 	Check  *CheckRequest     `json:"check,omitempty"`
+	// Analysis is an AISpectra analysis (OpAnalyze).
+	Analysis *AnalysisRequest `json:"analysis,omitempty"`
 }
 
 // Message is one line a runner writes: progress, an artifact, or the
@@ -85,11 +91,12 @@ type Artifact struct {
 
 // Done ends an operation with its typed result or its failure.
 type Done struct {
-	Validate *Validation        `json:"validate,omitempty"`
-	Batch    *BatchResult       `json:"batch,omitempty"`
-	Attack   *jobs.AttackResult `json:"attack,omitempty"`
-	Check    *CheckResult       `json:"check,omitempty"`
-	Error    string             `json:"error,omitempty"`
+	Validate *Validation          `json:"validate,omitempty"`
+	Batch    *BatchResult         `json:"batch,omitempty"`
+	Attack   *jobs.AttackResult   `json:"attack,omitempty"`
+	Check    *CheckResult         `json:"check,omitempty"`
+	Analysis *jobs.AnalysisResult `json:"analysis,omitempty"`
+	Error    string               `json:"error,omitempty"`
 	// Permanent: retrying cannot help (the model or the input is bad).
 	Permanent bool `json:"permanent,omitempty"`
 }

@@ -126,6 +126,10 @@ func (s *server) handle(req Request) *Done {
 	if req.Op == OpCheck {
 		return &Done{Check: s.check(req.Check)}
 	}
+	ctx := context.Background() // the worker stops a runner by killing it
+	if req.Op == OpAnalyze {
+		return s.analyze(ctx, req.Analysis, s.sink())
+	}
 	if !s.loaded {
 		s.loaded = true
 		s.model, s.ops, s.loadErr = s.load()
@@ -133,12 +137,23 @@ func (s *server) handle(req Request) *Done {
 	if s.loadErr != nil {
 		return failure(s.loadErr)
 	}
-	ctx := context.Background() // the worker stops a runner by killing it
+	d, err := Execute(ctx, s.model, req, Env{WordNetDir: s.cfg.WordNetDir, Threads: s.cfg.Threads}, s.sink())
+	if err != nil {
+		return failure(err)
+	}
+	if d.Validate != nil {
+		d.Validate.Operators = s.ops
+	}
+	return d
+}
+
+// sink sends an operation's progress and artifacts to the worker.
+func (s *server) sink() Sink {
 	var (
 		lastStage string
 		lastSent  time.Time
 	)
-	sink := Sink{
+	return Sink{
 		// Progress crosses the pipe when the stage changes or every 200 ms
 		// (the worker throttles its database writes more still).
 		Progress: func(pct int, stage string) {
@@ -152,14 +167,6 @@ func (s *server) handle(req Request) *Done {
 			return name, s.send(Message{Artifact: &Artifact{Name: name, ContentType: ct, Data: data}})
 		},
 	}
-	d, err := Execute(ctx, s.model, req, Env{WordNetDir: s.cfg.WordNetDir, Threads: s.cfg.Threads}, sink)
-	if err != nil {
-		return failure(err)
-	}
-	if d.Validate != nil {
-		d.Validate.Operators = s.ops
-	}
-	return d
 }
 
 func (s *server) load() (*torchClassifier, []string, error) {

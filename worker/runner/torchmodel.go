@@ -20,7 +20,8 @@ const predictChunk = 256
 type torchClassifier struct {
 	mod     *torch.Module
 	cfg     modelspec.Config
-	classes int
+	classes int   // values in one sample's output (class logits: the classes)
+	out     []int // one sample's output shape ([classes] for classifiers)
 	mu      *sync.Mutex
 }
 
@@ -168,10 +169,11 @@ func int64Shape(s []int) []int64 {
 	return out
 }
 
-// rows splits a forward pass's [n, classes] output into its rows.
+// rows splits a forward pass's [n, classes] output (or [n, out...]) into
+// its rows.
 func (c *torchClassifier) rows(y *torch.Tensor, n int) ([][]float32, error) {
-	if len(y.Shape) != 2 || int(y.Shape[0]) != n || int(y.Shape[1]) != c.classes {
-		return nil, fmt.Errorf("model output shape %v, want [%d %d]", y.Shape, n, c.classes)
+	if len(y.Shape) != len(c.out)+1 || int(y.Shape[0]) != n || len(y.Data) != n*c.classes {
+		return nil, fmt.Errorf("model output shape %v, want %v", y.Shape, append([]int{n}, c.out...))
 	}
 	out := make([][]float32, n)
 	for i := range out {

@@ -240,3 +240,86 @@ func crossEntropy(s *scope, logits, labels *ts.Tensor) (*ts.Tensor, error) {
 	const reductionMean, ignoreIndex = 1, -100
 	return s.add(lsm.NllLoss(labels, w, reductionMean, ignoreIndex, false))
 }
+
+// OutputGradient runs m on the batch x (float32, shape) and returns the
+// gradient with respect to x of sum(output ⊙ weights), a vector-Jacobian
+// product: weights has the output's layout (weightShape), and a caller
+// builds any differentiable loss of the output by choosing them (e.g. the
+// scores of the detections an attack suppresses). It also returns the
+// output. Parameter gradients are not accumulated.
+func OutputGradient(m *Module, x []float32, shape []int64, weights []float32, weightShape []int64) (grad []float32, out *Tensor, err error) {
+	if m == nil {
+		return nil, nil, errors.New("torch: nil module")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, nil, errClosed
+	}
+	defer pin()()
+	defer gradEnabled(true)()
+	var s scope
+	defer s.close()
+	xt, err := s.fromGo(x, shape, m.dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	leaf, err := s.add(xt.Detach(false))
+	if err != nil {
+		return nil, nil, err
+	}
+	if leaf, err = s.add(leaf.SetRequiresGrad(true, false)); err != nil {
+		return nil, nil, err
+	}
+	y, err := s.add(m.cm.ForwardTs([]ts.Tensor{*leaf}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("torch: forward: %w", err)
+	}
+	got, err := y.Size()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !equalShape(got, weightShape) {
+		return nil, nil, fmt.Errorf("torch: output shape %v, weights for %v", got, weightShape)
+	}
+	w, err := s.fromGo(weights, weightShape, m.dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	prod, err := s.add(y.Mul(w, false))
+	if err != nil {
+		return nil, nil, err
+	}
+	total, err := s.add(prod.Sum(gotch.Float, false))
+	if err != nil {
+		return nil, nil, err
+	}
+	grads, err := ts.RunBackward([]ts.Tensor{*total}, []ts.Tensor{*leaf}, false, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("torch: backward: %w", err)
+	}
+	for i := range grads {
+		s.ts = append(s.ts, &grads[i])
+	}
+	g, err := s.toGo(&grads[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := s.toGo(y)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g.Data, o, nil
+}
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -62,3 +62,7 @@ func TrainMLP(xs []float32, ys []int64, inShape []int64, classes int64, cfg Trai
 func TrainCNN(xs []float32, ys []int64, inShape []int64, classes int64, cfg TrainConfig, outPath string) (*TrainResult, error) {
 	return nil, ErrUnavailable
 }
+
+func OutputGradient(m *Module, x []float32, shape []int64, weights []float32, weightShape []int64) (grad []float32, out *Tensor, err error) {
+	return nil, nil, ErrUnavailable
+}
