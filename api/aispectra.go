@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
 )
@@ -34,6 +35,7 @@ func (s *Server) routesAIS() {
 		g.add(route{Method: "GET", Path: prefix + "/v1.5/model_registration/:model_id", Tag: "aispectra",
 			Summary: "A registration's files: uploaded, valid, and why not", Role: records.RoleViewer, Op: opAISStatus},
 			s.aisStatus, s.guard(general), viewer)
+		s.routesAISAnalyses(g, prefix)
 		if prefix == "/api/ais" {
 			for _, m := range []string{"PUT", "POST"} {
 				g.add(route{Method: m, Path: aisUploadPath, Tag: "aispectra",
@@ -71,6 +73,12 @@ func renderAISError(c echo.Context, e apiError) error {
 type aisRegisterRequest struct {
 	TaskType     string `json:"task_type"`
 	AnalysisType string `json:"analysis_type"`
+	// ModelID names an existing registration: its files are uploaded once,
+	// and this call starts another analysis on them.
+	ModelID     string               `json:"model_id"`
+	CallbackURL string               `json:"callback_url"`
+	Parameters  *jobs.AnalysisParams `json:"parameters"`
+	jobs.AnalysisParams
 }
 
 // parse canonicalises the types: 400 for missing or unknown values, 412
@@ -118,6 +126,9 @@ type aisRegistration struct {
 	UploadURLs   map[string]string `json:"upload_urls"`
 	ExpiresAt    Timestamp         `json:"expires_at"`
 	StatusURL    string            `json:"status_url"`
+	// AnalysisID is the analysis that starts when the last file is
+	// uploaded (absent for analyses this version cannot run yet).
+	AnalysisID string `json:"analysis_id,omitempty"`
 }
 
 // aisRegister registers a model: its rows, then one signed URL per file.
@@ -126,15 +137,27 @@ func (s *Server) aisRegister(c echo.Context) error {
 	if err := decodeBody(c, &req, 64<<10); err != nil {
 		return err
 	}
+	if strings.TrimSpace(req.ModelID) != "" {
+		return s.aisReanalyze(c, req)
+	}
 	task, analysis, err := req.parse()
 	if err != nil {
 		return err
 	}
+	ap, err := aisAnalysisRequest{Parameters: req.Parameters, AnalysisParams: req.AnalysisParams}.params()
+	if err != nil {
+		return err
+	}
+	if err := s.checkCallback(c, req.CallbackURL); err != nil {
+		return err
+	}
+	params, _ := json.Marshal(ap)
 	ctx := c.Request().Context()
 	p := principal(c)
 	now := time.Now().UTC()
 	m := records.AISModel{ID: storage.NewAISModelID(), OrgID: p.OrgID, CredentialID: p.CredentialID,
-		TaskType: task, AnalysisType: analysis, UploadsExpireAt: now.Add(aisUploadTTL), CreatedAt: now}
+		TaskType: task, AnalysisType: analysis, Params: string(params), CallbackURL: req.CallbackURL,
+		UploadsExpireAt: now.Add(aisUploadTTL), CreatedAt: now}
 	var files []records.AISFile
 	for _, name := range ais.RequiredFiles(task, analysis) {
 		files = append(files, records.AISFile{ID: storage.NewAISFileID(), ModelID: m.ID, OrgID: m.OrgID, Name: name,
@@ -151,8 +174,27 @@ func (s *Server) aisRegister(c echo.Context) error {
 	if err := s.DB.CreateAISModel(ctx, &m, files); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, aisRegistration{ModelID: m.ID, TaskType: task, AnalysisType: analysis, UploadURLs: urls,
-		ExpiresAt: Timestamp(m.UploadsExpireAt), StatusURL: s.Config.PublicURL + "/api/ais/v1.5/model_registration/" + m.ID})
+	doc := aisRegistration{ModelID: m.ID, TaskType: task, AnalysisType: analysis, UploadURLs: urls,
+		ExpiresAt: Timestamp(m.UploadsExpireAt), StatusURL: s.Config.PublicURL + "/api/ais/v1.5/model_registration/" + m.ID}
+	if ais.Runnable(analysis) {
+		doc.AnalysisID = initialAnalysisID(m.ID)
+	}
+	return c.JSON(http.StatusOK, doc)
+}
+
+// aisReanalyze is a registration call naming an existing model_id: it
+// starts the analysis_type on the files already uploaded (200 with the
+// analysis, as the registration answers).
+func (s *Server) aisReanalyze(c echo.Context, req aisRegisterRequest) error {
+	if strings.TrimSpace(req.AnalysisType) == "" {
+		return invalid("analysis_type", "required")
+	}
+	job, err := s.startAnalysis(c, aisAnalysisRequest{ModelID: req.ModelID, AnalysisType: req.AnalysisType, TaskType: req.TaskType,
+		CallbackURL: req.CallbackURL, Parameters: req.Parameters, AnalysisParams: req.AnalysisParams}, "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.analysisDoc(job))
 }
 
 // aisFileStatus is one file in a registration's status.

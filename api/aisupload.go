@@ -94,6 +94,9 @@ type aisUploadResponse struct {
 	Summary ais.Summary `json:"summary"`
 	// RegistrationStatus is the registration's after this upload.
 	RegistrationStatus string `json:"registration_status"`
+	// AnalysisID is the registration's analysis, started by the upload
+	// that completed its files.
+	AnalysisID string `json:"analysis_id,omitempty"`
 }
 
 // aisUpload receives one file at its signed URL: the raw zip as the body
@@ -166,13 +169,21 @@ func (s *Server) receiveAISFile(c echo.Context, m records.AISModel, files []reco
 		s.discardUpload(ctx, f.BlobKey)
 		return aisUploadResponse{}, nil, err
 	}
-	for i := range files {
-		if files[i].ID == f.ID {
-			files[i] = *f
-		}
+	// Read the files again: another upload may have completed beside this one.
+	if _, fresh, err := s.DB.GetAISModel(ctx, m.OrgID, m.ID); err == nil {
+		files = fresh
 	}
-	return aisUploadResponse{ModelID: m.ID, File: f.Name, Status: f.Status, Size: n, Summary: sum,
-		RegistrationStatus: aisStatusOf(m, files, time.Now()).Status}, nil, nil
+	res := aisUploadResponse{ModelID: m.ID, File: f.Name, Status: f.Status, Size: n, Summary: sum,
+		RegistrationStatus: aisStatusOf(m, files, time.Now()).Status}
+	if res.RegistrationStatus == records.AISReady {
+		id, err := s.startInitialAnalysis(context.WithoutCancel(ctx), m, files)
+		if err != nil {
+			// The file is stored: the analysis can be started with POST …/analyses.
+			slog.Warn("starting a registration's analysis", "model_id", m.ID, "err", err)
+		}
+		res.AnalysisID = id
+	}
+	return res, nil, nil
 }
 
 // rejectAISFile records a failed upload (giving its URL back) and answers

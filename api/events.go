@@ -25,6 +25,7 @@ var eventPrefix = map[string]string{
 	jobs.Probe.Name:         "probe",
 	jobs.Attack.Name:        "attack",
 	jobs.ValidateModel.Name: "model_validation",
+	jobs.Analysis.Name:      "analysis",
 }
 
 // Event implements jobs.Event.
@@ -56,6 +57,9 @@ func (e Events) Event(job records.Job, status string, result any, reason string)
 		}
 	case jobs.ValidateModelResult:
 		event["model_id"] = r.ModelID
+	case jobs.AnalysisResult:
+		event["verdict"] = r.Verdict
+		event["report_html_url"] = e.PublicURL + aisBase + "/analyses/" + job.ID + "/report.html"
 	case jobs.ProbeResult:
 	default:
 		return "", nil, fmt.Errorf("events: no rendering for %T", result)
@@ -79,6 +83,11 @@ func jobFields(job records.Job, event map[string]any) {
 		if in, err := jobs.ValidateModel.Input(job.Input); err == nil {
 			event["model_id"] = in.ModelID
 		}
+	case jobs.Analysis.Name:
+		event["analysis_id"] = job.ID
+		if in, err := jobs.Analysis.Input(job.Input); err == nil {
+			event["model_id"], event["task_type"], event["analysis_type"] = in.AISModelID, in.TaskType, in.AnalysisType
+		}
 	}
 }
 
@@ -90,6 +99,8 @@ func (e Events) resultURL(job records.Job) string {
 		return e.PublicURL + verifyPath(job.ID)
 	case jobs.Attack.Name:
 		return e.PublicURL + attackResultsPath(job.ID)
+	case jobs.Analysis.Name:
+		return e.PublicURL + aisBase + "/analyses/" + job.ID + "/report"
 	}
 	return ""
 }

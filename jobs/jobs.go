@@ -73,6 +73,7 @@ var (
 	Probe         = declare[ProbeInput, ProbeResult](Spec{Name: "probe", Queue: QueueCPU, MaxRetry: 5, Timeout: 2 * time.Minute})
 	ValidateModel = declare[ValidateModelInput, ValidateModelResult](Spec{Name: "model_validate", Queue: QueueCPU, MaxRetry: 3, Timeout: 15 * time.Minute, idPrefix: "mjob_"})
 	Attack        = declare[AttackInput, AttackResult](Spec{Name: "attack", Queue: QueueGPU, MaxRetry: 2, Timeout: time.Hour, idPrefix: "atk_", idLen: 24})
+	Analysis      = declare[AnalysisInput, AnalysisResult](Spec{Name: "analysis", Queue: QueueGPU, MaxRetry: 2, Timeout: 2 * time.Hour, idPrefix: "ana_", idLen: 24})
 )
 
 // Lookup finds a kind's Spec by name.

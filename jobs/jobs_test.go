@@ -20,6 +20,7 @@ var declared = []jobs.Spec{
 	jobs.Probe.Spec,
 	jobs.ValidateModel.Spec,
 	jobs.Attack.Spec,
+	jobs.Analysis.Spec,
 }
 
 func TestLookupFindsEveryKind(t *testing.T) {
@@ -597,5 +598,19 @@ func TestScopeVisible(t *testing.T) {
 		if got := c.scope.Visible(c.job); got != c.want {
 			t.Errorf("%s: Scope%+v.Visible(job org=%v kind=%s) = %v, want %v", c.name, c.scope, c.job.OrgID, c.job.Kind, got, c.want)
 		}
+	}
+}
+
+func TestAnalysisParamsDefaults(t *testing.T) {
+	p := jobs.AnalysisParams{QueryBudget: 1000}.ApplyDefaults()
+	if p.QueryBudget != 1000 || len(p.CurvePoints) != 6 || p.CurvePoints[5] != 1000 || p.CurvePoints[0] != 50 {
+		t.Errorf("MEA defaults: %+v", p)
+	}
+	if p.Attack != "pgd" || p.Steps != jobs.DefaultPGDSteps || p.Samples != jobs.DefaultEVASamples || p.Seed != 1 || len(p.Epsilons) != len(jobs.DefaultEpsilons) {
+		t.Errorf("EVA defaults: %+v", p)
+	}
+	kept := jobs.AnalysisParams{Epsilons: []float64{0.3}, Attack: "fgsm", Steps: 3, Samples: 7, Seed: 9, CurvePoints: []int{10}}.ApplyDefaults()
+	if kept.Epsilons[0] != 0.3 || kept.Attack != "fgsm" || kept.Steps != 3 || kept.Samples != 7 || kept.Seed != 9 || len(kept.CurvePoints) != 1 {
+		t.Errorf("given values not kept: %+v", kept)
 	}
 }

@@ -43,6 +43,7 @@ type Submission struct {
 	ID          string         // "" for a fresh Kind.NewID()
 	OrgID       string         // "" for an anonymous job (spec 003 verification)
 	CallbackURL string         // webhook target, already validated
+	Subject     string         // what the job is about (records.Job.Subject), "" for none
 	Deadline    time.Time      // zero for the service's default deadline
 	Blobs       []records.Blob // stored objects the job owns (its uploaded file)
 }

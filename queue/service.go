@@ -66,7 +66,7 @@ func (s *Service) row(sub jobs.Submission) (records.Job, error) {
 		return records.Job{}, fmt.Errorf("submit: unknown job kind %q", sub.Kind.Name)
 	}
 	job := records.Job{ID: sub.ID, Kind: sub.Kind.Name, Queue: sub.Kind.Queue, Status: records.JobQueued,
-		Input: sub.Input, CallbackURL: sub.CallbackURL, Deadline: sub.Deadline}
+		Input: sub.Input, CallbackURL: sub.CallbackURL, Subject: sub.Subject, Deadline: sub.Deadline}
 	if job.ID == "" {
 		job.ID = sub.Kind.NewID()
 	}

@@ -61,22 +61,25 @@ type Credential struct {
 
 // Job is one unit of background work. Its ID is also the asynq TaskID.
 type Job struct {
-	ID          string    `gorm:"primaryKey;size:64"`
-	OrgID       *string   `gorm:"size:64;index"` // nil for anonymous verification jobs
-	Kind        string    `gorm:"size:64;not null;index"`
-	Queue       string    `gorm:"size:32;not null"`
-	Status      string    `gorm:"size:32;not null"` // indexed only where unfinished (migration 5)
-	Progress    int       `gorm:"not null;default:0"`
-	Stage       string    `gorm:"size:128"`
-	Input       string    `gorm:"type:text"` // JSON payload as submitted (validated)
-	Error       string    `gorm:"type:text"`
-	CallbackURL string    `gorm:"size:2048"`
-	Attempts    int       `gorm:"not null;default:0"`
-	CreatedAt   time.Time `gorm:"index"`
-	UpdatedAt   time.Time
-	StartedAt   *time.Time
-	FinishedAt  *time.Time
-	Deadline    time.Time // indexed only where unfinished (migration 5)
+	ID          string  `gorm:"primaryKey;size:64"`
+	OrgID       *string `gorm:"size:64;index"` // nil for anonymous verification jobs
+	Kind        string  `gorm:"size:64;not null;index"`
+	Queue       string  `gorm:"size:32;not null"`
+	Status      string  `gorm:"size:32;not null"` // indexed only where unfinished (migration 5)
+	Progress    int     `gorm:"not null;default:0"`
+	Stage       string  `gorm:"size:128"`
+	Input       string  `gorm:"type:text"` // JSON payload as submitted (validated)
+	Error       string  `gorm:"type:text"`
+	CallbackURL string  `gorm:"size:2048"`
+	// Subject is what the job is about where one thing has many jobs
+	// (an AISpectra registration's analyses); "" otherwise.
+	Subject    string    `gorm:"size:64;index"`
+	Attempts   int       `gorm:"not null;default:0"`
+	CreatedAt  time.Time `gorm:"index"`
+	UpdatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	Deadline   time.Time // indexed only where unfinished (migration 5)
 }
 
 // Result is the output of a job; job_id is unique so that a retried handler
@@ -232,11 +235,15 @@ const (
 // and analysis types and the files it needs (AISFile), uploaded once
 // through signed URLs that expire at UploadsExpireAt.
 type AISModel struct {
-	ID              string    `gorm:"primaryKey;size:64"`
-	OrgID           string    `gorm:"size:64;not null;index"`
-	CredentialID    string    `gorm:"size:64"`
-	TaskType        string    `gorm:"size:16;not null"`
-	AnalysisType    string    `gorm:"size:32;not null"`
+	ID           string `gorm:"primaryKey;size:64"`
+	OrgID        string `gorm:"size:64;not null;index"`
+	CredentialID string `gorm:"size:64"`
+	TaskType     string `gorm:"size:16;not null"`
+	AnalysisType string `gorm:"size:32;not null"`
+	// Params (JSON) and CallbackURL are those of the analysis the
+	// registration asked for, started when its uploads are complete.
+	Params          string    `gorm:"type:text"`
+	CallbackURL     string    `gorm:"size:2048"`
 	UploadsExpireAt time.Time `gorm:"not null"`
 	CreatedAt       time.Time `gorm:"index"`
 }

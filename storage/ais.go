@@ -104,3 +104,15 @@ func (db *DB) FinishAISFile(ctx context.Context, f records.AISFile) error {
 	}
 	return nil
 }
+
+// SubjectJobs lists an org's jobs of a kind about one subject, newest
+// first (a registration's analyses).
+func (db *DB) SubjectJobs(ctx context.Context, orgID, kind, subject string, limit int) ([]records.Job, error) {
+	var out []records.Job
+	err := db.gorm.WithContext(ctx).Where("org_id = ? AND kind = ? AND subject = ?", orgID, kind, subject).
+		Order("created_at DESC, id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list %s jobs: %w", kind, err)
+	}
+	return out, nil
+}

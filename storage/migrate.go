@@ -90,6 +90,9 @@ var migrations = []migration{
 	{11, "AISpectra registrations and uploads", func(tx *gorm.DB) error {
 		return tx.AutoMigrate(&records.AISModel{}, &records.AISFile{})
 	}},
+	{12, "AISpectra analyses: job subjects, a registration's requested analysis", func(tx *gorm.DB) error {
+		return tx.AutoMigrate(&records.Job{}, &records.AISModel{})
+	}},
 }
 
 type schemaMigration struct {

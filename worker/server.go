@@ -62,6 +62,7 @@ func New(d Deps) *Worker {
 	Handle(w, jobs.ValidateModel, w.validateModel)
 	w.onFailure(jobs.ValidateModel.Name, modelValidationFailed)
 	Handle(w, jobs.Attack, w.attack)
+	Handle(w, jobs.Analysis, w.analyze)
 	if torch.Available() {
 		var why string
 		w.device, why = torch.SelectDevice()

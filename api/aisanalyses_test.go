@@ -1,0 +1,111 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wardenlab/warden/records"
+)
+
+// uploadAll uploads files to a registration's URLs and returns the last
+// upload's response.
+func (h *apiHarness) uploadAll(urls map[string]any, files map[string][]byte) apiResponse {
+	h.t.Helper()
+	var last apiResponse
+	for _, name := range []string{"model", "data", "label"} {
+		last = h.aisPut(uploadPath(h.t, urls[name]), files[name])
+		if last.Code != 200 {
+			h.t.Fatalf("%s upload: %d %s", name, last.Code, last.Raw)
+		}
+	}
+	return last
+}
+
+// TestAISAnalysisLifecycle: a registration's own analysis starts when its
+// last file arrives; more analyses start on the same files (POST
+// …/analyses and the registration call with model_id); status, list,
+// report before completion, cancel; refusals in the surface's shape;
+// another org sees nothing.
+func TestAISAnalysisLifecycle(t *testing.T) {
+	h := newAPIHarness(t)
+	org, other := h.org("ais-ana"), h.org("ais-ana-other")
+	reg := h.postJSON("/api/ais/v1.5/model_registration/upload",
+		`{"task_type":"IC","analysis_type":"MEA","parameters":{"query_budget":500}}`, as(org))
+	urls := urlsOf(t, reg)
+	id, _ := reg.Body["model_id"].(string)
+	first, _ := reg.Body["analysis_id"].(string)
+	if !strings.HasPrefix(first, "ana_") {
+		t.Fatalf("registration names no analysis: %s", reg.Raw)
+	}
+	wantAISError(t, h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"EVA"}`, as(org)), 412, "model: not uploaded")
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first, nil, as(org)), 404, "not found")
+
+	last := h.uploadAll(urls, icFiles(t))
+	if last.Body["analysis_id"] != first || last.Body["registration_status"] != records.AISReady {
+		t.Fatalf("the last upload did not start the analysis: %s", last.Raw)
+	}
+	st := h.do("GET", "/api/ais/v1.5/analyses/"+first, nil, as(org))
+	if st.Code != 200 || st.Body["status"] != records.JobQueued || st.Body["model_id"] != id || st.Body["analysis_type"] != "MEA" || st.Body["report_url"] != nil {
+		t.Fatalf("status: %d %s", st.Code, st.Raw)
+	}
+
+	// More analyses on the same files, with parameters in both places.
+	eva := h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"EVA","epsilons":[0.1,0.3],"parameters":{"steps":5}}`, as(org))
+	evaID, _ := eva.Body["analysis_id"].(string)
+	if eva.Code != 202 || evaID == "" || evaID == first || eva.Body["status"] != records.JobQueued {
+		t.Fatalf("POST analyses: %d %s", eva.Code, eva.Raw)
+	}
+	again := h.postJSON("/ais/v1.5/model_registration/upload", `{"model_id":"`+id+`","analysis_type":"MEA"}`, as(org))
+	if again.Code != 200 || again.Body["analysis_id"] == nil || again.Body["model_id"] != id {
+		t.Fatalf("registration with model_id: %d %s", again.Code, again.Raw)
+	}
+	form := h.do("POST", "/api/ais/v1.5/analyses", strings.NewReader("model_id="+id+"&analysis_type=eva&attack=fgsm"),
+		withContentType("application/x-www-form-urlencoded"), as(org))
+	if form.Code != 202 {
+		t.Fatalf("form body: %d %s", form.Code, form.Raw)
+	}
+	list := h.do("GET", "/api/ais/v1.5/model_registration/"+id+"/analyses", nil, as(org))
+	if list.Code != 200 || list.Body["total"] != float64(4) {
+		t.Fatalf("list: %d %s", list.Code, list.Raw)
+	}
+
+	// Refusals.
+	for _, c := range []struct {
+		body   string
+		status int
+		reason string
+	}{
+		{`{"analysis_type":"EVA"}`, 400, "model_id: required"},
+		{`{"model_id":"` + id + `","analysis_type":"ZZZ"}`, 400, "unknown analysis type"},
+		{`{"model_id":"` + id + `","epsilons":[0.1,2]}`, 400, "epsilons: each value"},
+		{`{"model_id":"` + id + `","query_budget":5}`, 400, "query_budget"},
+		{`{"model_id":"` + id + `","parameters":{"attack":"cw"}}`, 400, "attack: one of"},
+		{`{"model_id":"` + id + `","steps":100000}`, 400, "steps"},
+		{`{"model_id":"` + id + `","curve_points":[10,900000]}`, 400, "curve_points"},
+		{`{"model_id":"` + id + `","unknown":1}`, 400, "unknown field"},
+		{`{"model_id":"` + id + `","task_type":"TC"}`, 412, "task_type: must be IC"},
+		{`{"model_id":"` + id + `","analysis_type":"data-poisoning"}`, 412, "not yet available"},
+		{`{"model_id":"ais_000000000000000000000000"}`, 404, "not found"},
+	} {
+		wantAISError(t, h.postJSON("/api/ais/v1.5/analyses", c.body, as(org)), c.status, c.reason)
+	}
+	ts := h.aisRegister("TS", "MEA", as(org))
+	tsID, _ := ts.Body["model_id"].(string)
+	wantAISError(t, h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+tsID+`","analysis_type":"EVA"}`, as(org)), 412, "not offered")
+
+	// Another org: not found, everywhere.
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first, nil, as(other)), 404, "not found")
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first+"/report", nil, as(other)), 404, "not found")
+	wantAISError(t, h.do("POST", "/api/ais/v1.5/analyses/"+first+"/cancel", nil, as(other)), 404, "not found")
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/model_registration/"+id+"/analyses", nil, as(other)), 404, "not found")
+	wantAISError(t, h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`"}`, as(other)), 404, "not found")
+
+	// Not completed: no report; cancel once.
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first+"/report", nil, as(org)), 409, "queued")
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first+"/report.html", nil, as(org)), 409, "queued")
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first+"/artifacts/surrogate.pt", nil, as(org)), 404, "not found")
+	if c := h.do("POST", "/api/ais/v1.5/analyses/"+first+"/cancel", nil, as(org)); c.Code != 200 || c.Body["status"] != records.JobCancelled {
+		t.Fatalf("cancel: %d %s", c.Code, c.Raw)
+	}
+	wantAISError(t, h.do("POST", "/api/ais/v1.5/analyses/"+first+"/cancel", nil, as(org)), 409, "already cancelled")
+}
