@@ -82,8 +82,8 @@ func TestKindQueues(t *testing.T) {
 		"verify_media":   jobs.QueueCPU,
 		"probe":          jobs.QueueCPU,
 		"model_validate": jobs.QueueCPU,
-		"predict":        jobs.QueueCritical,
 		"attack":         jobs.QueueGPU,
+		"analysis":       jobs.QueueGPU,
 	}
 	for _, s := range declared {
 		if q, ok := want[s.Name]; !ok {
