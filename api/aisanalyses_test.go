@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
 )
 
 // uploadAll uploads files to a registration's URLs and returns the last
@@ -108,4 +110,34 @@ func TestAISAnalysisLifecycle(t *testing.T) {
 		t.Fatalf("cancel: %d %s", c.Code, c.Raw)
 	}
 	wantAISError(t, h.do("POST", "/api/ais/v1.5/analyses/"+first+"/cancel", nil, as(org)), 409, "already cancelled")
+}
+
+// TestAISUploadQuota: valid uploads count towards the org's stored bytes;
+// the one that would pass the cap is refused with 413 in the surface's
+// shape, nothing of it is stored, and its URL stays usable.
+func TestAISUploadQuota(t *testing.T) {
+	files := icFiles(t)
+	limit := int64(len(files["model"]) + len(files["data"]) + len(files["label"])/2)
+	h := newAPIHarness(t, withQuota(0, limit))
+	org := h.org("ais-quota")
+	reg := h.aisRegister("IC", "MEA", as(org))
+	urls := urlsOf(t, reg)
+	id, _ := reg.Body["model_id"].(string)
+	for _, name := range []string{"model", "data"} {
+		if r := h.aisPut(uploadPath(t, urls[name]), files[name]); r.Code != 200 {
+			t.Fatalf("%s: %d %s", name, r.Code, r.Raw)
+		}
+	}
+	r := h.aisPut(uploadPath(t, urls["label"]), files["label"])
+	wantAISError(t, r, 413, "Storage quota exceeded")
+	if r.Body["code"] != "storage_quota_exceeded" {
+		t.Fatalf("code: %s", r.Raw)
+	}
+	if ok, _ := h.blobs.Exists(context.Background(), storage.AISBlobKey(id, "label")); ok {
+		t.Fatal("the refused label is stored")
+	}
+	st := h.do("GET", "/api/ais/v1.5/model_registration/"+id, nil, as(org))
+	if fs, _ := st.Body["files"].(map[string]any); fs["label"].(map[string]any)["status"] != records.AISFileInvalid {
+		t.Fatalf("status: %s", st.Raw)
+	}
 }

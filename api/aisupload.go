@@ -165,7 +165,7 @@ func (s *Server) receiveAISFile(c echo.Context, m records.AISModel, files []reco
 	if _, err := s.Blobs.Put(ctx, f.BlobKey, tmp); err != nil {
 		return aisUploadResponse{}, nil, fmt.Errorf("store upload: %w", err)
 	}
-	if err := s.DB.FinishAISFile(ctx, *f); err != nil {
+	if err := s.DB.FinishAISFile(ctx, *f, storage.Quota{MaxStoredBytes: s.Config.OrgMaxStoredBytes}); err != nil {
 		s.discardUpload(ctx, f.BlobKey)
 		return aisUploadResponse{}, nil, err
 	}
@@ -194,7 +194,7 @@ func (s *Server) rejectAISFile(c echo.Context, f records.AISFile, problems []str
 	}
 	b, _ := json.Marshal(problems)
 	f.Status, f.Errors, f.BlobKey = records.AISFileInvalid, string(b), ""
-	if err := s.DB.FinishAISFile(context.WithoutCancel(c.Request().Context()), f); err != nil {
+	if err := s.DB.FinishAISFile(context.WithoutCancel(c.Request().Context()), f, storage.Quota{}); err != nil {
 		slog.Warn("recording a failed AISpectra upload", "upload_id", f.ID, "err", err)
 	}
 	if cause != nil {

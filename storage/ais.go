@@ -88,21 +88,31 @@ func (db *DB) ClaimAISFile(ctx context.Context, id string, now time.Time) (recor
 // is not valid gives its URL back: it may be used again until it expires,
 // so a wrong file costs a retry, not a new registration; a valid file
 // spends it for good.
-func (db *DB) FinishAISFile(ctx context.Context, f records.AISFile) error {
+//
+// A valid file counts towards its org's stored bytes: when it would pass
+// q's cap it is refused (EQUOTABYTES) and nothing changes.
+func (db *DB) FinishAISFile(ctx context.Context, f records.AISFile, q Quota) error {
 	set := map[string]any{"status": f.Status, "blob_key": f.BlobKey, "size": f.Size,
 		"summary": f.Summary, "errors": f.Errors, "updated_at": time.Now().UTC()}
 	if f.Status != records.AISFileValid {
 		set["used_at"] = nil
 	}
-	res := db.gorm.WithContext(ctx).Model(&records.AISFile{}).
-		Where("id = ? AND status = ?", f.ID, records.AISFileReceiving).Updates(set)
-	if res.Error != nil {
-		return fmt.Errorf("finish upload: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return warden.Errorf(warden.ECONFLICT, "the upload is no longer in progress")
-	}
-	return nil
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if f.Status == records.AISFileValid && q.MaxStoredBytes > 0 {
+			org := f.OrgID
+			if err := db.checkQuota(tx, &org, Quota{MaxStoredBytes: q.MaxStoredBytes}, f.Size); err != nil {
+				return err
+			}
+		}
+		res := tx.Model(&records.AISFile{}).Where("id = ? AND status = ?", f.ID, records.AISFileReceiving).Updates(set)
+		if res.Error != nil {
+			return fmt.Errorf("finish upload: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return warden.Errorf(warden.ECONFLICT, "the upload is no longer in progress")
+		}
+		return nil
+	})
 }
 
 // SubjectJobs lists an org's jobs of a kind about one subject, newest

@@ -48,7 +48,7 @@ func TestAISUploadClaim(t *testing.T) {
 		}
 		f := <-wins
 		f.Status, f.Errors = records.AISFileInvalid, `["bad"]`
-		if err := db.FinishAISFile(ctx, f); err != nil {
+		if err := db.FinishAISFile(ctx, f, storage.Quota{}); err != nil {
 			t.Fatal(err)
 		}
 		f, err := db.ClaimAISFile(ctx, files[0].ID, time.Now().UTC())
@@ -56,13 +56,13 @@ func TestAISUploadClaim(t *testing.T) {
 			t.Fatalf("an invalid upload did not give its URL back: %v", err)
 		}
 		f.Status, f.BlobKey, f.Size = records.AISFileValid, storage.AISBlobKey(m.ID, "model"), 10
-		if err := db.FinishAISFile(ctx, f); err != nil {
+		if err := db.FinishAISFile(ctx, f, storage.Quota{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.ClaimAISFile(ctx, files[0].ID, time.Now().UTC()); warden.ErrorCode(err) != warden.ECONFLICT {
 			t.Fatalf("a spent URL claimed again: %v", err)
 		}
-		if err := db.FinishAISFile(ctx, f); warden.ErrorCode(err) != warden.ECONFLICT {
+		if err := db.FinishAISFile(ctx, f, storage.Quota{}); warden.ErrorCode(err) != warden.ECONFLICT {
 			t.Fatalf("finished twice: %v", err)
 		}
 		if _, err := db.ClaimAISFile(ctx, files[1].ID, time.Now().UTC()); warden.ErrorCode(err) != warden.EFORBIDDEN {

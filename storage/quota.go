@@ -196,12 +196,15 @@ func activeJobs(tx *gorm.DB, orgs []string) (map[string]int64, error) {
 }
 
 // storedBytes is what an org stores: the blobs of its jobs (inputs,
-// artifacts) and its models' files. An uploaded model file also has a
+// artifacts), its models' files and its AISpectra registrations' valid
+// uploads. An uploaded model file also has a
 // blob row, on its validation job; it is counted once, as the model's.
 func storedBytes(tx *gorm.DB, orgID string) (int64, error) {
 	var n int64
 	err := tx.Raw(`SELECT CAST(COALESCE((SELECT SUM(b.size) FROM blobs b JOIN jobs j ON j.id = b.job_id WHERE j.org_id = ? AND b.key NOT LIKE ?), 0)
-  + COALESCE((SELECT SUM(m.file_size) FROM models m WHERE m.org_id = ?), 0) AS BIGINT)`, orgID, modelKeyPrefix+"%", orgID).Row().Scan(&n)
+  + COALESCE((SELECT SUM(m.file_size) FROM models m WHERE m.org_id = ?), 0)
+  + COALESCE((SELECT SUM(f.size) FROM ais_files f WHERE f.org_id = ? AND f.status = ?), 0) AS BIGINT)`,
+		orgID, modelKeyPrefix+"%", orgID, orgID, records.AISFileValid).Row().Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sum stored bytes: %w", err)
 	}
