@@ -53,8 +53,8 @@ var formats = map[string]taskFormat{
 		modelIn: "float32 tensor [N, W]", modelOut: "float32 tensor [N, H]",
 		example: "60 windows of 12 weekly Mauna Loa CO2 readings (ppm) with the 4 readings after each."},
 	TaskNLP: {name: "text classification",
-		data: "One UTF-8 .txt file, one sample per non-empty line (lines up to 1 MiB), or one CSV with a `text` column.",
-		label: "One CSV with a `label` column, one row per sample in the same order (integers ≥ 0 are class indices; names are indexed in sorted order).",
+		data:    "One UTF-8 .txt file, one sample per non-empty line (lines up to 1 MiB), or one CSV with a `text` column.",
+		label:   "One CSV with a `label` column, one row per sample in the same order (integers ≥ 0 are class indices; names are indexed in sorted order).",
 		modelIn: "List[str], the texts", modelOut: "logits [N, classes]",
 		example: "50 WordNet noun glosses (`texts.txt`) labelled noun.animal or noun.food."},
 }
