@@ -77,7 +77,8 @@ func (d *decoder) npy(z *zipFile, f *zip.File) (attacks.Batch, error) {
 	if m == nil {
 		return bad("the .npy header has no 'descr'")
 	}
-	typ, ok := npyTypes[m[1]]
+	descr := m[1]
+	typ, ok := npyTypes[descr]
 	if !ok {
 		return bad("element type %q is not supported (float32, float64 or uint8)", m[1])
 	}
@@ -131,7 +132,7 @@ func (d *decoder) npy(z *zipFile, f *zip.File) (attacks.Batch, error) {
 		prefix = 10
 	}
 	if want := uint64(prefix+len(hb)) + uint64(typ.size)*uint64(total); f.UncompressedSize64 != want {
-		return bad("%d bytes, but its header's shape %v of %s needs %d", f.UncompressedSize64, shape, m[0], want)
+		return bad("%d bytes, but an array of shape %v and type %s needs %d", f.UncompressedSize64, shape, descr, want)
 	}
 	out := make([]float32, total)
 	order := binary.ByteOrder(binary.LittleEndian)

@@ -263,9 +263,6 @@ func (d *decoder) tsf() error {
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		return d.data.errf("%q: no window columns after the id column", f.Name)
-	}
 	if err := d.ctx.Err(); err != nil {
 		return err
 	}
