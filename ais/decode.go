@@ -14,8 +14,8 @@ import (
 // DecodeLimits bound what Decode allocates. A zero field takes its
 // DefaultDecodeLimits value.
 type DecodeLimits struct {
-	MaxSamples   int   // samples (images, rows, lines)
-	MaxValues    int64 // float32 values of X and Targets together, mask pixels and box values counted too
+	MaxSamples   int   // samples (images, rows, lines); also the rows of any CSV, OD's box rows included
+	MaxValues    int64 // float32 values of X and Targets together; mask pixels, box coordinates and labels (5 a box) and NLP text bytes count too
 	MaxImageSide int   // pixels, width and height of an image or mask (and H, W of an .npy)
 	MaxClasses   int   // distinct labels, mask classes
 	MaxFileBytes int64 // bytes read from one CSV, text or .npy entry

@@ -302,7 +302,18 @@ func (d *decoder) is() error {
 		return z.errf("no mask (a PNG named like the image) for %d image(s): %s", len(missing), listSome(missing))
 	}
 	if len(masks) != n {
-		return d.agree(n, len(masks), "masks")
+		images := map[string]bool{}
+		for _, f := range set.files {
+			images[stem(f.Name)] = true
+		}
+		var extra []string
+		for s, f := range masks {
+			if !images[s] {
+				extra = append(extra, f.Name)
+			}
+		}
+		sort.Strings(extra)
+		return z.errf("%d mask(s) of no image: %s", len(extra), listSome(extra))
 	}
 	out := make([]int32, n*hw)
 	top := int32(0)

@@ -377,6 +377,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"npy nan", TaskIC, zipT(t, "x.npy", npyT("<f4", "(1, 2)", false, f32le(1, float32(math.NaN())))), zipT(t, "l.csv", num(1)), DecodeLimits{}, "value 1 is not a finite"},
 		{"npy 1-d", TaskIC, zipT(t, "x.npy", npyT("<f4", "(2,)", false, f32le(1, 2))), zipT(t, "l.csv", num(2)), DecodeLimits{}, "is not [N, H, W]"},
 		{"mask missing", TaskIS, two, zipT(t, "a.png", img), DecodeLimits{}, `no mask (a PNG named like the image) for 1 image(s): "b.png"`},
+		{"mask of no image", TaskIS, two, zipT(t, "a.png", img, "b.png", img, "c.png", img), DecodeLimits{}, `1 mask(s) of no image: "c.png"`},
 		{"mask size", TaskIS, two, zipT(t, "a.png", img, "b.png", grayT(t, 4, 4, 0)), DecodeLimits{}, `"b.png": 4×4, but its image`},
 		{"mask colour", TaskIS, zipT(t, "a.png", img), zipT(t, "a.png", pngT(t, func() image.Image {
 			m := image.NewRGBA(image.Rect(0, 0, 8, 8))
