@@ -31,7 +31,7 @@ var formats = map[string]taskFormat{
 		data: "Image files (.png, .jpg or .jpeg), all of one size; base names unique.",
 		label: "One CSV whose header is exactly `image,x_min,y_min,x_max,y_max,label`, one row per object: the image's file name, " +
 			"its box corners in pixels (0 ≤ x_min < x_max ≤ width, 0 ≤ y_min < y_max ≤ height) and its class (integer indices, or names indexed in sorted order). " +
-			"An image without a row has no object.",
+			"Every image needs at least one row: the upload check counts the images the CSV names against the data's images.",
 		modelIn: "float32 tensor [N, C, H, W] in [0, 1]",
 		modelOut: "float32 tensor [N, D, 6]: D detections per image, each row (x_min, y_min, x_max, y_max, score, class) in pixels, " +
 			"padded with rows of score 0",
@@ -67,7 +67,7 @@ func formatText(task string) string {
 	b.WriteString("A registration takes three zip files: model, data and label. Folders inside a zip are allowed; " +
 		"macOS clutter (`__MACOSX/`, `.DS_Store`) is ignored; links, absolute paths and `..` are refused.\n\n")
 	b.WriteString("## model.zip\n\nExactly one TorchScript file, `*.pt`, written by `torch.jit.save` " +
-		"(script or trace the model, then save it; a state_dict or a pickled module is not accepted). The model is run in eval mode on CPU or GPU.\n\n")
+		"(script or trace the model, then save it; a state_dict or a pickled module is not accepted).\n\n")
 	fmt.Fprintf(&b, "- input: %s\n- output: %s\n\n", f.modelIn, f.modelOut)
 	fmt.Fprintf(&b, "## data.zip\n\n%s\n\n## label.zip\n\n%s\n\n", f.data, f.label)
 	fmt.Fprintf(&b, "The data and label zips must hold the same number of samples.\n\n## Examples\n\n%s "+
