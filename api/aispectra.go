@@ -42,6 +42,7 @@ func (s *Server) routesAIS() {
 					Summary: "Upload one file of a registration (a zip) to its signed URL; no other credentials", Op: opAISUpload},
 					s.aisUpload, s.limit(general))
 			}
+			s.routesAISExamples(g, general)
 		}
 	}
 }

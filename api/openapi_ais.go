@@ -71,6 +71,17 @@ var (
 			"429": {"Rate limit exceeded (see Retry-After)", aisErrorSchema},
 		},
 	}
+	opAISExample = op{
+		Security: []any{map[string]any{}},
+		Params: []param{{Name: "task_type", In: "path", Type: "string", Required: true, Description: "IC, IS, TC, TSF, TS, NLP (or Text), OD"},
+			{Name: "file", In: "path", Type: "string", Required: true, Description: "data.zip, label.zip or FORMAT.md"}},
+		Responses: map[string]resp{
+			"200": {"data.zip or label.zip (application/zip): a small valid example, built reproducibly from public data sets; " +
+				"FORMAT.md (text/markdown): what the task type's model, data and label zips must hold, the model's input and output shapes included", nil},
+			"404": {"Unknown task type or file", aisErrorSchema},
+			"429": {"Rate limit exceeded (see Retry-After)", aisErrorSchema},
+		},
+	}
 )
 
 var analysisIDParam = param{Name: "analysis_id", In: "path", Type: "string", Required: true}
