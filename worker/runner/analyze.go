@@ -151,7 +151,7 @@ func (s *server) analyze(ctx context.Context, req *AnalysisRequest, sink Sink) *
 	res, err := analysis.Run(ctx, v, ds, req.Input, analysis.Env{Scratch: s.cfg.Paths.Scratch,
 		Progress: sink.Progress, Artifact: sink.Artifact})
 	if err != nil {
-		if errors.Is(err, ais.ErrData) {
+		if errors.Is(err, ais.ErrUserData) {
 			err = Permanent("%v", err)
 		}
 		return failure(err)
@@ -171,8 +171,19 @@ func decodeDataset(ctx context.Context, req *AnalysisRequest) (*ais.Dataset, err
 		return nil, fmt.Errorf("open the label zip: %w", err)
 	}
 	defer label.Close()
-	ds, err := ais.DecodeFiles(ctx, req.Input.TaskType, data, label)
+	dst, err := data.Stat()
 	if err != nil {
+		return nil, err
+	}
+	lst, err := label.Stat()
+	if err != nil {
+		return nil, err
+	}
+	ds, err := ais.Decode(ctx, req.Input.TaskType, data, label, dst.Size(), lst.Size(), ais.DefaultDecodeLimits)
+	if err != nil {
+		if ctx.Err() != nil || !errors.Is(err, ais.ErrUserData) {
+			return nil, err
+		}
 		return nil, Permanent("the uploaded files cannot be analysed: %v", err)
 	}
 	return ds, nil
