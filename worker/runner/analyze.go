@@ -151,7 +151,10 @@ func (s *server) analyze(ctx context.Context, req *AnalysisRequest, sink Sink) *
 	res, err := analysis.Run(ctx, v, ds, req.Input, analysis.Env{Scratch: s.cfg.Paths.Scratch,
 		Progress: sink.Progress, Artifact: sink.Artifact})
 	if err != nil {
-		if errors.Is(err, ais.ErrUserData) {
+		// An analysis is deterministic (its data, its seed): what failed
+		// once fails again, so it is not retried. Running out of memory
+		// is named by failure.
+		if _, perm := IsPermanent(err); !perm {
 			err = Permanent("%v", err)
 		}
 		return failure(err)
