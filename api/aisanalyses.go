@@ -49,6 +49,9 @@ func (s *Server) routesAISAnalyses(g *routeGroup, prefix string) {
 	g.add(route{Method: "POST", Path: base + "/analyses/:analysis_id/cancel", Tag: "aispectra",
 		Summary: "Cancel a queued or running analysis", Role: records.RoleDeveloper, Op: opAISCancel},
 		s.aisCancel, s.guard(general), developer)
+	g.add(route{Method: "DELETE", Path: base + "/model_registration/:model_id", Tag: "aispectra",
+		Summary: "Delete a registration with its files and every analysis of it", Role: records.RoleDeveloper, Op: opAISDelete},
+		s.aisDelete, s.guard(general), developer)
 	g.add(route{Method: "GET", Path: base + "/model_registration/:model_id/analyses", Tag: "aispectra",
 		Summary: "A registration's analyses, newest first", Role: records.RoleViewer, Op: opAISAnalyses},
 		s.aisAnalyses, s.guard(general), viewer)
@@ -504,4 +507,38 @@ func (s *Server) inlineArtifact(ctx context.Context, jobID, name string) (string
 		return "", err
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(data), nil
+}
+
+// aisDelete deletes a registration: its analyses (cancelled where they
+// run, with their reports and files), then its uploads.
+func (s *Server) aisDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	org := orgOf(c)
+	m, _, err := s.DB.GetAISModel(ctx, org, c.Param("model_id"))
+	if err != nil {
+		return notFoundAs(err, "model registration not found")
+	}
+	ctx = context.WithoutCancel(ctx) // once started, finish even if the caller hangs up
+	n := 0
+	for {
+		list, err := s.DB.SubjectJobs(ctx, org, jobs.Analysis.Name, m.ID, 100)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			break
+		}
+		for _, j := range list {
+			if err := s.Jobs.Delete(ctx, analysisScope(c), j.ID); err != nil && warden.ErrorCode(err) != warden.ENOTFOUND {
+				return err
+			}
+			n++
+		}
+	}
+	keys, err := s.DB.DeleteAISModel(ctx, org, m.ID)
+	if err != nil {
+		return notFoundAs(err, "model registration not found")
+	}
+	s.DB.PurgeBlobs(ctx, s.Blobs, keys)
+	return c.JSON(http.StatusOK, map[string]any{"model_id": m.ID, "deleted": true, "analyses_deleted": n})
 }

@@ -141,3 +141,30 @@ func TestAISUploadQuota(t *testing.T) {
 		t.Fatalf("status: %s", st.Raw)
 	}
 }
+
+// TestAISDelete: deleting a registration deletes its analyses and its
+// stored files; another org cannot; a second delete is 404.
+func TestAISDelete(t *testing.T) {
+	h := newAPIHarness(t)
+	org, other := h.org("ais-del"), h.org("ais-del-other")
+	reg := h.aisRegister("IC", "EVA", as(org))
+	id, _ := reg.Body["model_id"].(string)
+	h.uploadAll(urlsOf(t, reg), icFiles(t))
+	if r := h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"MEA"}`, as(org)); r.Code != 202 {
+		t.Fatalf("analyse: %d %s", r.Code, r.Raw)
+	}
+	first, _ := reg.Body["analysis_id"].(string)
+	wantAISError(t, h.do("DELETE", "/api/ais/v1.5/model_registration/"+id, nil, as(other)), 404, "not found")
+	d := h.do("DELETE", "/ais/v1.5/model_registration/"+id, nil, as(org))
+	if d.Code != 200 || d.Body["deleted"] != true || d.Body["analyses_deleted"] != float64(2) {
+		t.Fatalf("delete: %d %s", d.Code, d.Raw)
+	}
+	for _, name := range []string{"model", "data", "label"} {
+		if ok, _ := h.blobs.Exists(context.Background(), storage.AISBlobKey(id, name)); ok {
+			t.Errorf("%s still stored", name)
+		}
+	}
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/analyses/"+first, nil, as(org)), 404, "not found")
+	wantAISError(t, h.do("GET", "/api/ais/v1.5/model_registration/"+id, nil, as(org)), 404, "not found")
+	wantAISError(t, h.do("DELETE", "/api/ais/v1.5/model_registration/"+id, nil, as(org)), 404, "not found")
+}

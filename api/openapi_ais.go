@@ -149,6 +149,9 @@ var (
 	opAISCancel = op{Params: []param{analysisIDParam}, Responses: with(aisAnalysisErrors, map[string]resp{
 		"200": {"Cancelled", aisAnalysisSchema},
 		"409": {"The analysis has already ended", aisErrorSchema}})}
+	opAISDelete = op{Params: []param{modelIDParam}, Responses: with(aisErrors, map[string]resp{
+		"200": {"Deleted with its files and analyses", obj(map[string]any{"model_id": str, "deleted": boolean, "analyses_deleted": integ}, "model_id", "deleted")},
+		"404": {"No such registration in the caller's org", aisErrorSchema}})}
 	opAISAnalyses = op{Params: []param{modelIDParam}, Responses: with(aisErrors, map[string]resp{
 		"200": {"The registration's analyses, newest first", obj(map[string]any{"model_id": str, "total": integ,
 			"analyses": map[string]any{"type": "array", "items": aisAnalysisSchema}}, "model_id", "total", "analyses")},

@@ -126,3 +126,36 @@ func (db *DB) SubjectJobs(ctx context.Context, orgID, kind, subject string, limi
 	}
 	return out, nil
 }
+
+// DeleteAISModel removes an org's registration and its files' rows in one
+// transaction, writing a tombstone for each stored file; it returns the
+// keys to purge now (the reconciler retries what fails). Its analyses are
+// the caller's to delete (they are jobs). Another org's is not found.
+func (db *DB) DeleteAISModel(ctx context.Context, orgID, id string) ([]string, error) {
+	m, files, err := db.GetAISModel(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, f := range files {
+		keys = append(keys, f.BlobKey)
+	}
+	keys = compactKeys(keys)
+	err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("model_id = ?", m.ID).Delete(&records.AISFile{}).Error; err != nil {
+			return err
+		}
+		res := tx.Where("id = ? AND org_id = ?", m.ID, orgID).Delete(&records.AISModel{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return warden.Errorf(warden.ENOTFOUND, "model not found")
+		}
+		return tombstone(tx, "deleted AISpectra registration "+m.ID, keys)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete ais model: %w", err)
+	}
+	return keys, nil
+}
