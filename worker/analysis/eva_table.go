@@ -176,8 +176,8 @@ func evadeTable(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisP
 	evaCurves(&r, pts, "fraction of each feature's range", "robust_accuracy",
 		"Estimated accuracy on the data under attack: clean accuracy × (1 − success rate); misclassified samples count as already fooled.", true)
 	r.Notes = append(r.Notes,
-		fmt.Sprintf("Tabular attack: ε is a fraction of each feature's range observed in the data (min to max per column); %s in that scaled space, every value kept within its column's [min, max]. The iterate stays continuous; the point the model sees after each step has its integer-valued columns (%s) rounded (towards the original value where rounding would leave the ε budget), and success is checked on that rounded point. Norms are measured in fractions of the range.",
-			strings.TrimPrefix(attackNote(p), "Attack: "), orNone(ints)),
+		fmt.Sprintf("Tabular attack: ε is a fraction of each feature's range observed in the data (min to max per column). %s, untargeted, L∞ in that scaled space (a step moves each feature by its step size times its range), every value kept within its column's [min, max]. The iterate stays continuous; the point the model sees after each step has its integer-valued columns (%s) rounded (towards the original value where rounding would leave the ε budget), and gradients and success are taken at that rounded point. Norms are measured in fractions of the range.",
+			tableSteps(p), orNone(ints)),
 		monotoneNote)
 	env.progress(96, "listing_samples")
 	if err := tableSamples(ctx, &r, ds, idx, x0, labels, shown, env); err != nil {
@@ -185,6 +185,14 @@ func evadeTable(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisP
 	}
 	env.progress(100, "completed")
 	return r, nil
+}
+
+// tableSteps describes the tabular attack's steps.
+func tableSteps(p jobs.AnalysisParams) string {
+	if p.Attack == "fgsm" {
+		return "FGSM: one sign-gradient step of size ε"
+	}
+	return fmt.Sprintf("PGD: %d sign-gradient steps of size 2.5·ε/%d from the clean row (no random start)", p.Steps, p.Steps)
 }
 
 func orNone(s []string) string {
