@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"image/png"
 	"math"
@@ -250,6 +251,23 @@ func TestEVADigitsCNN(t *testing.T) {
 				t.Fatalf("progress stages %v", st.stage)
 			}
 		})
+	}
+}
+
+// A cancelled context stops the analysis with its error.
+func TestEVACancelled(t *testing.T) {
+	ds := heldOutDigits(t)
+	v, closeModel, err := runner.LoadVictim(digitsModel(t), ds, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeModel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	st := &store{}
+	_, err = analysis.Run(ctx, v, ds, jobs.AnalysisInput{TaskType: ais.TaskIC, AnalysisType: ais.AnalysisEVA}, st.env(t))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
 
