@@ -34,6 +34,11 @@ const (
 
 // evade runs EVA for images (IC), tables (TC) and detectors (OD).
 func evade(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
+	switch ds.Task {
+	case ais.TaskIC, ais.TaskTC, ais.TaskOD:
+	default:
+		return jobs.AnalysisResult{}, fmt.Errorf("EVA is implemented for IC, TC and OD, not %q", ds.Task)
+	}
 	eps, err := evaEpsilons(p.Epsilons)
 	if err != nil {
 		return jobs.AnalysisResult{}, err
@@ -55,10 +60,9 @@ func evade(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams
 		return evadeImages(ctx, v, ds, p, env)
 	case ais.TaskTC:
 		return evadeTable(ctx, v, ds, p, env)
-	case ais.TaskOD:
+	default:
 		return evadeDetections(ctx, v, ds, p, env)
 	}
-	return jobs.AnalysisResult{}, fmt.Errorf("EVA is implemented for IC, TC and OD, not %q", ds.Task)
 }
 
 // evaEpsilons sorts and de-duplicates the budgets; each must lie in [0, 1].
