@@ -13,7 +13,3 @@ import (
 func extract(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
 	return jobs.AnalysisResult{}, errors.New("MEA is not implemented yet")
 }
-
-func evade(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
-	return jobs.AnalysisResult{}, errors.New("EVA is not implemented yet")
-}

@@ -1,0 +1,136 @@
+//go:build torch
+
+package analysis_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/jobs"
+	"github.com/wardenlab/warden/worker/analysis"
+	"github.com/wardenlab/warden/worker/runner"
+	"github.com/wardenlab/warden/worker/torch"
+)
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func median(ts []float64) float64 {
+	s := append([]float64(nil), ts...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// benchRef is what testdata/eva_reference.py writes.
+type benchRef struct {
+	Curve      []float64 `json:"curve"`
+	Samples    int       `json:"samples"`
+	Seconds    []float64 `json:"seconds"`
+	CPUSeconds []float64 `json:"cpu_seconds"`
+	Version    string    `json:"torch_version"`
+	Threads    int       `json:"threads"`
+}
+
+// TestBenchEVA (skipped without WARDEN_BENCH_EVA=1) times EVA's PGD curve
+// on the digits CNN (the 200 held-out digits, every correctly classified
+// one attacked, 8 budgets × 10 steps) through analysis.Run against the
+// same steps in python3-torch (testdata/eva_reference.py) on the same
+// model file, libtorch and intra-op thread count (TORCH_THREADS, default
+// 1), in one run: rounds of Go runs alternate with rounds of Python runs
+// (WARDEN_BENCH_ROUNDS × WARDEN_BENCH_REPS each); each side reports its
+// median. The two curves must agree.
+func TestBenchEVA(t *testing.T) {
+	if os.Getenv("WARDEN_BENCH_EVA") != "1" {
+		t.Skip("set WARDEN_BENCH_EVA=1")
+	}
+	needRefPython(t)
+	runtime.LockOSThread() // as a runner's job: one OS thread, one OpenMP pool
+	defer runtime.UnlockOSThread()
+	threads := envInt("TORCH_THREADS", 1)
+	torch.SetThreads(threads)
+	reps, rounds := envInt("WARDEN_BENCH_REPS", 3), envInt("WARDEN_BENCH_ROUNDS", 3)
+	model := digitsModel(t)
+	ds := heldOutDigits(t)
+	eps := []float64{0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3}
+	p := jobs.AnalysisParams{Epsilons: eps, Attack: "pgd", Steps: 10, Samples: ds.N(), Seed: 1}
+	v, closeModel, err := runner.LoadVictim(model, ds, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeModel()
+	in := jobs.AnalysisInput{TaskType: ais.TaskIC, AnalysisType: ais.AnalysisEVA, Params: p}
+	st := &store{}
+	var goCurve []float64
+	var used float64
+	runGo := func() float64 {
+		start := time.Now()
+		r, err := analysis.Run(context.Background(), v, ds, in, st.env(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secs := time.Since(start).Seconds()
+		goCurve, used = curve(t, r, "attack_success").Y, metric(t, r, "samples_attacked")
+		return secs
+	}
+	refIn, _ := json.Marshal(map[string]any{"x": ds.X.Data, "shape": ds.X.Shape, "labels": ds.Labels, "epsilons": eps,
+		"steps": p.Steps, "threads": threads, "reps": reps, "warmup": 1})
+	dir := t.TempDir()
+	inPath, outPath := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
+	if err := os.WriteFile(inPath, refIn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runGo() // warm-up
+	var goTimes, pyTimes []float64
+	var ref benchRef
+	for round := 0; round < rounds; round++ {
+		for i := 0; i < reps; i++ {
+			goTimes = append(goTimes, runGo())
+		}
+		out, err := exec.Command(refPython, filepath.Join("testdata", "eva_reference.py"), model, inPath, outPath).CombinedOutput()
+		if err != nil {
+			t.Fatalf("eva_reference.py: %v\n%s", err, out)
+		}
+		b, err := os.ReadFile(outPath)
+		if err == nil {
+			err = json.Unmarshal(b, &ref)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pyTimes = append(pyTimes, ref.Seconds...)
+	}
+	g, py := median(goTimes), median(pyTimes)
+	fmt.Printf("EVA PGD curve, digits CNN, %g samples × %d ε × %d steps, %d thread(s), libtorch %s / python3-torch %s (%d threads)\n",
+		used, len(eps), p.Steps, threads, torch.TorchVersion(), ref.Version, ref.Threads)
+	fmt.Printf("  warden (analysis.Run): median %.4fs over %d runs\n", g, len(goTimes))
+	fmt.Printf("  python3-torch:         median %.4fs over %d runs\n", py, len(pyTimes))
+	fmt.Printf("  ratio warden/python:   %.3f\n", g/py)
+	fmt.Printf("  curves: warden %v\n          python %v\n", goCurve, ref.Curve)
+	if int(used) != ref.Samples || len(ref.Curve) != len(goCurve) {
+		t.Fatalf("warden attacked %g samples (%d points), python %d (%d points)", used, len(goCurve), ref.Samples, len(ref.Curve))
+	}
+	for k := range goCurve {
+		// One sample on the edge may flip with float32 summation order.
+		if math.Abs(goCurve[k]-ref.Curve[k]) > 1.5/used {
+			t.Errorf("ε=%g: warden %.4f, python %.4f", eps[k], goCurve[k], ref.Curve[k])
+		}
+	}
+}
