@@ -53,7 +53,7 @@ func evade(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams
 		return jobs.AnalysisResult{}, fmt.Errorf("EVA needs steps ≥ 1 and samples ≥ 1, have %d and %d", p.Steps, p.Samples)
 	}
 	if ds.N() == 0 || ds.X.Validate() != nil {
-		return jobs.AnalysisResult{}, fmt.Errorf("%w: EVA needs input samples", ais.ErrData)
+		return jobs.AnalysisResult{}, fmt.Errorf("%w: EVA needs input samples", ais.ErrUserData)
 	}
 	switch ds.Task {
 	case ais.TaskIC:
@@ -176,7 +176,7 @@ const monotoneNote = "The attack runs anew at every ε. A sample fooled at a sma
 // with the clean accuracy and each sample's clean probabilities.
 func correctSamples(ctx context.Context, v Victim, ds *ais.Dataset, n int, seed int64) (idx []int, acc float64, probs [][]float32, err error) {
 	if len(ds.Labels) != ds.N() {
-		return nil, 0, nil, fmt.Errorf("%w: %d labels for %d samples", ais.ErrData, len(ds.Labels), ds.N())
+		return nil, 0, nil, fmt.Errorf("%w: %d labels for %d samples", ais.ErrUserData, len(ds.Labels), ds.N())
 	}
 	k := numClasses(v)
 	all, err := v.Predict(ctx, ds.X)
@@ -189,7 +189,7 @@ func correctSamples(ctx context.Context, v Victim, ds *ais.Dataset, n int, seed 
 	var right []int
 	for i, row := range all {
 		if ds.Labels[i] < 0 || ds.Labels[i] >= k {
-			return nil, 0, nil, fmt.Errorf("%w: label %d of sample %d outside the model's %d classes", ais.ErrData, ds.Labels[i], i, k)
+			return nil, 0, nil, fmt.Errorf("%w: label %d of sample %d outside the model's %d classes", ais.ErrUserData, ds.Labels[i], i, k)
 		}
 		if argmax(row) == ds.Labels[i] {
 			right = append(right, i)
@@ -197,7 +197,7 @@ func correctSamples(ctx context.Context, v Victim, ds *ais.Dataset, n int, seed 
 	}
 	acc = float64(len(right)) / float64(ds.N())
 	if len(right) == 0 {
-		return nil, acc, nil, fmt.Errorf("%w: the model classifies none of the %d samples correctly, so there is nothing to attack", ais.ErrData, ds.N())
+		return nil, acc, nil, fmt.Errorf("%w: the model classifies none of the %d samples correctly, so there is nothing to attack", ais.ErrUserData, ds.N())
 	}
 	idx = pick(right, n, seed)
 	for _, i := range idx {

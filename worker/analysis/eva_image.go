@@ -56,7 +56,7 @@ type shownExample struct {
 func evadeImages(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
 	var r jobs.AnalysisResult
 	if len(ds.X.Shape) != 4 {
-		return r, fmt.Errorf("%w: images must be [N, C, H, W], have %v", ais.ErrData, ds.X.Shape)
+		return r, fmt.Errorf("%w: images must be [N, C, H, W], have %v", ais.ErrUserData, ds.X.Shape)
 	}
 	env.progress(2, "predicting_clean")
 	idx, acc, clean, err := correctSamples(ctx, v, ds, p.Samples, p.Seed)

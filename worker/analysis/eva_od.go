@@ -148,10 +148,10 @@ func detectorAttack(ctx context.Context, v Victim, x0 attacks.Batch, gts [][]ais
 func evadeDetections(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
 	var r jobs.AnalysisResult
 	if len(ds.X.Shape) != 4 {
-		return r, fmt.Errorf("%w: images must be [N, C, H, W], have %v", ais.ErrData, ds.X.Shape)
+		return r, fmt.Errorf("%w: images must be [N, C, H, W], have %v", ais.ErrUserData, ds.X.Shape)
 	}
 	if len(ds.Boxes) != ds.N() {
-		return r, fmt.Errorf("%w: ground-truth boxes for %d of %d images", ais.ErrData, len(ds.Boxes), ds.N())
+		return r, fmt.Errorf("%w: ground-truth boxes for %d of %d images", ais.ErrUserData, len(ds.Boxes), ds.N())
 	}
 	if sh := v.OutputShape(); len(sh) != 2 || sh[1] != detCols {
 		return r, fmt.Errorf("a detector must answer [D, 6] rows (x_min, y_min, x_max, y_max, score, class) per image, this model answers %v", sh)
@@ -179,7 +179,7 @@ func evadeDetections(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.Anal
 		}
 	}
 	if len(cands) == 0 {
-		return r, fmt.Errorf("%w: the model detects none of the %d ground-truth objects, so there is nothing to attack", ais.ErrData, gtTotal)
+		return r, fmt.Errorf("%w: the model detects none of the %d ground-truth objects, so there is nothing to attack", ais.ErrUserData, gtTotal)
 	}
 	idx := pick(cands, p.Samples, p.Seed)
 	n := len(idx)

@@ -104,7 +104,7 @@ func (b featureBox) scaledNorms(x0, adv []float32) (linf, l2 float64) {
 func evadeTable(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
 	var r jobs.AnalysisResult
 	if len(ds.X.Shape) != 2 {
-		return r, fmt.Errorf("%w: a table must be [N, F], have %v", ais.ErrData, ds.X.Shape)
+		return r, fmt.Errorf("%w: a table must be [N, F], have %v", ais.ErrUserData, ds.X.Shape)
 	}
 	env.progress(2, "predicting_clean")
 	idx, acc, clean, err := correctSamples(ctx, v, ds, p.Samples, p.Seed)
