@@ -1,8 +1,8 @@
 """MEA on the digits CNN in python3-torch: the same steps as Warden's
 worker/analysis extract (IC), for bench/analysis.sh.
 
-Reads the victim (TorchScript) and the digits (raw float32 [N,1,8,8] and
-int64 labels), then: a seeded 70/30 split (held-out at most 1000), the
+Reads the victim (TorchScript) and the 1,797 digits (raw float32
+[N,1,8,8]), then: a seeded 70/30 split (held-out at most 1000), the
 budget's queries (pool first, then alternately a mixup of two pool samples
 with lambda in [0.2, 0.8] and a noisy copy, sigma 0.1 of the range,
 clipped), the victim's softmax answers in batches of 256, the held-out
@@ -42,7 +42,7 @@ def epochs_for(n):
 
 
 def main():
-    victim_path, x_path, y_path, threads, budget, scratch = sys.argv[1:7]
+    victim_path, x_path, threads, budget, scratch = sys.argv[1:6]
     threads, budget = int(threads), int(budget)
     torch.set_num_threads(threads)
     seed = 1

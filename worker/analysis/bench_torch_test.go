@@ -63,16 +63,12 @@ func TestBenchMEA(t *testing.T) {
 	ds, train := digitsData(t)
 	victimPath := digitsVictim(t, train)
 	dir := t.TempDir()
-	xPath, yPath := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.json")
+	xPath := filepath.Join(dir, "x.f32")
 	raw := make([]byte, 4*len(ds.X.Data))
 	for i, v := range ds.X.Data {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 	}
-	yj, _ := json.Marshal(ds.Labels)
 	if err := os.WriteFile(xPath, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(yPath, yj, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	v, closeV, err := runner.LoadVictim(victimPath, ds, torch.CPU)
@@ -92,7 +88,7 @@ func TestBenchMEA(t *testing.T) {
 		}
 		goS = append(goS, time.Since(start).Seconds())
 		goFid = r.Curves[0].Y[len(r.Curves[0].Y)-1]
-		out, err := exec.Command(refPython, "../../bench/analysis/mea_digits.py", victimPath, xPath, yPath,
+		out, err := exec.Command(refPython, "../../bench/analysis/mea_digits.py", victimPath, xPath,
 			strconv.Itoa(threads), strconv.Itoa(budget), dir).Output()
 		if err != nil {
 			t.Fatalf("python: %v", err)
