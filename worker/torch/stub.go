@@ -2,6 +2,8 @@
 
 package torch
 
+import "context"
+
 // Available reports whether this build has the libtorch engine. It is false
 // here: the worker was built without the "torch" tag.
 func Available() bool { return false }
@@ -65,4 +67,9 @@ func TrainCNN(xs []float32, ys []int64, inShape []int64, classes int64, cfg Trai
 
 func OutputGradient(m *Module, x []float32, shape []int64, weights []float32, weightShape []int64) (grad []float32, out *Tensor, err error) {
 	return nil, nil, ErrUnavailable
+}
+
+// Fit fails with ErrUnavailable.
+func Fit(ctx context.Context, spec FitSpec, d FitData, outPath string) (*TrainResult, error) {
+	return nil, ErrUnavailable
 }

@@ -125,3 +125,71 @@ func (c TrainConfig) withDefaults(hidden []int64, lr float64) TrainConfig {
 	}
 	return c
 }
+
+// Arch is the family of network Fit builds.
+type Arch int
+
+const (
+	// ArchMLP flattens the input and applies ReLU hidden layers of
+	// TrainConfig.Hidden widths, then a linear layer of Out units.
+	ArchMLP Arch = iota
+	// ArchCNN is per entry of Hidden a 3x3 convolution with that many
+	// channels, ReLU and 2x2 max-pooling, then a linear layer of Out units;
+	// the input is [C, H, W].
+	ArchCNN
+	// ArchFCN is fully convolutional: per entry of Hidden a 3x3
+	// convolution (padding 1) and ReLU, then a 3x3 convolution to Out
+	// channels, no pooling, so [C, H, W] maps to [Out, H, W] (a per-pixel
+	// classifier).
+	ArchFCN
+)
+
+// Loss is what Fit minimises.
+type Loss int
+
+const (
+	// LossCE is cross-entropy against class indices, FitData.Labels one
+	// per sample.
+	LossCE Loss = iota
+	// LossSoftCE is cross-entropy against class probabilities,
+	// FitData.Targets Out per sample: mean over samples of
+	// -Σ_k t_k·log_softmax(z)_k.
+	LossSoftCE
+	// LossMSE is the mean squared error against FitData.Targets, Out per
+	// sample (regression).
+	LossMSE
+	// LossPixelCE is per-pixel cross-entropy for an ArchFCN output
+	// [N, Out, H, W] against FitData.Labels, H·W class indices per sample
+	// (row-major), averaged over every pixel.
+	LossPixelCE
+)
+
+// FitSpec is a network and how Fit trains it.
+type FitSpec struct {
+	Arch    Arch
+	InShape []int64 // one sample, e.g. [F] or [C, H, W]
+	Out     int64   // classes, regression outputs, or per-pixel classes
+	Loss    Loss
+	Config  TrainConfig
+	// Input and Output are fixed (untrained) per-feature maps x·Scale+Shift
+	// built into the network, so the exported module takes raw inputs and
+	// gives outputs in the targets' units: Input (ArchMLP only) applies to
+	// the flattened input, Output (ArchMLP, ArchCNN) to the last layer's
+	// Out values. Nil is the identity.
+	Input, Output *Affine
+}
+
+// Affine is a fixed per-feature x·Scale+Shift, e.g. a standardisation
+// (Scale = 1/σ, Shift = -μ/σ). Scale and Shift have one value per feature.
+type Affine struct {
+	Scale, Shift []float32
+}
+
+// FitData is what Fit trains on: N samples of FitSpec.InShape, row-major,
+// with Labels or Targets as the loss wants (see Loss).
+type FitData struct {
+	X       []float32
+	N       int
+	Labels  []int64
+	Targets []float32
+}
