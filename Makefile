@@ -67,6 +67,7 @@ bench: services deps assets torch-setup
 	bash bench/run.sh
 	bash bench/torch.sh
 	bash bench/predict.sh
+	bash bench/analysis.sh
 
 # Coverage-guided fuzzing of the parsers that read untrusted bytes.
 fuzz: services

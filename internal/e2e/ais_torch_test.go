@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,6 +82,44 @@ func example(t *testing.T, task, file string) []byte {
 		t.Fatalf("example %s %s: %v", task, file, err)
 	}
 	return b
+}
+
+// blobScenes are OD data and label zips built here for the scripted
+// detector (testdata/ais_victims.py: a 5×5 grid of 8×8 cells scored by
+// their ink, one class): 20 scenes of 40×40 with two grey squares on the
+// grid, faint enough that a bounded perturbation can hide them.
+func blobScenes(t *testing.T) (data, label []byte) {
+	t.Helper()
+	var dbuf, lbuf bytes.Buffer
+	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
+	csv := "image,x_min,y_min,x_max,y_max,label\n"
+	for i := 0; i < 20; i++ {
+		img := image.NewGray(image.Rect(0, 0, 40, 40))
+		name := fmt.Sprintf("scene_%02d.png", i)
+		for k, cell := range []int{(i * 7) % 25, (i*7 + 12) % 25} {
+			x0, y0 := (cell%5)*8, (cell/5)*8
+			v := uint8(80 + 10*((i+k)%4))
+			for y := y0; y < y0+8; y++ {
+				for x := x0; x < x0+8; x++ {
+					img.Pix[y*img.Stride+x] = v
+				}
+			}
+			csv += fmt.Sprintf("%s,%d,%d,%d,%d,0\n", name, x0, y0, x0+8, y0+8)
+		}
+		f, _ := dz.Create("images/" + name)
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, _ := lz.Create("boxes.csv")
+	f.Write([]byte(csv))
+	if err := dz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dbuf.Bytes(), lbuf.Bytes()
 }
 
 // modelZip is a model upload: the TorchScript file as model.pt in a zip.
@@ -162,6 +202,9 @@ func TestAISAnalysesEndToEnd(t *testing.T) {
 		}
 		urls := reg["upload_urls"].(map[string]any)
 		files := map[string][]byte{"model": modelZip(t, victims[p.task]), "data": example(t, p.task, "data"), "label": example(t, p.task, "label")}
+		if p.task == "OD" {
+			files["data"], files["label"] = blobScenes(t)
+		}
 		var last map[string]any
 		for _, name := range []string{"model", "data", "label"} {
 			code, m := s.aisUpload(t, urls[name], files[name])
