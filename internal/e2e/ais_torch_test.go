@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/storage"
@@ -31,7 +33,7 @@ import (
 // testdata/ais_victims.py. Paths by task type.
 func aisVictims(t *testing.T) map[string]string {
 	t.Helper()
-	needPythonTorch(t)
+	reftorch.Need(t)
 	dir := t.TempDir()
 	script := filepath.Join(testenv.RepoRoot(), "internal", "e2e", "testdata", "ais_victims.py")
 	if out, err := exec.Command("/usr/bin/python3", script, dir).CombinedOutput(); err != nil {

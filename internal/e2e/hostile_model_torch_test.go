@@ -9,26 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/internal/testenv"
 )
-
-// needPythonTorch skips a test without Debian's python3-torch, unless
-// TORCH_TEST_REQUIRE_PYTHON=1 (make test), where that fails it.
-func needPythonTorch(t *testing.T) {
-	t.Helper()
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		if os.Getenv("TORCH_TEST_REQUIRE_PYTHON") == "1" {
-			t.Fatalf("/usr/bin/python3 cannot import torch: %v", err)
-		}
-		t.Skipf("/usr/bin/python3 cannot import torch: %v", err)
-	}
-}
 
 // hostileModels builds worker/runner/testdata/hostile_models.py's models
 // with python3-torch (skipped without it, unless TORCH_TEST_REQUIRE_PYTHON=1).
 func hostileModels(t *testing.T, secret string) string {
 	t.Helper()
-	needPythonTorch(t)
+	reftorch.Need(t)
 	dir := t.TempDir()
 	script := filepath.Join(testenv.RepoRoot(), "worker", "runner", "testdata", "hostile_models.py")
 	if out, err := exec.Command("/usr/bin/python3", script, dir, secret).CombinedOutput(); err != nil {

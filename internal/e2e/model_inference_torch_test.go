@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/records"
 )
@@ -22,7 +24,7 @@ import (
 // inferred, and predict; a model whose shape cannot be inferred fails with
 // a reason that asks for metadata.input_shape.
 func TestSpecModelRegistration(t *testing.T) {
-	needPythonTorch(t)
+	reftorch.Need(t)
 	dir := t.TempDir()
 	script := filepath.Join(testenv.RepoRoot(), "worker", "runner", "testdata", "inference_models.py")
 	if out, err := exec.Command("/usr/bin/python3", script, dir).CombinedOutput(); err != nil {

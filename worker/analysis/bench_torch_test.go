@@ -17,13 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/analysis"
 	"github.com/wardenlab/warden/worker/runner"
 	"github.com/wardenlab/warden/worker/torch"
 )
-
 
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -63,7 +64,7 @@ func TestBenchEVA(t *testing.T) {
 	if os.Getenv("WARDEN_BENCH_EVA") != "1" {
 		t.Skip("set WARDEN_BENCH_EVA=1")
 	}
-	needRefPython(t)
+	reftorch.Need(t)
 	runtime.LockOSThread() // as a runner's job: one OS thread, one OpenMP pool
 	defer runtime.UnlockOSThread()
 	threads := envInt("TORCH_THREADS", 1)

@@ -58,61 +58,25 @@ func evadeImages(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.Analysis
 	if len(ds.X.Shape) != 4 {
 		return r, fmt.Errorf("%w: images must be [N, C, H, W], have %v", ais.ErrUserData, ds.X.Shape)
 	}
-	env.progress(2, "predicting_clean")
-	idx, acc, clean, err := correctSamples(ctx, v, ds, p.Samples, p.Seed)
+	cs, err := newClassifierCurve(ctx, v, ds, p, env)
 	if err != nil {
 		return r, err
 	}
-	n := len(idx)
-	x0 := subset(ds.X, idx)
-	labels := make([]int, n)
-	for j, i := range idx {
-		labels[j] = ds.Labels[i]
+	cs.norms = func(a, b []float32) (float64, float64) {
+		return float64(attacks.LinfNorm(a, b)), float64(attacks.L2Norm(a, b))
 	}
 	clf := gradientVictim{v: v, k: numClasses(v)}
-	best := x0.Clone()
-	fooled := make([]bool, n)
-	var pts []evaPoint
-	var shown []shownExample
-	for ei, eps := range p.Epsilons {
-		env.progress(5+90*ei/len(p.Epsilons), fmt.Sprintf("attacking eps=%g", eps))
-		for lo := 0; eps > 0 && lo < n; lo += evaChunk {
-			hi := min(lo+evaChunk, n)
-			s := x0.SampleSize()
-			in := attacks.Input{X: attacks.Batch{Data: x0.Data[lo*s : hi*s], Shape: append([]int{hi - lo}, x0.Shape[1:]...)}, Labels: labels[lo:hi]}
-			res, err := imageAttack(ctx, clf, in, p, eps)
-			if err != nil {
-				return r, fmt.Errorf("%s at ε=%g: %w", p.Attack, eps, err)
-			}
-			for j, ok := range res.Success {
-				if ok || !fooled[lo+j] {
-					copy(best.Sample(lo+j), res.Adversarial.Sample(j))
-				}
-			}
-		}
-		probs, err := v.Predict(ctx, best)
+	pts, shown, err := cs.run(ctx, v, p, env, "examples", func(lo, hi int, eps float64) (attacks.Batch, []bool, error) {
+		res, err := imageAttack(ctx, clf, attacks.Input{X: cs.chunk(lo, hi), Labels: cs.labels[lo:hi]}, p, eps)
 		if err != nil {
-			return r, fmt.Errorf("predict the adversarial examples at ε=%g: %w", eps, err)
+			return attacks.Batch{}, nil, err
 		}
-		pt := evaPoint{eps: eps}
-		linf, l2 := make([]float64, n), make([]float64, n)
-		for j := range probs {
-			pred := argmax(probs[j])
-			was := fooled[j]
-			fooled[j] = pred != labels[j]
-			pt.confDrop += float64(probability(clean[j], labels[j]) - probability(probs[j], labels[j]))
-			linf[j] = float64(attacks.LinfNorm(x0.Sample(j), best.Sample(j)))
-			l2[j] = float64(attacks.L2Norm(x0.Sample(j), best.Sample(j)))
-			if fooled[j] && !was && len(shown) < evaShown {
-				shown = append(shown, shownExample{i: j, eps: eps, adv: append([]float32(nil), best.Sample(j)...), pred: pred})
-			}
-		}
-		pt.success = attacks.SuccessRate(fooled)
-		pt.robust = acc * (1 - pt.success)
-		pt.confDrop /= float64(n)
-		pt.linf, pt.l2 = meanOf(linf, fooled), meanOf(l2, fooled)
-		pts = append(pts, pt)
+		return res.Adversarial, res.Success, nil
+	})
+	if err != nil {
+		return r, err
 	}
+	idx, acc, n, x0, labels := cs.idx, cs.acc, len(cs.idx), cs.x0, cs.labels
 	r.Metrics = classifierMetrics(acc, n, ds.N())
 	evaCurves(&r, pts, "L∞ in the [0,1] pixel scale", "robust_accuracy",
 		"Estimated accuracy on the data under attack: clean accuracy × (1 − success rate); misclassified samples count as already fooled.", true)

@@ -106,64 +106,31 @@ func evadeTable(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisP
 	if len(ds.X.Shape) != 2 {
 		return r, fmt.Errorf("%w: a table must be [N, F], have %v", ais.ErrUserData, ds.X.Shape)
 	}
-	env.progress(2, "predicting_clean")
-	idx, acc, clean, err := correctSamples(ctx, v, ds, p.Samples, p.Seed)
+	cs, err := newClassifierCurve(ctx, v, ds, p, env)
 	if err != nil {
 		return r, err
 	}
 	box := columnRanges(ds.X)
-	n := len(idx)
-	x0 := subset(ds.X, idx)
-	labels := make([]int, n)
-	for j, i := range idx {
-		labels[j] = ds.Labels[i]
-	}
-	best := x0.Clone()
-	fooled := make([]bool, n)
-	var pts []evaPoint
-	var shown []shownExample
-	for ei, eps := range p.Epsilons {
-		env.progress(5+90*ei/len(p.Epsilons), fmt.Sprintf("attacking eps=%g", eps))
-		for lo := 0; eps > 0 && lo < n; lo += evaChunk {
-			hi := min(lo+evaChunk, n)
-			s := x0.SampleSize()
-			chunk := attacks.Batch{Data: x0.Data[lo*s : hi*s], Shape: []int{hi - lo, s}}
-			adv, err := tableAttack(ctx, v, box, chunk, labels[lo:hi], p, eps)
-			if err != nil {
-				return r, fmt.Errorf("%s at ε=%g: %w", p.Attack, eps, err)
-			}
-			probs, err := v.Predict(ctx, adv)
-			if err != nil {
-				return r, fmt.Errorf("predict the adversarial rows at ε=%g: %w", eps, err)
-			}
-			for j := range probs {
-				if argmax(probs[j]) != labels[lo+j] || !fooled[lo+j] {
-					copy(best.Sample(lo+j), adv.Sample(j))
-				}
-			}
-		}
-		probs, err := v.Predict(ctx, best)
+	cs.norms = box.scaledNorms
+	pts, shown, err := cs.run(ctx, v, p, env, "rows", func(lo, hi int, eps float64) (attacks.Batch, []bool, error) {
+		adv, err := tableAttack(ctx, v, box, cs.chunk(lo, hi), cs.labels[lo:hi], p, eps)
 		if err != nil {
-			return r, fmt.Errorf("predict the adversarial rows at ε=%g: %w", eps, err)
+			return attacks.Batch{}, nil, err
 		}
-		pt := evaPoint{eps: eps}
-		linf, l2 := make([]float64, n), make([]float64, n)
+		probs, err := v.Predict(ctx, adv)
+		if err != nil {
+			return attacks.Batch{}, nil, fmt.Errorf("predict the adversarial rows: %w", err)
+		}
+		ok := make([]bool, len(probs))
 		for j := range probs {
-			pred := argmax(probs[j])
-			was := fooled[j]
-			fooled[j] = pred != labels[j]
-			pt.confDrop += float64(probability(clean[j], labels[j]) - probability(probs[j], labels[j]))
-			linf[j], l2[j] = box.scaledNorms(x0.Sample(j), best.Sample(j))
-			if fooled[j] && !was && len(shown) < evaShown {
-				shown = append(shown, shownExample{i: j, eps: eps, adv: append([]float32(nil), best.Sample(j)...), pred: pred})
-			}
+			ok[j] = argmax(probs[j]) != cs.labels[lo+j]
 		}
-		pt.success = attacks.SuccessRate(fooled)
-		pt.robust = acc * (1 - pt.success)
-		pt.confDrop /= float64(n)
-		pt.linf, pt.l2 = meanOf(linf, fooled), meanOf(l2, fooled)
-		pts = append(pts, pt)
+		return adv, ok, nil
+	})
+	if err != nil {
+		return r, err
 	}
+	idx, acc, n, x0, labels := cs.idx, cs.acc, len(cs.idx), cs.x0, cs.labels
 	r.Metrics = classifierMetrics(acc, n, ds.N())
 	var ints []string
 	for j, ok := range box.integer {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/jobs"
@@ -30,7 +32,7 @@ import (
 	"github.com/wardenlab/warden/worker/torch"
 )
 
-const refPython = "/usr/bin/python3"
+const refPython = reftorch.Python
 
 var (
 	digitsOnce sync.Once
@@ -83,29 +85,10 @@ func heldOutDigits(t testing.TB) *ais.Dataset {
 	return ds
 }
 
-// needRefPython makes sure /usr/bin/python3 can import torch (see
-// worker/runner's tests): it skips, or fails with
-// TORCH_TEST_REQUIRE_PYTHON=1, when it cannot.
-func needRefPython(t testing.TB) {
-	t.Helper()
-	if exec.Command(refPython, "-c", "import torch").Run() == nil {
-		return
-	}
-	out, err := exec.Command("../../scripts/torch/test-setup").CombinedOutput()
-	if err == nil && exec.Command(refPython, "-c", "import torch").Run() == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s cannot import torch and scripts/torch/test-setup could not install python3-torch (%v): %s", refPython, err, out)
-	if os.Getenv("TORCH_TEST_REQUIRE_PYTHON") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // pyModel writes a victim with testdata/models.py.
 func pyModel(t testing.TB, args ...string) string {
 	t.Helper()
-	needRefPython(t)
+	reftorch.Need(t)
 	out := filepath.Join(t.TempDir(), args[0]+".pt")
 	cmd := exec.Command(refPython, append(append([]string{filepath.Join("testdata", "models.py")}, args...), out)...)
 	b, err := cmd.CombinedOutput()

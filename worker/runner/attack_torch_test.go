@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/attacks/wordnet"
 	"github.com/wardenlab/warden/modelspec"
@@ -24,7 +26,7 @@ import (
 // These tests attack the demo models through the runner's torchClassifier,
 // the adapter every attack job uses.
 
-const refPython = "/usr/bin/python3"
+const refPython = reftorch.Python
 
 var (
 	demoOnce sync.Once
@@ -113,25 +115,6 @@ func accuracy(preds, labels []int) float64 {
 	return float64(right) / float64(len(preds))
 }
 
-// needRefPython makes sure /usr/bin/python3 can import torch, installing
-// Debian's python3-torch with scripts/torch/test-setup when it cannot; it
-// skips (or fails with TORCH_TEST_REQUIRE_PYTHON=1) only when that fails.
-func needRefPython(t testing.TB) {
-	t.Helper()
-	if exec.Command(refPython, "-c", "import torch").Run() == nil {
-		return
-	}
-	out, err := exec.Command("../../scripts/torch/test-setup").CombinedOutput()
-	if err == nil && exec.Command(refPython, "-c", "import torch").Run() == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s cannot import torch and scripts/torch/test-setup could not install python3-torch (%v): %s", refPython, err, out)
-	if os.Getenv("TORCH_TEST_REQUIRE_PYTHON") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // refInput is what testdata/attack_reference.py reads.
 type refInput struct {
 	X       []float32      `json:"x"`
@@ -193,7 +176,7 @@ func maxAbsDiff(a, b []float32) float64 {
 // Warden's FGSM and PGD (attacks package through torchClassifier) against
 // the same steps written in PyTorch on the same TorchScript module.
 func TestFGSMAndPGDMatchPyTorch(t *testing.T) {
-	needRefPython(t)
+	reftorch.Need(t)
 	set := demoModels(t)
 	clf := newTorchClassifier(t, set.Digits)
 	in := heldOutDigits(t, 32)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
@@ -44,7 +46,7 @@ func TestBenchTorchAttacks(t *testing.T) {
 	if os.Getenv("WARDEN_BENCH_TORCH") != "1" {
 		t.Skip("set WARDEN_BENCH_TORCH=1 (bench/torch.sh)")
 	}
-	needRefPython(t)
+	reftorch.Need(t)
 	threads := envInt("TORCH_THREADS", 1)
 	// As Worker.attack does for a job: one OS thread, one OpenMP pool.
 	runtime.LockOSThread()

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/jobs"
 )
 
@@ -25,7 +27,7 @@ const secretText = "SECRET-hunter2-7f3a"
 // python3-torch; secret is a file none of them may read.
 func hostileModels(t *testing.T) (dir, secret string) {
 	t.Helper()
-	needRefPython(t)
+	reftorch.Need(t)
 	dir = t.TempDir()
 	secret = filepath.Join(t.TempDir(), "secret.txt")
 	if err := os.WriteFile(secret, []byte(secretText), 0o600); err != nil {

@@ -11,13 +11,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardenlab/warden/internal/reftorch"
+
 	"github.com/wardenlab/warden/modelspec"
 )
 
 // inferenceModels builds testdata/inference_models.py's models.
 func inferenceModels(t *testing.T) string {
 	t.Helper()
-	needRefPython(t)
+	reftorch.Need(t)
 	dir := t.TempDir()
 	if out, err := exec.Command(refPython, "testdata/inference_models.py", dir).CombinedOutput(); err != nil {
 		t.Fatalf("build inference models: %v\n%s", err, out)
