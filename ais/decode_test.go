@@ -12,6 +12,7 @@ import (
 	"image/jpeg"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -155,7 +156,7 @@ func TestDecodeImages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equalInts(got.X.Shape, tc.shape) || got.Names[0] != "row 1" {
+			if !slices.Equal(got.X.Shape, tc.shape) || got.Names[0] != "row 1" {
 				t.Fatalf("shape %v names %v", got.X.Shape, got.Names[:1])
 			}
 			for i := range got.X.Data {
@@ -183,7 +184,7 @@ func TestDecodeImageVariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalInts(ds.X.Shape, []int{2, 3, 2, 3}) {
+	if !slices.Equal(ds.X.Shape, []int{2, 3, 2, 3}) {
 		t.Fatalf("shape %v", ds.X.Shape)
 	}
 	// a/y.png (white) is first, then b/z.png.
@@ -200,7 +201,7 @@ func TestDecodeImageVariants(t *testing.T) {
 		t.Fatal(err)
 	}
 	jd, err := decodeT(TaskIC, zipT(t, "g.jpg", jb.String()), zipT(t, "l.csv", "label\n0\n"), DecodeLimits{})
-	if err != nil || !equalInts(jd.X.Shape, []int{1, 1, 2, 3}) || math.Abs(float64(jd.X.Data[0])-200.0/255) > 2.0/255 {
+	if err != nil || !slices.Equal(jd.X.Shape, []int{1, 1, 2, 3}) || math.Abs(float64(jd.X.Data[0])-200.0/255) > 2.0/255 {
 		t.Fatalf("gray JPEG: %v %v", err, jd)
 	}
 	z := ds.X.Sample(1)
@@ -229,7 +230,7 @@ func TestDecodeTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalInts(ds.X.Shape, []int{178, 13}) || ds.X.Data[0] != 14.23 || ds.X.Data[12] != 1065 ||
+	if !slices.Equal(ds.X.Shape, []int{178, 13}) || ds.X.Data[0] != 14.23 || ds.X.Data[12] != 1065 ||
 		strings.Join(ds.Classes, ",") != "0,1,2" || ds.Labels[177] != 2 || ds.Features[12] != "f13" || ds.Names[177] != "row 178" {
 		t.Errorf("wine: shape %v x0 %v classes %v last label %d", ds.X.Shape, ds.X.Data[:13], ds.Classes, ds.Labels[177])
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,7 +59,7 @@ func TestExamples(t *testing.T) {
 			if ds.N() != tc.n || len(ds.Names) != tc.n {
 				t.Errorf("decoded %d samples, %d names; want %d", ds.N(), len(ds.Names), tc.n)
 			}
-			if tc.xShape != nil && !equalInts(ds.X.Shape, tc.xShape) {
+			if tc.xShape != nil && !slices.Equal(ds.X.Shape, tc.xShape) {
 				t.Errorf("X shape %v, want %v", ds.X.Shape, tc.xShape)
 			}
 			if len(ds.Classes) != tc.classes {
@@ -76,7 +77,7 @@ func TestExamples(t *testing.T) {
 					}
 				}
 			case TaskTSF:
-				if !equalInts(ds.Targets.Shape, []int{60, exampleHorizon}) {
+				if !slices.Equal(ds.Targets.Shape, []int{60, exampleHorizon}) {
 					t.Errorf("targets %v", ds.Targets.Shape)
 				}
 			}
@@ -91,16 +92,4 @@ func TestExamples(t *testing.T) {
 			t.Errorf("Example(%q, %q): %v, want ErrNoExample", bad[0], bad[1], err)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ package torch
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/sugarme/gotch"
@@ -279,7 +280,7 @@ func OutputGradient(m *Module, x []float32, shape []int64, weights []float32, we
 	if err != nil {
 		return nil, nil, err
 	}
-	if !equalShape(got, weightShape) {
+	if !slices.Equal(got, weightShape) {
 		return nil, nil, fmt.Errorf("torch: output shape %v, weights for %v", got, weightShape)
 	}
 	w, err := s.fromGo(weights, weightShape, m.dev)
@@ -310,16 +311,4 @@ func OutputGradient(m *Module, x []float32, shape []int64, weights []float32, we
 		return nil, nil, err
 	}
 	return g.Data, o, nil
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
