@@ -93,12 +93,3 @@ func (c *Client) EnqueueWebhook(ctx context.Context, deliveryID, taskID string) 
 func isDuplicate(err error) bool {
 	return errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask)
 }
-
-// RedisOpt parses a redis:// URL into asynq's connection option.
-func RedisOpt(url string) (asynq.RedisConnOpt, error) {
-	opt, err := asynq.ParseRedisURI(url)
-	if err != nil {
-		return nil, fmt.Errorf("WARDEN_REDIS_URL: %w", err)
-	}
-	return opt, nil
-}

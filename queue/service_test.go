@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -586,7 +587,18 @@ func TestRedisOpt(t *testing.T) {
 	if _, err := queue.RedisOpt("redis://127.0.0.1:6379/3"); err != nil {
 		t.Errorf("valid URL: %v", err)
 	}
-	for _, bad := range []string{"", "http://127.0.0.1:6379", "redis://127.0.0.1:6379/notanumber", "::"} {
+	opt, err := queue.RedisOpt("redis-sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/4?master=warden&sentinel_password=spw")
+	if err != nil {
+		t.Fatalf("sentinel URL: %v", err)
+	}
+	want := asynq.RedisFailoverClientOpt{MasterName: "warden", SentinelAddrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"},
+		DB: 4, Password: "pw", SentinelPassword: "spw"}
+	if got, ok := opt.(asynq.RedisFailoverClientOpt); !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("sentinel URL parsed as %#v, want %#v", opt, want)
+	}
+	for _, bad := range []string{"", "http://127.0.0.1:6379", "redis://127.0.0.1:6379/notanumber", "::",
+		"redis-sentinel://10.0.0.1:26379/0", "redis-sentinel://10.0.0.1/0?master=m", "redis-sentinel://10.0.0.1:26379/x?master=m",
+		"redis-sentinel://10.0.0.1:26379/0?master=m&bogus=1"} {
 		if _, err := queue.RedisOpt(bad); err == nil || !strings.Contains(err.Error(), "WARDEN_REDIS_URL") {
 			t.Errorf("RedisOpt(%q) error %v, want one naming WARDEN_REDIS_URL", bad, err)
 		}

@@ -14,6 +14,7 @@ if ! have_cmd go; then
 	exit 1
 fi
 have_cmd redis-server || need+=(redis-server)
+have_cmd redis-sentinel || need+=(redis-sentinel)
 have_cmd psql || need+=(postgresql postgresql-client)
 have_pkg postgresql || have_cmd pg_ctlcluster || need+=(postgresql)
 have_cmd npm || need+=(npm)

@@ -176,6 +176,7 @@ func Redis(t testing.TB) string {
 // stop and restart without disturbing anything else.
 type RedisServer struct {
 	Port int
+	Args []string // extra redis-server arguments
 	dir  string
 	cmd  *exec.Cmd
 }
@@ -184,16 +185,12 @@ type RedisServer struct {
 func (r *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port) }
 
 // StartRedisServer launches redis-server on a free port for this test.
-func StartRedisServer(t testing.TB) *RedisServer {
+// Extra redis-server arguments (e.g. --replicaof) go in args.
+func StartRedisServer(t testing.TB, args ...string) *RedisServer {
 	t.Helper()
 	ensureServices(t) // installs redis-server if missing
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r := &RedisServer{Port: port, dir: t.TempDir()}
+	port := freePort(t)
+	r := &RedisServer{Port: port, dir: t.TempDir(), Args: args}
 	r.Start(t)
 	t.Cleanup(func() { r.Stop(t) })
 	return r
@@ -202,17 +199,12 @@ func StartRedisServer(t testing.TB) *RedisServer {
 // Start (re)starts the process on the same port.
 func (r *RedisServer) Start(t testing.TB) {
 	t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir)
+	args := append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.Args...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	for i := 0; i < 100; i++ {
-		if listening("127.0.0.1:" + strconv.Itoa(r.Port)) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
+	waitListening(t, r.Port)
 }
 
 // Stop kills the process.
