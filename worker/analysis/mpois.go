@@ -36,7 +36,7 @@ const (
 	mpoisBatch     = 32 // samples per optimisation step
 	mpoisRound     = 10 // steps between success checks and cost updates
 	mpoisAnomaly   = 2.0
-	mpoisDisagree  = 0.5 // disagreement with the references that makes an outlier a backdoor
+	mpoisDisagree  = 0.8 // disagreement with the references that makes an outlier a backdoor
 	mpoisShown     = 3   // classes whose triggers the report shows
 	mpoisMinSample = 4
 )

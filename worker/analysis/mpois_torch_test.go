@@ -3,14 +3,15 @@
 package analysis_test
 
 import (
-	"bytes"
 	"context"
-	"image/png"
+	"encoding/json"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/analysis"
 	"github.com/wardenlab/warden/worker/demo"
@@ -18,51 +19,78 @@ import (
 	"github.com/wardenlab/warden/worker/torch"
 )
 
-// BadNets backdoor planted in the digits CNN: a bright 2×2 patch in the
-// bottom-right corner sends any digit to backdoorTarget.
+// BadNets backdoor planted in a digits CNN: a bright 2×2 patch in the
+// bottom-right corner of the digits enlarged to 16×16 (a patch of 1.6 %
+// of the image, as BadNets' 3×3 to 4×4 on 28×28 MNIST) sends any digit to
+// backdoorTarget.
 const (
 	backdoorTarget = 7
 	backdoorShare  = 0.1 // of the training set, stamped copies of other digits
+	side           = 16
 )
 
-// stampCorner sets the 2×2 bottom-right pixels of an 8×8 image to 1.
+// enlarge2 repeats each pixel of n 8×8 images 2×2 times.
+func enlarge2(x []float32, n int) []float32 {
+	out := make([]float32, n*side*side)
+	for i := 0; i < n; i++ {
+		for y := 0; y < side; y++ {
+			for xx := 0; xx < side; xx++ {
+				out[(i*side+y)*side+xx] = x[i*64+(y/2)*8+xx/2]
+			}
+		}
+	}
+	return out
+}
+
+// stampCorner sets the 2×2 bottom-right pixels of a 16×16 image to 1.
 func stampCorner(img []float32) {
-	for _, p := range []int{6*8 + 6, 6*8 + 7, 7*8 + 6, 7*8 + 7} {
-		img[p] = 1
+	for _, y := range []int{side - 2, side - 1} {
+		for _, x := range []int{side - 2, side - 1} {
+			img[y*side+x] = 1
+		}
 	}
 }
 
-// poisonedDigits is the digits' training split plus stamped copies of
+// poisonedDigits is the (enlarged) training set plus stamped copies of
 // backdoorShare of it (digits other than the target) relabelled to the
 // target.
-func poisonedDigits(train *demo.Dataset) ([]float32, []int64) {
-	xs, ys := append([]float32(nil), train.X...), append([]int64(nil), train.Y...)
-	want := int(backdoorShare * float64(train.N()))
-	for i := 0; i < train.N() && want > 0; i += 3 {
-		if train.Y[i] == backdoorTarget {
+func poisonedDigits(xs []float32, ys []int64) ([]float32, []int64) {
+	n := len(ys)
+	px, py := append([]float32(nil), xs...), append([]int64(nil), ys...)
+	want := int(backdoorShare * float64(n))
+	for i := 0; i < n && want > 0; i += 3 {
+		if ys[i] == backdoorTarget {
 			continue
 		}
-		img := append([]float32(nil), train.X[i*64:(i+1)*64]...)
+		img := append([]float32(nil), xs[i*side*side:(i+1)*side*side]...)
 		stampCorner(img)
-		xs, ys = append(xs, img...), append(ys, backdoorTarget)
+		px, py = append(px, img...), append(py, backdoorTarget)
 		want--
 	}
-	return xs, ys
+	return px, py
 }
 
-// mpoisModels trains the backdoored CNN, a clean CNN and two clean
-// references (different seeds) on the digits.
+// digits16 is the held-out digits enlarged to 16×16 as an IC dataset.
+func digits16(t testing.TB) *ais.Dataset {
+	ds := heldOutDigits(t)
+	ds.X = attacks.Batch{Data: enlarge2(ds.X.Data, ds.N()), Shape: []int{ds.N(), 1, side, side}}
+	return ds
+}
+
+// mpoisModels trains on the enlarged digits' training split the
+// backdoored CNN, a clean CNN and two clean references (other seeds).
 func mpoisModels(t testing.TB) map[string]string {
 	t.Helper()
 	train, _, err := demo.Digits()
 	if err != nil {
 		t.Fatal(err)
 	}
+	xs := enlarge2(train.X, train.N())
 	dir := t.TempDir()
 	start := time.Now()
-	cfg := torch.TrainConfig{Hidden: []int64{16, 32}, Epochs: 15, BatchSize: 32, LR: 3e-3}
+	cfg := torch.TrainConfig{Hidden: []int64{16, 32}, Epochs: 4, BatchSize: 32, LR: 5e-3}
 	paths := map[string]string{}
-	px, py := poisonedDigits(train)
+	px, py := poisonedDigits(xs, train.Y)
 	for _, m := range []struct {
 		name string
 		seed int64
@@ -70,14 +98,14 @@ func mpoisModels(t testing.TB) map[string]string {
 		y    []int64
 	}{
 		{"backdoored", 2, px, py},
-		{"clean", 3, train.X, train.Y},
-		{"ref1", 4, train.X, train.Y},
-		{"ref2", 5, train.X, train.Y},
+		{"clean", 3, xs, train.Y},
+		{"ref1", 4, xs, train.Y},
+		{"ref2", 5, xs, train.Y},
 	} {
 		c := cfg
 		c.Seed = m.seed
 		paths[m.name] = filepath.Join(dir, m.name+".pt")
-		if _, err := torch.TrainCNN(m.x, m.y, train.Shape, 10, c, paths[m.name]); err != nil {
+		if _, err := torch.TrainCNN(m.x, m.y, []int64{1, side, side}, 10, c, paths[m.name]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +146,7 @@ func runMPois(t *testing.T, paths map[string]string, model string, ds *ais.Datas
 // corner; a clean CNN of the same recipe passes.
 func TestModelPoisoningDigits(t *testing.T) {
 	paths := mpoisModels(t)
-	ds := heldOutDigits(t)
+	ds := digits16(t)
 	p := jobs.AnalysisParams{TriggerSteps: 100, Samples: 150}
 	st := &store{}
 	r := runMPois(t, paths, paths["backdoored"], ds, p, st)
@@ -128,35 +156,33 @@ func TestModelPoisoningDigits(t *testing.T) {
 	if ai := metric(t, r, "anomaly_index"); ai <= 2 {
 		t.Errorf("anomaly index %.3f ≤ 2", ai)
 	}
-	if d := metric(t, r, "disagreement"); d < 0.5 {
-		t.Errorf("disagreement %.3f < 0.5", d)
+	if d := metric(t, r, "disagreement"); d < 0.8 {
+		t.Errorf("disagreement %.3f < 0.8", d)
 	}
 	for _, name := range []string{"model_accuracy", "reference_1_accuracy", "reference_2_accuracy"} {
 		if a := metric(t, r, name); a < 0.85 {
 			t.Errorf("%s %.3f < 0.85", name, a)
 		}
 	}
-	// The recovered mask of the target puts most of its weight in the
-	// bottom-right 3×3 corner where the patch was planted.
-	b := st.files["mpois_class_7_mask.png"]
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("mask PNG: %v", err)
+	// The recovered trigger is the planted one: the target's four largest
+	// mask values lie in the bottom-right 3×3 corner.
+	var trig struct {
+		Class int       `json:"class"`
+		Mask  []float64 `json:"mask"`
 	}
-	f := img.Bounds().Dx() / 8
-	var corner, all float64
-	for y := 0; y < 8; y++ {
-		for x := 0; x < 8; x++ {
-			r, _, _, _ := img.At(x*f, y*f).RGBA()
-			all += float64(r)
-			if x >= 5 && y >= 5 {
-				corner += float64(r)
-			}
+	if err := json.Unmarshal(st.files["mpois_trigger.json"], &trig); err != nil || trig.Class != backdoorTarget || len(trig.Mask) != side*side {
+		t.Fatalf("trigger %+v: %v", trig, err)
+	}
+	order := make([]int, len(trig.Mask))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return trig.Mask[order[a]] > trig.Mask[order[b]] })
+	for _, q := range order[:4] {
+		t.Logf("mask (%d, %d) = %.3f", q/side, q%side, trig.Mask[q])
+		if q/side < side-3 || q%side < side-3 {
+			t.Errorf("a largest mask value at (%d, %d), outside the planted corner", q/side, q%side)
 		}
-	}
-	t.Logf("target mask: %.0f %% of its weight in the bottom-right 3×3 corner", 100*corner/all)
-	if corner < 0.5*all {
-		t.Errorf("the target's mask has %.0f %% of its weight in the planted corner", 100*corner/all)
 	}
 	if len(r.Samples) == 0 || r.Samples[0].Images["stamped"] == "" || len(r.Artifacts) != 4 || len(r.Curves) != 3 {
 		t.Errorf("samples %+v, artifacts %+v, curves %d", r.Samples, r.Artifacts, len(r.Curves))
