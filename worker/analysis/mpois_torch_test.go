@@ -5,109 +5,47 @@ package analysis_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/internal/badnets"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/analysis"
-	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/runner"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
-// BadNets backdoor planted in a digits CNN: a bright 2×2 patch in the
-// bottom-right corner of the digits enlarged to 16×16 (a patch of 1.6 %
-// of the image, as BadNets' 3×3 to 4×4 on 28×28 MNIST) sends any digit to
-// backdoorTarget.
-const (
-	backdoorTarget = 7
-	backdoorShare  = 0.1 // of the training set, stamped copies of other digits
-	side           = 16
-)
-
-// enlarge2 repeats each pixel of n 8×8 images 2×2 times.
-func enlarge2(x []float32, n int) []float32 {
-	out := make([]float32, n*side*side)
-	for i := 0; i < n; i++ {
-		for y := 0; y < side; y++ {
-			for xx := 0; xx < side; xx++ {
-				out[(i*side+y)*side+xx] = x[i*64+(y/2)*8+xx/2]
-			}
-		}
-	}
-	return out
-}
-
-// stampCorner sets the 2×2 bottom-right pixels of a 16×16 image to 1.
-func stampCorner(img []float32) {
-	for _, y := range []int{side - 2, side - 1} {
-		for _, x := range []int{side - 2, side - 1} {
-			img[y*side+x] = 1
-		}
-	}
-}
-
-// poisonedDigits is the (enlarged) training set plus stamped copies of
-// backdoorShare of it (digits other than the target) relabelled to the
-// target.
-func poisonedDigits(xs []float32, ys []int64) ([]float32, []int64) {
-	n := len(ys)
-	px, py := append([]float32(nil), xs...), append([]int64(nil), ys...)
-	want := int(backdoorShare * float64(n))
-	for i := 0; i < n && want > 0; i += 3 {
-		if ys[i] == backdoorTarget {
-			continue
-		}
-		img := append([]float32(nil), xs[i*side*side:(i+1)*side*side]...)
-		stampCorner(img)
-		px, py = append(px, img...), append(py, backdoorTarget)
-		want--
-	}
-	return px, py
-}
-
 // digits16 is the held-out digits enlarged to 16×16 as an IC dataset.
 func digits16(t testing.TB) *ais.Dataset {
-	ds := heldOutDigits(t)
-	ds.X = attacks.Batch{Data: enlarge2(ds.X.Data, ds.N()), Shape: []int{ds.N(), 1, side, side}}
-	return ds
-}
-
-// mpoisModels trains on the enlarged digits' training split the
-// backdoored CNN, a clean CNN and two clean references (other seeds).
-func mpoisModels(t testing.TB) map[string]string {
 	t.Helper()
-	train, _, err := demo.Digits()
+	x, y, classes, err := badnets.HeldOut()
 	if err != nil {
 		t.Fatal(err)
 	}
-	xs := enlarge2(train.X, train.N())
-	dir := t.TempDir()
+	ds := &ais.Dataset{Task: ais.TaskIC, X: attacks.Batch{Data: x, Shape: []int{len(y), 1, side, side}}, Labels: y, Classes: classes}
+	for i := range y {
+		ds.Names = append(ds.Names, fmt.Sprintf("digit %d", i))
+	}
+	return ds
+}
+
+const (
+	side           = badnets.Side
+	backdoorTarget = badnets.Target
+)
+
+// mpoisModels trains the backdoored CNN, a clean CNN and two clean
+// references (badnets.Models).
+func mpoisModels(t testing.TB) map[string]string {
+	t.Helper()
 	start := time.Now()
-	cfg := torch.TrainConfig{Hidden: []int64{16, 32}, Epochs: 4, BatchSize: 32, LR: 5e-3}
-	paths := map[string]string{}
-	px, py := poisonedDigits(xs, train.Y)
-	for _, m := range []struct {
-		name string
-		seed int64
-		x    []float32
-		y    []int64
-	}{
-		{"backdoored", 2, px, py},
-		{"clean", 3, xs, train.Y},
-		{"ref1", 4, xs, train.Y},
-		{"ref2", 5, xs, train.Y},
-	} {
-		c := cfg
-		c.Seed = m.seed
-		paths[m.name] = filepath.Join(dir, m.name+".pt")
-		if _, err := torch.TrainCNN(m.x, m.y, []int64{1, side, side}, 10, c, paths[m.name]); err != nil {
-			t.Fatal(err)
-		}
+	paths, err := badnets.Models(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("4 digits CNNs trained in %.1fs", time.Since(start).Seconds())
 	return paths
@@ -141,9 +79,10 @@ func runMPois(t *testing.T, paths map[string]string, model string, ds *ais.Datas
 	return r
 }
 
-// TestModelPoisoningDigits: the BadNets-backdoored digits CNN is flagged
-// with its target (7) and the trigger it recovers sits in the stamped
-// corner; a clean CNN of the same recipe passes.
+// TestModelPoisoningDigits: the BadNets-backdoored digits CNN
+// (internal/badnets: 2×2 corner patch on digits enlarged to 16×16) is
+// flagged with its target (7) and the trigger it recovers sits in the
+// stamped corner; a clean CNN of the same recipe passes.
 func TestModelPoisoningDigits(t *testing.T) {
 	paths := mpoisModels(t)
 	ds := digits16(t)
