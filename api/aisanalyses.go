@@ -92,6 +92,9 @@ func (r aisAnalysisRequest) params() (jobs.AnalysisParams, error) {
 		if q.Samples != 0 {
 			p.Samples = q.Samples
 		}
+		if q.TriggerSteps != 0 {
+			p.TriggerSteps = q.TriggerSteps
+		}
 		if q.Seed != 0 {
 			p.Seed = q.Seed
 		}
@@ -105,6 +108,8 @@ const (
 	maxEpsilons    = 20
 	maxSteps       = 200
 	maxEVASamples  = 5000
+	// maxTriggerSteps bounds model poisoning's optimisation steps per class.
+	maxTriggerSteps = 5000
 )
 
 // validateAnalysisParams checks parameters before defaults apply.
@@ -141,6 +146,9 @@ func validateAnalysisParams(p jobs.AnalysisParams) error {
 	}
 	if p.Samples < 0 || p.Samples > maxEVASamples {
 		d["samples"] = fmt.Sprintf("must be between 1 and %d", maxEVASamples)
+	}
+	if p.TriggerSteps < 0 || p.TriggerSteps > maxTriggerSteps {
+		d["trigger_steps"] = fmt.Sprintf("must be between 1 and %d", maxTriggerSteps)
 	}
 	if len(d) > 0 {
 		return &warden.Error{Code: warden.EINVALID, Message: "Invalid analysis parameters", Details: d}
@@ -216,9 +224,12 @@ func (s *Server) submitAnalysis(ctx context.Context, m records.AISModel, files [
 			keys[f.Name] = f.BlobKey
 		}
 	}
-	for _, name := range []string{ais.FileModel, ais.FileData, ais.FileLabel} {
+	for _, name := range ais.RequiredFiles(m.TaskType, analysis) {
 		if keys[name] == "" {
 			missing[name] = "not uploaded and valid yet"
+			if !aisHasFile(files, name) {
+				missing[name] = "required by " + analysis + " but not part of this registration (register the model for " + analysis + " to upload it)"
+			}
 		}
 	}
 	if msg := aisMismatch(files, nil); msg != "" {
@@ -234,6 +245,16 @@ func (s *Server) submitAnalysis(ctx context.Context, m records.AISModel, files [
 	}
 	sub.ID, sub.OrgID, sub.CallbackURL, sub.Subject = id, m.OrgID, callback, m.ID
 	return s.Jobs.Submit(ctx, sub)
+}
+
+// aisHasFile reports whether the registration asked for a file of that name.
+func aisHasFile(files []records.AISFile, name string) bool {
+	for _, f := range files {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // initialAnalysisID is the id of the analysis a registration asked for,

@@ -168,3 +168,61 @@ func TestAISDelete(t *testing.T) {
 	wantAISError(t, h.do("GET", "/api/ais/v1.5/model_registration/"+id, nil, as(org)), 404, "not found")
 	wantAISError(t, h.do("DELETE", "/api/ais/v1.5/model_registration/"+id, nil, as(org)), 404, "not found")
 }
+
+// TestAISModelPoisoningFiles: model poisoning needs the two clean
+// reference models. A model-poisoning registration with only the model,
+// data and label uploaded starts nothing and refuses a submission with 412
+// naming the clean models; once both are uploaded (validated as model
+// zips) the registration's analysis starts. A registration made for MEA
+// cannot run model poisoning: 412 naming the files it lacks.
+func TestAISModelPoisoningFiles(t *testing.T) {
+	h := newAPIHarness(t)
+	org := h.org("ais-mpois")
+	reg := h.aisRegister("IC", "model-poisoning", as(org))
+	urls := urlsOf(t, reg)
+	id, _ := reg.Body["model_id"].(string)
+	first, _ := reg.Body["analysis_id"].(string)
+	if !strings.HasPrefix(first, "ana_") {
+		t.Fatalf("a model-poisoning registration names no analysis: %s", reg.Raw)
+	}
+	files := icFiles(t)
+	if last := h.uploadAll(urls, files); last.Body["analysis_id"] != nil {
+		t.Fatalf("an analysis started without the clean models: %s", last.Raw)
+	}
+	res := h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"model-poisoning"}`, as(org))
+	wantAISError(t, res, 412, "clean_model_1: not uploaded")
+	wantAISError(t, res, 412, "clean_model_2: not uploaded")
+	if bad := h.aisPut(uploadPath(t, urls["clean_model_1"]), files["data"]); bad.Code == 200 {
+		t.Fatalf("a data zip passed as a clean model: %s", bad.Raw)
+	}
+	res = h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"model-poisoning"}`, as(org))
+	wantAISError(t, res, 412, "clean_model_1: not uploaded")
+	// The MEA analysis of the same registration needs no clean model.
+	if mea := h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"MEA"}`, as(org)); mea.Code != 202 {
+		t.Fatalf("MEA on a model-poisoning registration: %d %s", mea.Code, mea.Raw)
+	}
+	var last apiResponse
+	for _, name := range []string{"clean_model_1", "clean_model_2"} {
+		if last = h.aisPut(uploadPath(t, urls[name]), files["model"]); last.Code != 200 {
+			t.Fatalf("%s upload: %d %s", name, last.Code, last.Raw)
+		}
+	}
+	if last.Body["analysis_id"] != first || last.Body["registration_status"] != records.AISReady {
+		t.Fatalf("the last clean model did not start the analysis: %s", last.Raw)
+	}
+	st := h.do("GET", "/api/ais/v1.5/analyses/"+first, nil, as(org))
+	if st.Code != 200 || st.Body["analysis_type"] != "model-poisoning" || st.Body["status"] != records.JobQueued {
+		t.Fatalf("status: %d %s", st.Code, st.Raw)
+	}
+	if res := h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"model-poisoning","parameters":{"trigger_steps":50}}`, as(org)); res.Code != 202 {
+		t.Fatalf("second model-poisoning analysis: %d %s", res.Code, res.Raw)
+	}
+
+	wantAISError(t, h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+id+`","analysis_type":"model-poisoning","trigger_steps":100000}`, as(org)), 400, "trigger_steps")
+
+	mea := h.aisRegister("IC", "MEA", as(org))
+	meaID, _ := mea.Body["model_id"].(string)
+	h.uploadAll(urlsOf(t, mea), files)
+	res = h.postJSON("/api/ais/v1.5/analyses", `{"model_id":"`+meaID+`","analysis_type":"model-poisoning"}`, as(org))
+	wantAISError(t, res, 412, "clean_model_2: required by model-poisoning")
+}

@@ -88,13 +88,14 @@ var analysisIDParam = param{Name: "analysis_id", In: "path", Type: "string", Req
 
 // aisParamsSchema are an analysis's parameters (all optional).
 var aisParamsSchema = obj(map[string]any{
-	"query_budget": map[string]any{"type": "integer", "minimum": 10, "maximum": maxQueryBudget, "description": "MEA: victim queries the extraction may spend (default 2000)"},
-	"curve_points": map[string]any{"type": "array", "items": integ, "description": "MEA: query counts of the fidelity curve (default 5, 10, 25, 50, 75, 100 % of the budget)"},
-	"epsilons":     map[string]any{"type": "array", "items": num, "description": "EVA: L∞ budgets of the robustness curve, in [0,1] (tabular: a fraction of each feature's range)"},
-	"attack":       map[string]any{"type": "string", "enum": []string{"fgsm", "pgd"}, "description": "EVA: the attack (default pgd)"},
-	"steps":        map[string]any{"type": "integer", "minimum": 1, "maximum": maxSteps, "description": "EVA: PGD steps (default 10)"},
-	"samples":      map[string]any{"type": "integer", "minimum": 1, "maximum": maxEVASamples, "description": "EVA: samples attacked (default 200)"},
-	"seed":         map[string]any{"type": "integer", "description": "Makes a run reproducible (default 1)"},
+	"query_budget":  map[string]any{"type": "integer", "minimum": 10, "maximum": maxQueryBudget, "description": "MEA: victim queries the extraction may spend (default 2000)"},
+	"curve_points":  map[string]any{"type": "array", "items": integ, "description": "MEA: query counts of the fidelity curve (default 5, 10, 25, 50, 75, 100 % of the budget)"},
+	"epsilons":      map[string]any{"type": "array", "items": num, "description": "EVA: L∞ budgets of the robustness curve, in [0,1] (tabular: a fraction of each feature's range)"},
+	"attack":        map[string]any{"type": "string", "enum": []string{"fgsm", "pgd"}, "description": "EVA: the attack (default pgd)"},
+	"steps":         map[string]any{"type": "integer", "minimum": 1, "maximum": maxSteps, "description": "EVA: PGD steps (default 10)"},
+	"samples":       map[string]any{"type": "integer", "minimum": 1, "maximum": maxEVASamples, "description": "EVA: samples attacked (default 200); model-poisoning: at most this many optimisation samples and as many held-out samples"},
+	"trigger_steps": map[string]any{"type": "integer", "minimum": 1, "maximum": maxTriggerSteps, "description": "model-poisoning: Adam steps of the trigger reverse-engineering per class (default 300)"},
+	"seed":          map[string]any{"type": "integer", "description": "Makes a run reproducible (default 1)"},
 })
 
 // aisParamsProps are the parameters, also accepted at a body's top level.

@@ -25,6 +25,9 @@ type AnalysisParams struct {
 	Attack   string    `json:"attack,omitempty"`
 	Steps    int       `json:"steps,omitempty"`
 	Samples  int       `json:"samples,omitempty"`
+	// Model poisoning: Adam steps of the trigger optimisation per class
+	// (Samples bounds the optimisation and the held-out samples).
+	TriggerSteps int `json:"trigger_steps,omitempty"`
 	// Seed makes a run reproducible (default 1).
 	Seed int64 `json:"seed,omitempty"`
 }
@@ -108,6 +111,8 @@ const (
 	DefaultQueryBudget = 2000
 	DefaultEVASamples  = 200
 	DefaultPGDSteps    = 10
+	// DefaultTriggerSteps is model poisoning's optimisation steps per class.
+	DefaultTriggerSteps = 300
 )
 
 // DefaultEpsilons are EVA's default robustness-curve budgets.
@@ -136,6 +141,9 @@ func (p AnalysisParams) ApplyDefaults() AnalysisParams {
 	}
 	if p.Samples <= 0 {
 		p.Samples = DefaultEVASamples
+	}
+	if p.TriggerSteps <= 0 {
+		p.TriggerSteps = DefaultTriggerSteps
 	}
 	if p.Seed == 0 {
 		p.Seed = 1

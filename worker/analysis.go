@@ -18,10 +18,12 @@ import (
 // (the zip itself was size-checked at upload).
 const maxAISModelBytes = 4 << 30
 
-// analyze runs an AISpectra analysis: the registration's zips are copied
-// to a directory of the job, the model is taken out of its zip, and a
-// fresh confined runner that may read only those files decodes the data,
-// loads the model and runs the analysis, sending its artifacts back.
+// analyze runs an AISpectra analysis: the registration's zips the
+// analysis needs are copied to a directory of the job, the model (and the
+// clean reference models of model poisoning) taken out of their zips, and
+// a fresh confined runner that may read only those files decodes the
+// data, loads the models and runs the analysis, sending its artifacts
+// back.
 func (w *Worker) analyze(ctx context.Context, r *Run, in jobs.AnalysisInput) (jobs.AnalysisResult, error) {
 	if w.sandbox().err != nil {
 		return jobs.AnalysisResult{}, Permanent("%v", w.sandbox().err)
@@ -33,7 +35,7 @@ func (w *Worker) analyze(ctx context.Context, r *Run, in jobs.AnalysisInput) (jo
 	}
 	defer os.RemoveAll(dir)
 	paths := map[string]string{}
-	for _, name := range []string{ais.FileModel, ais.FileData, ais.FileLabel} {
+	for _, name := range ais.RequiredFiles(in.TaskType, in.AnalysisType) {
 		key, ok := in.Files[name]
 		if !ok {
 			return jobs.AnalysisResult{}, Permanent("the registration has no valid %s file", name)
@@ -47,9 +49,22 @@ func (w *Worker) analyze(ctx context.Context, r *Run, in jobs.AnalysisInput) (jo
 	if err := unzipModel(paths[ais.FileModel], model); err != nil {
 		return jobs.AnalysisResult{}, err
 	}
+	// Clean reference models (model poisoning) are taken out of their
+	// zips the same way and loaded by the confined runner like the model.
+	var refs []string
+	for _, name := range []string{ais.FileCleanModel1, ais.FileCleanModel2} {
+		if paths[name] == "" {
+			continue
+		}
+		ref := filepath.Join(dir, name+".pt")
+		if err := unzipModel(paths[name], ref); err != nil {
+			return jobs.AnalysisResult{}, Permanent("%s: %v", name, err)
+		}
+		refs = append(refs, ref)
+	}
 	opts := w.runners.Options
 	opts.Limits.CPUSeconds = int64(jobs.Analysis.Timeout.Seconds()) * int64(max(w.threads, 1))
-	mf := runner.ModelFile{ID: in.AISModelID, Path: model, Files: []string{paths[ais.FileData], paths[ais.FileLabel]}}
+	mf := runner.ModelFile{ID: in.AISModelID, Path: model, Files: append([]string{paths[ais.FileData], paths[ais.FileLabel]}, refs...)}
 	p, err := runner.Start(ctx, opts, mf)
 	if err != nil {
 		return jobs.AnalysisResult{}, runnerError(ctx, err)
@@ -57,7 +72,7 @@ func (w *Worker) analyze(ctx context.Context, r *Run, in jobs.AnalysisInput) (jo
 	defer p.Close()
 	sink := runner.Sink{Progress: func(pct int, stage string) { r.Progress(ctx, pct, stage) }, Artifact: r.Artifact}
 	d, err := p.Run(ctx, runner.Request{Op: runner.OpAnalyze, Analysis: &runner.AnalysisRequest{Input: in,
-		Data: paths[ais.FileData], Label: paths[ais.FileLabel]}}, sink)
+		Data: paths[ais.FileData], Label: paths[ais.FileLabel], References: refs}}, sink)
 	if err = runnerError(ctx, err); err != nil {
 		return jobs.AnalysisResult{}, err
 	}

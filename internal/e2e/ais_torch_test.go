@@ -22,6 +22,7 @@ import (
 	"github.com/wardenlab/warden/internal/reftorch"
 
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/internal/badnets"
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/storage"
 	"github.com/wardenlab/warden/worker/torch"
@@ -177,11 +178,55 @@ var aisPairs = []struct {
 	{"NLP", "MEA", map[string]any{"query_budget": 150}},
 	{"TS", "MEA", map[string]any{"query_budget": 200}},
 	{"OD", "EVA", map[string]any{"epsilons": []float64{0, 0.1, 0.3}, "steps": 5, "samples": 10}},
+	{"IC", "model-poisoning", map[string]any{"trigger_steps": 100, "samples": 150}},
+}
+
+// badnetsUpload is the model-poisoning pair's files: the BadNets-backdoored
+// digits CNN, the two clean references (internal/badnets) and the
+// held-out digits enlarged to 16×16 as PNGs with their labels.
+func badnetsUpload(t *testing.T) map[string][]byte {
+	t.Helper()
+	paths, err := badnets.Models(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y, _, err := badnets.HeldOut()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dbuf, lbuf bytes.Buffer
+	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
+	csv := "file,label\n"
+	const px = badnets.Side * badnets.Side
+	for i, l := range y {
+		img := image.NewGray(image.Rect(0, 0, badnets.Side, badnets.Side))
+		for k := range img.Pix {
+			img.Pix[k] = uint8(x[i*px+k]*255 + 0.5)
+		}
+		name := fmt.Sprintf("digit_%03d.png", i)
+		csv += fmt.Sprintf("%s,%d\n", name, l)
+		f, _ := dz.Create("images/" + name)
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, _ := lz.Create("labels.csv")
+	f.Write([]byte(csv))
+	if err := dz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{"model": modelZip(t, paths["backdoored"]), "data": dbuf.Bytes(), "label": lbuf.Bytes(),
+		"clean_model_1": modelZip(t, paths["ref1"]), "clean_model_2": modelZip(t, paths["ref2"])}
 }
 
 // TestAISAnalysesEndToEnd: for every offered pair, through HTTP and a real
 // worker whose confined runners do the work: register, upload the three
-// zips (the example data and label, a victim model), the analysis starts
+// zips (the example data and label, a victim model; for model poisoning a
+// BadNets-backdoored CNN, its data and the two clean models, which must
+// flag the backdoor's target), the analysis starts
 // with the last upload and completes; its report has a verdict with its
 // definition, metrics, a curve, an HTML page with SVG plots, and its files
 // download (an MEA surrogate loads as TorchScript and predicts). One
@@ -204,11 +249,16 @@ func TestAISAnalysesEndToEnd(t *testing.T) {
 		}
 		urls := reg["upload_urls"].(map[string]any)
 		files := map[string][]byte{"model": modelZip(t, victims[p.task]), "data": example(t, p.task, "data"), "label": example(t, p.task, "label")}
-		if p.task == "OD" {
+		names := []string{"model", "data", "label"}
+		switch {
+		case p.task == "OD":
 			files["data"], files["label"] = blobScenes(t)
+		case p.analysis == "model-poisoning":
+			files = badnetsUpload(t)
+			names = append(names, "clean_model_1", "clean_model_2")
 		}
 		var last map[string]any
-		for _, name := range []string{"model", "data", "label"} {
+		for _, name := range names {
 			code, m := s.aisUpload(t, urls[name], files[name])
 			if code != 200 {
 				t.Fatalf("%s-%s upload %s: %d %v", p.task, p.analysis, name, code, m)
@@ -273,6 +323,17 @@ func TestAISAnalysesEndToEnd(t *testing.T) {
 		}
 		if p.analysis == "MEA" && files["surrogate.pt"] == nil {
 			t.Errorf("%s: no surrogate among the files %v", pair, files)
+		}
+		if p.analysis == "model-poisoning" {
+			target := -2.0
+			for _, m := range metrics {
+				if m, _ := m.(map[string]any); m["name"] == "suspected_target" {
+					target, _ = m["value"].(float64)
+				}
+			}
+			if verdict["vulnerable"] != true || target != badnets.Target || files["mpois_trigger.json"] == nil || files["mpois_class_7_stamped.png"] == nil {
+				t.Errorf("%s: the backdoored CNN is not flagged with target %d: verdict %v, suspected target %v, files %v", pair, badnets.Target, verdict, target, files)
+			}
 		}
 		if code, m := s.getJSON("/api/ais/v1.5/analyses/"+id+"/report", withKey(other)); code != 404 {
 			t.Errorf("%s: another org reads the report: %d %v", pair, code, m)

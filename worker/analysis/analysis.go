@@ -1,6 +1,7 @@
 // Package analysis runs AISpectra's vulnerability analyses (spec 000) on a
 // model inside the runner: model extraction (MEA) trains a surrogate from
-// the victim's answers, evasion (EVA) measures a robustness curve. It sees
+// the victim's answers, evasion (EVA) measures a robustness curve, model
+// poisoning reverse-engineers backdoor triggers (Neural Cleanse). It sees
 // the victim only through Victim, the same calls that serve predictions
 // and attacks, and trains its own networks through worker/torch.
 package analysis
@@ -43,6 +44,9 @@ type Env struct {
 	Progress func(pct int, stage string)
 	// Artifact stores a file of the report and returns its name.
 	Artifact func(ctx context.Context, name, contentType string, data []byte) (string, error)
+	// References are the clean reference models model poisoning compares
+	// the victim with, loaded like it.
+	References []Victim
 }
 
 // Run runs the analysis in.AnalysisType on the victim and the dataset.
@@ -58,6 +62,8 @@ func Run(ctx context.Context, v Victim, ds *ais.Dataset, in jobs.AnalysisInput, 
 		r, err = extract(ctx, v, ds, p, env)
 	case ais.AnalysisEVA:
 		r, err = evade(ctx, v, ds, p, env)
+	case ais.AnalysisModelPoisoning:
+		r, err = poisoning(ctx, v, ds, p, env)
 	default:
 		return r, fmt.Errorf("analysis %q is not implemented", in.AnalysisType)
 	}

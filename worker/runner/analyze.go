@@ -15,11 +15,13 @@ import (
 )
 
 // AnalysisRequest is an AISpectra analysis for a runner: the job's input
-// and where the runner may read the registration's data and label zips.
+// and where the runner may read the registration's data and label zips
+// and, for model poisoning, the clean reference models.
 type AnalysisRequest struct {
-	Input jobs.AnalysisInput `json:"input"`
-	Data  string             `json:"data"`  // path of the data zip
-	Label string             `json:"label"` // path of the label zip
+	Input      jobs.AnalysisInput `json:"input"`
+	Data       string             `json:"data"`                 // path of the data zip
+	Label      string             `json:"label"`                // path of the label zip
+	References []string           `json:"references,omitempty"` // paths of the clean reference models (TorchScript files)
 }
 
 // victim serves a loaded module to the analyses: class probabilities for
@@ -148,8 +150,20 @@ func (s *server) analyze(ctx context.Context, req *AnalysisRequest, sink Sink) *
 		return failure(err)
 	}
 	defer closeModel()
+	var refs []analysis.Victim
+	for j, path := range req.References {
+		ref, closeRef, err := LoadVictim(path, ds, dev)
+		if err != nil {
+			if msg, perm := IsPermanent(err); perm {
+				err = Permanent("clean reference model %d: %s", j+1, msg)
+			}
+			return failure(err)
+		}
+		defer closeRef()
+		refs = append(refs, ref)
+	}
 	res, err := analysis.Run(ctx, v, ds, req.Input, analysis.Env{Scratch: s.cfg.Paths.Scratch,
-		Progress: sink.Progress, Artifact: sink.Artifact})
+		Progress: sink.Progress, Artifact: sink.Artifact, References: refs})
 	if err != nil {
 		// An analysis is deterministic (its data, its seed): what failed
 		// once fails again, so it is not retried. Running out of memory

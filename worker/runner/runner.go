@@ -53,7 +53,7 @@ type ModelFile struct {
 	Metadata json.RawMessage `json:"metadata"`
 	Path     string          `json:"path"` // the TorchScript file, readable by the runner alone among the files it may open
 	// Files are further files the runner may read (an analysis's data
-	// and label zips).
+	// and label zips, model poisoning's clean reference models).
 	Files []string `json:"files,omitempty"`
 }
 
