@@ -148,6 +148,13 @@ func dpoison(ctx context.Context, v Victim, ds *ais.Dataset, p jobs.AnalysisPara
 		}
 		classes = append(classes, cl)
 	}
+	largest := 0
+	for _, rows := range byClass {
+		largest = max(largest, len(rows))
+	}
+	if largest < dpMinClass {
+		return r, fmt.Errorf("%w: data poisoning clusters each class's rows and needs at least %d rows in a class; the largest has %d", ais.ErrUserData, dpMinClass, largest)
+	}
 	var suspects []dpSuspect
 	for _, cl := range classes {
 		if !cl.flagged {
