@@ -69,11 +69,13 @@ func ParseAnalysis(s string) (string, bool) {
 	return "", false
 }
 
-// allowed are the spec's pairs (IC-POS covers both poisoning kinds).
+// allowed are the spec's pairs (IC-POS covers both poisoning kinds), and
+// TC-data-poisoning, which Warden adds: activation clustering needs only a
+// classifier with a linear last layer and labelled rows.
 var allowed = map[string][]string{
 	TaskIC:  {AnalysisMEA, AnalysisEVA, AnalysisDataPoisoning, AnalysisModelPoisoning},
 	TaskIS:  {AnalysisMEA},
-	TaskTC:  {AnalysisMEA, AnalysisEVA},
+	TaskTC:  {AnalysisMEA, AnalysisEVA, AnalysisDataPoisoning},
 	TaskTSF: {AnalysisMEA},
 	TaskNLP: {AnalysisMEA},
 	TaskTS:  {AnalysisMEA},

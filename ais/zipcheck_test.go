@@ -195,14 +195,14 @@ func TestSampleMismatch(t *testing.T) {
 // TestPairs: the spec's pairs, aliases and canonical names.
 func TestPairs(t *testing.T) {
 	for _, p := range [][2]string{{"IC", "MEA"}, {"ic", "eva"}, {"IC", "poisoning"}, {"IC", "model-poisoning"}, {"IS", "MEA"}, {"TC", "MEA"},
-		{"TC", "EVA"}, {"TSF", "MEA"}, {"Text", "MEA"}, {"NLP", "MEA"}, {"TS", "MEA"}, {"OD", "EVA"}} {
+		{"TC", "EVA"}, {"TC", "poisoning"}, {"TSF", "MEA"}, {"Text", "MEA"}, {"NLP", "MEA"}, {"TS", "MEA"}, {"OD", "EVA"}} {
 		task, ok1 := ais.ParseTask(p[0])
 		an, ok2 := ais.ParseAnalysis(p[1])
 		if !ok1 || !ok2 || !ais.Allowed(task, an) {
 			t.Errorf("%v refused", p)
 		}
 	}
-	for _, p := range [][2]string{{"OD", "MEA"}, {"TSF", "EVA"}, {"TC", "poisoning"}, {"NLP", "EVA"}} {
+	for _, p := range [][2]string{{"OD", "MEA"}, {"TSF", "EVA"}, {"TC", "model-poisoning"}, {"NLP", "EVA"}} {
 		task, _ := ais.ParseTask(p[0])
 		an, _ := ais.ParseAnalysis(p[1])
 		if ais.Allowed(task, an) {

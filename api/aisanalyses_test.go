@@ -86,7 +86,7 @@ func TestAISAnalysisLifecycle(t *testing.T) {
 		{`{"model_id":"` + id + `","curve_points":[10,900000]}`, 400, "curve_points"},
 		{`{"model_id":"` + id + `","unknown":1}`, 400, "unknown field"},
 		{`{"model_id":"` + id + `","task_type":"TC"}`, 412, "task_type: must be IC"},
-		{`{"model_id":"` + id + `","analysis_type":"data-poisoning"}`, 412, "not yet available"},
+		{`{"model_id":"` + id + `","analysis_type":"model-poisoning"}`, 412, "clean_model_1: required by model-poisoning"},
 		{`{"model_id":"ais_000000000000000000000000"}`, 404, "not found"},
 	} {
 		wantAISError(t, h.postJSON("/api/ais/v1.5/analyses", c.body, as(org)), c.status, c.reason)

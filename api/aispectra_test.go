@@ -165,7 +165,7 @@ func TestAISRegisterRefusals(t *testing.T) {
 	wantAISError(t, h.aisRegister("IC", "poison", as(org)), 400, "unknown analysis type")
 	wantAISError(t, h.aisRegister("OD", "MEA", as(org)), 412, "not offered")
 	wantAISError(t, h.aisRegister("Text", "EVA", as(org)), 412, "not offered")
-	wantAISError(t, h.aisRegister("TC", "poisoning", as(org)), 412, "not offered")
+	wantAISError(t, h.aisRegister("TC", "model-poisoning", as(org)), 412, "not offered")
 
 	form := h.do("POST", "/ais/v1.5/model_registration/upload", strings.NewReader("task_type=Text&analysis_type=MEA"), withContentType("application/x-www-form-urlencoded"), as(org))
 	if urls := urlsOf(t, form); len(urls) != 3 || form.Body["task_type"] != "NLP" {

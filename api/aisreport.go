@@ -41,7 +41,8 @@ var severities = map[string]bool{"none": true, "low": true, "medium": true, "hig
 
 // renderAnalysisHTML writes r as one self-contained HTML page (inline
 // CSS and SVG, no script, nothing fetched but the report's own artifacts):
-// the verdict, the metrics, each curve as a line chart, the table, the
+// the verdict, the metrics, each curve as a line chart (or a scatter plot
+// with a legend, for jobs.CurveScatter), the table, the
 // sample images and the artifacts as links (artifactURL maps an artifact
 // name to its URL), the parameters and notes. Every string of r is
 // escaped.
@@ -143,6 +144,8 @@ svg.chart text { font: 11px system-ui, sans-serif; fill: #44505c; }
 svg.chart .axis { stroke: #44505c; stroke-width: 1; } svg.chart .grid { stroke: #eceff1; stroke-width: 1; }
 svg.chart .ref { stroke: #c62828; stroke-width: 1; stroke-dasharray: 5 4; }
 svg.chart .line { fill: none; stroke: #1565c0; stroke-width: 2; } svg.chart .pt { fill: #1565c0; }
+svg.chart .dot { fill-opacity: 0.7; } svg.chart .g0 { fill: #1565c0; } svg.chart .g1 { fill: #c62828; } svg.chart .g2 { fill: #2e7d32; }
+svg.chart .g3 { fill: #ef6c00; } svg.chart .g4 { fill: #6a1b9a; } svg.chart .g5 { fill: #00838f; }
 </style>
 </head>
 <body>
@@ -174,9 +177,12 @@ svg.chart .line { fill: none; stroke: #1565c0; stroke-width: 2; } svg.chart .pt 
 <line class="axis" x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{.Bottom}}"></line>
 {{with .Ref}}<line class="ref" x1="{{$c.Left}}" x2="{{$c.Right}}" y1="{{.}}" y2="{{.}}"></line>
 <text x="{{$c.Right}}" y="{{.}}" dy="-4" text-anchor="end">50%</text>
-{{end}}<polyline class="line" points="{{.Points}}"></polyline>
+{{end}}{{if .Scatter}}{{range .Dots}}<circle class="dot g{{.G}}" cx="{{.X}}" cy="{{.Y}}" r="2.5"></circle>
+{{end}}{{range .Legend}}<circle class="dot g{{.G}}" cx="{{.X}}" cy="{{.Y}}" r="4"></circle>
+<text x="{{.X}}" y="{{.Y}}" dx="9" dy="4">{{.Label}}</text>
+{{end}}{{else}}<polyline class="line" points="{{.Points}}"></polyline>
 {{range .Markers}}<circle class="pt" cx="{{.X}}" cy="{{.Y}}" r="3"></circle>
-{{end}}{{end}}<text x="{{.MidX}}" y="{{.H}}" dy="-10" text-anchor="middle">{{.XLabel}}</text>
+{{end}}{{end}}{{end}}<text x="{{.MidX}}" y="{{.H}}" dy="-10" text-anchor="middle">{{.XLabel}}</text>
 <text transform="translate(14 {{.MidY}}) rotate(-90)" text-anchor="middle">{{.YLabel}}</text>
 </svg>
 {{end}}

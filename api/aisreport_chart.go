@@ -17,6 +17,8 @@ const (
 	chartTicks               = 5
 	chartPlotW, chartPlotH   = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
 	chartMaxPointsWithMarker = 200
+	chartMaxDots             = 5000 // points a scatter plot draws at most
+	chartGroups              = 6    // colours of a scatter plot's groups (then they repeat)
 )
 
 // chart is one curve laid out for the template: everything in plot
@@ -34,9 +36,27 @@ type chart struct {
 	Ref                  *float64 // y of the 50% line when y is a rate
 	Empty                bool     // no finite point: no polyline
 	N                    int      // points plotted
+	// Scatter: the curve is a point cloud (jobs.CurveScatter), drawn as
+	// Dots coloured by group, with a Legend, and no line.
+	Scatter bool
+	Dots    []dot
+	Legend  []legendEntry
 }
 
 type point struct{ X, Y float64 }
+
+// dot is a scatter plot's point; G is its group's colour index.
+type dot struct {
+	X, Y float64
+	G    int
+}
+
+// legendEntry names a group at its place in the plot.
+type legendEntry struct {
+	Label string
+	G     int
+	X, Y  float64
+}
 
 // tick is an axis tick at position At (x or y) with its label.
 type tick struct {
@@ -45,16 +65,38 @@ type tick struct {
 }
 
 // layoutCurve lays a curve out: the axes span the finite points (y is
-// [0, 1] with a 50% reference line when every y lies there); points with
-// a non-finite coordinate, or past the shorter of X and Y, are skipped.
+// [0, 1] with a 50% reference line when every y lies there, for lines);
+// points with a non-finite coordinate, or past the shorter of X and Y, are
+// skipped. A scatter curve's points become dots coloured by their group
+// (groups in order of first appearance), at most chartMaxDots of them.
 func layoutCurve(c jobs.Curve) chart {
 	ch := chart{Name: c.Name, XLabel: c.XLabel, YLabel: c.YLabel, W: chartW, H: chartH,
 		Left: chartLeft, Top: chartTop, Right: chartLeft + chartPlotW, Bottom: chartTop + chartPlotH,
-		MidX: chartLeft + chartPlotW/2, MidY: chartTop + chartPlotH/2, TickY: chartTop + chartPlotH + 5}
+		MidX: chartLeft + chartPlotW/2, MidY: chartTop + chartPlotH/2, TickY: chartTop + chartPlotH + 5,
+		Scatter: c.Kind == jobs.CurveScatter}
 	var pts []point
+	var groups []int
+	groupOf := map[string]int{}
 	for i := 0; i < len(c.X) && i < len(c.Y); i++ {
-		if finite(c.X[i]) && finite(c.Y[i]) {
-			pts = append(pts, point{c.X[i], c.Y[i]})
+		if !finite(c.X[i]) || !finite(c.Y[i]) || (ch.Scatter && len(pts) == chartMaxDots) {
+			continue
+		}
+		pts = append(pts, point{c.X[i], c.Y[i]})
+		if ch.Scatter {
+			name := ""
+			if i < len(c.Groups) {
+				name = c.Groups[i]
+			}
+			g, ok := groupOf[name]
+			if !ok {
+				g = len(groupOf)
+				groupOf[name] = g
+				if name != "" {
+					ch.Legend = append(ch.Legend, legendEntry{Label: name, G: g % chartGroups,
+						X: chartLeft + chartPlotW - 170, Y: chartTop + 12 + 16*float64(len(ch.Legend))})
+				}
+			}
+			groups = append(groups, g%chartGroups)
 		}
 	}
 	ch.N = len(pts)
@@ -67,7 +109,7 @@ func layoutCurve(c jobs.Curve) chart {
 		xmin, xmax = math.Min(xmin, p.X), math.Max(xmax, p.X)
 		ymin, ymax = math.Min(ymin, p.Y), math.Max(ymax, p.Y)
 	}
-	rate := ymin >= 0 && ymax <= 1
+	rate := ymin >= 0 && ymax <= 1 && !ch.Scatter
 	if rate {
 		ymin, ymax = 0, 1
 	}
@@ -82,6 +124,10 @@ func layoutCurve(c jobs.Curve) chart {
 			b.WriteByte(' ')
 		}
 		q := point{round2(sx(p.X)), round2(sy(p.Y))}
+		if ch.Scatter {
+			ch.Dots = append(ch.Dots, dot{q.X, q.Y, groups[i]})
+			continue
+		}
 		fmt.Fprintf(&b, "%g,%g", q.X, q.Y)
 		if len(pts) <= chartMaxPointsWithMarker {
 			ch.Markers = append(ch.Markers, q)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -228,5 +229,53 @@ func TestRenderAnalysisHTMLMinimal(t *testing.T) {
 	svgs := doc.all("svg")
 	if len(svgs) != 2 || len(svgs[0].all("circle")) != 1 || len(svgs[1].all("polyline")) != 0 {
 		t.Errorf("charts: %d", len(svgs))
+	}
+}
+
+// TestRenderAnalysisHTMLScatter: a scatter curve (data poisoning's
+// clusters) is drawn as one dot per finite point, coloured by group in
+// order of first appearance, with a legend naming each group once, and
+// no line or 50% reference even when every y lies in [0, 1].
+func TestRenderAnalysisHTMLScatter(t *testing.T) {
+	r := jobs.AnalysisResult{Verdict: jobs.Verdict{Severity: "high"}, Curves: []jobs.Curve{{
+		Name: "clusters of class 4", Kind: jobs.CurveScatter, XLabel: "pc 1", YLabel: "pc 2",
+		X:      []float64{0.1, 0.2, 0.9, math.NaN(), 0.8},
+		Y:      []float64{0.1, 0.3, 0.9, 0.5, 0.7},
+		Groups: []string{"large cluster", "large cluster", "small cluster " + hostile, "large cluster", "small cluster " + hostile},
+	}}}
+	var buf bytes.Buffer
+	if err := renderAnalysisHTML(&buf, r, func(name string) string { return name }, ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "<script") {
+		t.Fatal("a hostile group name reached the page unescaped")
+	}
+	svg := parseHTML(t, buf.Bytes()).all("svg")[0]
+	if n := len(svg.all("polyline")); n != 0 {
+		t.Errorf("%d polylines in a scatter plot", n)
+	}
+	for _, l := range svg.all("line") {
+		if l.Attr["class"] == "ref" {
+			t.Error("a scatter plot has a 50% line")
+		}
+	}
+	var dots, legend []string
+	for _, c := range svg.all("circle") {
+		if c.Attr["r"] == "4" {
+			legend = append(legend, c.Attr["class"])
+			continue
+		}
+		dots = append(dots, c.Attr["class"])
+		x, _ := strconv.ParseFloat(c.Attr["cx"], 64)
+		y, _ := strconv.ParseFloat(c.Attr["cy"], 64)
+		if x < chartLeft || x > chartW-chartRight || y < chartTop || y > chartTop+chartPlotH {
+			t.Errorf("dot (%g, %g) outside the plot", x, y)
+		}
+	}
+	if strings.Join(dots, ",") != "dot g0,dot g0,dot g1,dot g1" {
+		t.Errorf("dots %v, want 4 (the NaN skipped) in groups 0, 0, 1, 1", dots)
+	}
+	if strings.Join(legend, ",") != "dot g0,dot g1" || !strings.Contains(svg.text(), "small cluster "+hostile) || !strings.Contains(svg.text(), "large cluster") {
+		t.Errorf("legend %v: %q", legend, svg.text())
 	}
 }

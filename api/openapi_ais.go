@@ -29,7 +29,7 @@ var (
 			"task_type": map[string]any{"type": "string", "enum": []string{"IC", "IS", "TC", "TSF", "TS", "NLP", "Text", "OD"},
 				"description": "IC image classification, IS image segmentation, TC tabular classification, TSF time-series forecasting, TS time-series classification, NLP (or Text) text classification, OD object detection"},
 			"analysis_type": map[string]any{"type": "string", "enum": []string{"MEA", "EVA", "data-poisoning", "poisoning", "model-poisoning"},
-				"description": "Offered pairs: IC-MEA, IC-EVA, IC-data-poisoning, IC-model-poisoning, IS-MEA, TC-MEA, TC-EVA, TSF-MEA, NLP-MEA, TS-MEA, OD-EVA"},
+				"description": "Offered pairs: IC-MEA, IC-EVA, IC-data-poisoning, IC-model-poisoning, IS-MEA, TC-MEA, TC-EVA, TC-data-poisoning, TSF-MEA, NLP-MEA, TS-MEA, OD-EVA"},
 		}), "analysis_type")},
 		Responses: with(aisErrors, map[string]resp{
 			"200": {"Registered: upload every file to its URL within ten minutes (single use each); the analysis starts when the last is uploaded. With model_id: the analysis started on the registration's files",

@@ -67,14 +67,24 @@ type Metric struct {
 	Help  string  `json:"help"`           // what it measures
 }
 
-// Curve is one plotted series (fidelity versus queries, success versus ε).
+// Curve is one plotted series (fidelity versus queries, success versus ε),
+// or with Kind CurveScatter a point cloud whose points Groups names (one
+// group per point; each group drawn in its own colour, with a legend).
 type Curve struct {
 	Name   string    `json:"name"`
+	Kind   string    `json:"kind,omitempty"` // "" or CurveLine: a line; CurveScatter: points
 	XLabel string    `json:"x_label"`
 	YLabel string    `json:"y_label"`
 	X      []float64 `json:"x"`
 	Y      []float64 `json:"y"`
+	Groups []string  `json:"groups,omitempty"` // scatter: each point's group, in X's order
 }
+
+// Curve kinds.
+const (
+	CurveLine    = "line"
+	CurveScatter = "scatter"
+)
 
 // Table is a small table of the report (per-ε results, per-class numbers).
 type Table struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/wardenlab/warden/internal/badnets"
 	"github.com/wardenlab/warden/internal/testenv"
 	"github.com/wardenlab/warden/storage"
+	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
 )
 
@@ -125,6 +126,69 @@ func blobScenes(t *testing.T) (data, label []byte) {
 	return dbuf.Bytes(), lbuf.Bytes()
 }
 
+// poisonedDigits is an IC upload with a BadNets backdoor: the 1,797 demo
+// digits as PNGs, 30 % of the sevens with a 2×2 white square in the
+// bottom-right corner and labelled 4, and a CNN trained on them (as
+// decoded, so that it saw what the runner reads) with torch.Fit.
+func poisonedDigits(t *testing.T) (data, label []byte, model string) {
+	t.Helper()
+	train, test, err := demo.Digits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dbuf, lbuf bytes.Buffer
+	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
+	csv := "file,label\n"
+	sevens := 0
+	for _, d := range []*demo.Dataset{train, test} {
+		for i := 0; i < d.N(); i++ {
+			px, y := d.Sample(i), int(d.Y[i])
+			img := image.NewGray(image.Rect(0, 0, 8, 8))
+			for p, v := range px {
+				img.Pix[(p/8)*img.Stride+p%8] = uint8(v*255 + 0.5)
+			}
+			if y == 7 {
+				if sevens%10 < 3 {
+					for _, p := range []int{6*8 + 6, 6*8 + 7, 7*8 + 6, 7*8 + 7} {
+						img.Pix[(p/8)*img.Stride+p%8] = 255
+					}
+					y = 4
+				}
+				sevens++
+			}
+			name := fmt.Sprintf("digit_%04d.png", strings.Count(csv, "\n")-1)
+			f, _ := dz.Create("images/" + name)
+			if err := png.Encode(f, img); err != nil {
+				t.Fatal(err)
+			}
+			csv += fmt.Sprintf("%s,%d\n", name, y)
+		}
+	}
+	f, _ := lz.Create("labels.csv")
+	f.Write([]byte(csv))
+	if err := dz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, label = dbuf.Bytes(), lbuf.Bytes()
+	ds, err := ais.Decode(context.Background(), ais.TaskIC, bytes.NewReader(data), bytes.NewReader(label), int64(len(data)), int64(len(label)), ais.DefaultDecodeLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ys := make([]int64, len(ds.Labels))
+	for i, l := range ds.Labels {
+		ys[i] = int64(l)
+	}
+	model = filepath.Join(t.TempDir(), "poisoned.pt")
+	if _, err := torch.Fit(context.Background(), torch.FitSpec{Arch: torch.ArchCNN, InShape: []int64{1, 8, 8}, Out: 10, Loss: torch.LossCE, Config: demo.DigitsConfig},
+		torch.FitData{X: ds.X.Data, N: ds.N(), Labels: ys}, model); err != nil {
+		t.Fatal(err)
+	}
+	return data, label, model
+}
+
 // modelZip is a model upload: the TorchScript file as model.pt in a zip.
 func modelZip(t *testing.T, path string) []byte {
 	t.Helper()
@@ -179,6 +243,8 @@ var aisPairs = []struct {
 	{"TS", "MEA", map[string]any{"query_budget": 200}},
 	{"OD", "EVA", map[string]any{"epsilons": []float64{0, 0.1, 0.3}, "steps": 5, "samples": 10}},
 	{"IC", "model-poisoning", map[string]any{"trigger_steps": 100, "samples": 150}},
+	{"IC", "data-poisoning", map[string]any{}}, // BadNets digits (poisonedDigits), must be found
+	{"TC", "data-poisoning", map[string]any{}}, // the iris example and its victim
 }
 
 // badnetsUpload is the model-poisoning pair's files: the BadNets-backdoored
@@ -234,6 +300,7 @@ func badnetsUpload(t *testing.T) map[string][]byte {
 // nothing.
 func TestAISAnalysesEndToEnd(t *testing.T) {
 	victims := aisVictims(t)
+	poisonData, poisonLabel, poisonModel := poisonedDigits(t)
 	s := newStack(t, true)
 	org, other := s.org("ais-e2e"), s.org("ais-e2e-other")
 	rcv := newReceiver(t, org.WebhookSecret)
@@ -256,6 +323,9 @@ func TestAISAnalysesEndToEnd(t *testing.T) {
 		case p.analysis == "model-poisoning":
 			files = badnetsUpload(t)
 			names = append(names, "clean_model_1", "clean_model_2")
+		}
+		if p.task == "IC" && p.analysis == "data-poisoning" {
+			files["model"], files["data"], files["label"] = modelZip(t, poisonModel), poisonData, poisonLabel
 		}
 		var last map[string]any
 		for _, name := range names {
@@ -334,6 +404,12 @@ func TestAISAnalysesEndToEnd(t *testing.T) {
 			if verdict["vulnerable"] != true || target != badnets.Target || files["mpois_trigger.json"] == nil || files["mpois_class_7_stamped.png"] == nil {
 				t.Errorf("%s: the backdoored CNN is not flagged with target %d: verdict %v, suspected target %v, files %v", pair, badnets.Target, verdict, target, files)
 			}
+		}
+		if p.analysis == "data-poisoning" && files["dpois_suspected_rows.csv"] == nil {
+			t.Errorf("%s: no suspected-rows file among %v", pair, files)
+		}
+		if pair == "IC-data-poisoning" && (verdict["vulnerable"] != true || !strings.Contains(page.String(), "small cluster (suspected)")) {
+			t.Errorf("%s: the planted backdoor is not found: %v", pair, verdict)
 		}
 		if code, m := s.getJSON("/api/ais/v1.5/analyses/"+id+"/report", withKey(other)); code != 404 {
 			t.Errorf("%s: another org reads the report: %d %v", pair, code, m)

@@ -1,7 +1,8 @@
 // Package analysis runs AISpectra's vulnerability analyses (spec 000) on a
 // model inside the runner: model extraction (MEA) trains a surrogate from
 // the victim's answers, evasion (EVA) measures a robustness curve, model
-// poisoning reverse-engineers backdoor triggers (Neural Cleanse). It sees
+// poisoning reverse-engineers backdoor triggers (Neural Cleanse), data
+// poisoning clusters the model's penultimate activations per class. It sees
 // the victim only through Victim, the same calls that serve predictions
 // and attacks, and trains its own networks through worker/torch.
 package analysis
@@ -31,6 +32,10 @@ type Victim interface {
 	// the input of sum(output · weights), weights one row per sample in
 	// Predict's layout (OD attacks build their loss this way).
 	OutputGradient(ctx context.Context, x attacks.Batch, weights [][]float32) (attacks.Batch, error)
+	// Features returns, per sample, the input of the model's last linear
+	// layer (its penultimate activations, flattened) and which layer that
+	// was, in words. Models without a linear layer fail.
+	Features(ctx context.Context, x attacks.Batch) ([][]float32, string, error)
 	// OutputShape is one sample's output shape (e.g. [10], [K, H, W]).
 	OutputShape() []int
 	Device() string
@@ -64,6 +69,8 @@ func Run(ctx context.Context, v Victim, ds *ais.Dataset, in jobs.AnalysisInput, 
 		r, err = evade(ctx, v, ds, p, env)
 	case ais.AnalysisModelPoisoning:
 		r, err = poisoning(ctx, v, ds, p, env)
+	case ais.AnalysisDataPoisoning:
+		r, err = dpoison(ctx, v, ds, p, env)
 	default:
 		return r, fmt.Errorf("analysis %q is not implemented", in.AnalysisType)
 	}

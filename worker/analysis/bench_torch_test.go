@@ -208,3 +208,100 @@ func TestBenchMEA(t *testing.T) {
 	fmt.Printf("BENCH_MEA threads=%d rounds=%d budget=%d go_s=%.2f py_s=%.2f ratio=%.2f go_fidelity=%.4f py_fidelity=%.4f\n",
 		threads, rounds, budget, g, p, g/p, goFid, pyFid)
 }
+
+// TestBenchDPois (bench/analysis.sh; skipped without WARDEN_BENCH_DPOIS=1)
+// times data poisoning on the BadNets digits CNN (dpois_torch_test.go's
+// poisoned digits, 1,797 rows): Warden's analysis.Run through the
+// runner's victim against the same steps in python3-torch
+// (bench/analysis/dpois_digits.py), same model file, libtorch and
+// intra-op thread count, alternating rounds (WARDEN_BENCH_ROUNDS ×
+// WARDEN_BENCH_REPS each, after a warm-up); each side reports its median.
+// Both must flag the same class.
+func TestBenchDPois(t *testing.T) {
+	if os.Getenv("WARDEN_BENCH_DPOIS") != "1" {
+		t.Skip("set WARDEN_BENCH_DPOIS=1 (bench/analysis.sh)")
+	}
+	reftorch.Need(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	threads := envInt("TORCH_THREADS", 1)
+	torch.SetThreads(threads)
+	reps, rounds := envInt("WARDEN_BENCH_REPS", 3), envInt("WARDEN_BENCH_ROUNDS", 2)
+	ds, _ := poisonDigits(t)
+	path := fitClassifier(t, ds, digitsSpec)
+	dir := t.TempDir()
+	xb, yb := make([]byte, 4*len(ds.X.Data)), make([]byte, 4*len(ds.Labels))
+	for i, v := range ds.X.Data {
+		binary.LittleEndian.PutUint32(xb[4*i:], math.Float32bits(v))
+	}
+	for i, y := range ds.Labels {
+		binary.LittleEndian.PutUint32(yb[4*i:], uint32(y))
+	}
+	xPath, yPath := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.i32")
+	if err := os.WriteFile(xPath, xb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(yPath, yb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, closeV, err := runner.LoadVictim(path, ds, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeV()
+	in := jobs.AnalysisInput{TaskType: ais.TaskIC, AnalysisType: ais.AnalysisDataPoisoning, Params: jobs.AnalysisParams{Seed: 1}}
+	var goFlagged string
+	var goSuspected float64
+	runGo := func() float64 {
+		start := time.Now()
+		r, err := analysis.Run(context.Background(), v, ds, in, analysis.Env{Scratch: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secs := time.Since(start).Seconds()
+		goFlagged = ""
+		for _, row := range r.Table.Rows {
+			if row[len(row)-1] == "true" {
+				goFlagged += row[0]
+			}
+		}
+		goSuspected = metric(t, r, "suspected_rows")
+		return secs
+	}
+	runGo() // warm-up
+	var goS, pyS []float64
+	var py struct {
+		Seconds   []float64 `json:"seconds"`
+		Flagged   []int     `json:"flagged"`
+		Suspected int       `json:"suspected"`
+		Threads   int       `json:"threads"`
+		Version   string    `json:"torch_version"`
+	}
+	for round := 0; round < rounds; round++ {
+		for i := 0; i < reps; i++ {
+			goS = append(goS, runGo())
+		}
+		out, err := exec.Command(refPython, "../../bench/analysis/dpois_digits.py", path, xPath, yPath,
+			strconv.Itoa(ds.N()), strconv.Itoa(threads), strconv.Itoa(reps)).Output()
+		if err != nil {
+			t.Fatalf("python: %v", err)
+		}
+		if err := json.Unmarshal(out, &py); err != nil {
+			t.Fatalf("python output %q: %v", out, err)
+		}
+		if py.Threads != threads {
+			t.Fatalf("python ran with %d threads, Go with %d", py.Threads, threads)
+		}
+		pyS = append(pyS, py.Seconds...)
+	}
+	pyFlagged := ""
+	for _, c := range py.Flagged {
+		pyFlagged += strconv.Itoa(c)
+	}
+	g, p := median(goS), median(pyS)
+	fmt.Printf("BENCH_DPOIS threads=%d runs=%d/%d go_s=%.4f py_s=%.4f ratio=%.2f go_flagged=%s py_flagged=%s go_suspected=%g py_suspected=%d torch=%s/%s\n",
+		threads, len(goS), len(pyS), g, p, g/p, goFlagged, pyFlagged, goSuspected, py.Suspected, torch.TorchVersion(), py.Version)
+	if goFlagged != pyFlagged {
+		t.Fatalf("Warden flags classes %q, python %q", goFlagged, pyFlagged)
+	}
+}

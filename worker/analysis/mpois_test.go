@@ -141,6 +141,17 @@ func (l *linear) LossGradient(ctx context.Context, x attacks.Batch, labels []int
 func (l *linear) OutputGradient(context.Context, attacks.Batch, [][]float32) (attacks.Batch, error) {
 	return attacks.Batch{}, nil
 }
+
+// Features is the input of the model's only linear layer: the input.
+func (l *linear) Features(ctx context.Context, x attacks.Batch) ([][]float32, string, error) {
+	d := len(l.w[0])
+	rows := make([][]float32, len(x.Data)/d)
+	for i := range rows {
+		rows[i] = x.Data[i*d : (i+1)*d]
+	}
+	return rows, "input", nil
+}
+
 func (l *linear) OutputShape() []int { return []int{len(l.w)} }
 func (l *linear) Device() string     { return "cpu" }
 

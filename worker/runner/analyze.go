@@ -54,6 +54,37 @@ func (v victim) Predict(ctx context.Context, x attacks.Batch) ([][]float32, erro
 // OutputShape is one sample's output shape.
 func (v victim) OutputShape() []int { return append([]int(nil), v.out...) }
 
+// Features runs the model up to its last linear layer on x in chunks and
+// returns that layer's input per sample (worker/torch: Module.Features).
+func (v victim) Features(ctx context.Context, x attacks.Batch) ([][]float32, string, error) {
+	n, size := x.N(), x.SampleSize()
+	out := make([][]float32, 0, n)
+	var layer string
+	for lo := 0; lo < n; lo += predictChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
+		hi := min(lo+predictChunk, n)
+		shape := int64Shape(x.Shape)
+		shape[0] = int64(hi - lo)
+		v.mu.Lock()
+		f, desc, err := v.mod.Features(&torch.Tensor{Data: x.Data[lo*size : hi*size], Shape: shape})
+		v.mu.Unlock()
+		if err != nil {
+			return nil, "", fmt.Errorf("penultimate activations: %w", err)
+		}
+		if len(f.Shape) != 2 || int(f.Shape[0]) != hi-lo {
+			return nil, "", fmt.Errorf("penultimate activations of shape %v for %d samples", f.Shape, hi-lo)
+		}
+		d := int(f.Shape[1])
+		for i := 0; i < hi-lo; i++ {
+			out = append(out, f.Data[i*d:(i+1)*d])
+		}
+		layer = desc
+	}
+	return out, layer, nil
+}
+
 // OutputGradient is the gradient w.r.t. x of sum(output · weights).
 func (v victim) OutputGradient(ctx context.Context, x attacks.Batch, weights [][]float32) (attacks.Batch, error) {
 	if err := ctx.Err(); err != nil {

@@ -108,6 +108,37 @@ func (m *Module) ForwardStrings(texts []string) (*Tensor, error) {
 	return &Tensor{Data: data, Shape: []int64{rows, cols}}, nil
 }
 
+// Features runs the module on x (float32, shape) up to its last linear
+// layer, without autograd, and returns that layer's input, one row per
+// sample ([batch, features], anything after the batch flattened), and a
+// description of the layer. It finds the layer by graph surgery on a copy
+// of forward's graph (scripts/torch/ext: wext_module_features), so it works
+// on any TorchScript module, and fails when forward has no linear layer
+// outside control flow.
+func (m *Module) Features(x *Tensor) (*Tensor, string, error) {
+	if x == nil {
+		return nil, "", errors.New("torch: Features needs an input")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cm == nil {
+		return nil, "", errClosed
+	}
+	defer pin()()
+	defer gradEnabled(false)()
+	var s scope
+	defer s.close()
+	xt, err := s.fromGo(x.Data, x.Shape, m.dev)
+	if err != nil {
+		return nil, "", err
+	}
+	data, rows, cols, desc, err := lib.WardenModuleFeatures(m.cm.Cmodule, xt.Ctensor())
+	if err != nil {
+		return nil, "", fmt.Errorf("torch: features: %w", err)
+	}
+	return &Tensor{Data: data, Shape: []int64{rows, cols}}, desc, nil
+}
+
 // Device is where the module's parameters live.
 func (m *Module) Device() Device { return m.dev }
 

@@ -47,6 +47,9 @@ func (m *Module) ForwardInputTypes() ([]string, error) { return nil, ErrUnavaila
 // ForwardStrings fails with ErrUnavailable.
 func (m *Module) ForwardStrings(texts []string) (*Tensor, error) { return nil, ErrUnavailable }
 
+// Features fails with ErrUnavailable.
+func (m *Module) Features(x *Tensor) (*Tensor, string, error) { return nil, "", ErrUnavailable }
+
 // Close does nothing.
 func (m *Module) Close() error { return nil }
 

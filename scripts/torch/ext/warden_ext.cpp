@@ -1,6 +1,8 @@
 // Warden's additions to gotch's libtch (see warden_ext.h). Compiled as part
 // of the libtch package by cgo, next to gotch's torch_api.cpp.
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 #include <torch/version.h>
 #include <cstdlib>
@@ -13,7 +15,58 @@
 
 namespace {
 char *err_of(const std::exception &e) { return strdup(e.what()); }
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+// A weight seen through the transposes a layer applies to it.
+Value *untransposed(Value *v) {
+  while (v->node()->kind() == c10::aten::t || v->node()->kind() == c10::aten::transpose ||
+         v->node()->kind() == c10::aten::permute || v->node()->kind() == c10::aten::numpy_T) {
+    v = v->node()->input(0);
+  }
+  return v;
 }
+
+// attr_path names a value read from the module ("fc2.weight" for
+// self.fc2.weight), "" when it is not a chain of prim::GetAttr.
+std::string attr_path(Value *v) {
+  std::string path;
+  while (v->node()->kind() == c10::prim::GetAttr) {
+    const std::string &name = v->node()->s(c10::attr::name);
+    path = path.empty() ? name : name + "." + path;
+    v = v->node()->input(0);
+  }
+  return path;
+}
+
+// A parameter (or frozen constant), not an activation: what tells a layer's
+// matmul from a product of two activations (attention).
+bool is_weight(Value *v) {
+  v = untransposed(v);
+  return !attr_path(v).empty() || v->node()->kind() == c10::prim::Constant;
+}
+
+// linear_input returns the activation a linear layer multiplies (and its
+// weight), or nullptr when n is not a linear layer.
+Value *linear_input(Node *n, Value **weight) {
+  auto k = n->kind();
+  if (k == c10::aten::linear && n->inputs().size() >= 2) {
+    *weight = n->input(1);
+    return n->input(0);
+  }
+  if (k == c10::aten::addmm && n->inputs().size() >= 3 && is_weight(n->input(2))) {
+    *weight = n->input(2);
+    return n->input(1);
+  }
+  if ((k == c10::aten::matmul || k == c10::aten::mm) && n->inputs().size() >= 2 &&
+      is_weight(n->input(1))) {
+    *weight = n->input(1);
+    return n->input(0);
+  }
+  return nullptr;
+}
+}  // namespace
 
 extern "C" {
 
@@ -133,6 +186,64 @@ char *wext_module_forward_strings(void *module, const char **texts, int n,
     *data = static_cast<float *>(malloc(bytes > 0 ? bytes : 1));
     if (!*data) return strdup("out of memory copying the logits");
     memcpy(*data, t.data_ptr<float>(), bytes);
+    return nullptr;
+  } catch (const std::exception &e) {
+    if (*data) {
+      free(*data);
+      *data = nullptr;
+    }
+    return err_of(e);
+  }
+}
+
+char *wext_module_features(void *module, void *input, float **data,
+                           int64_t *rows, int64_t *cols, char **desc) {
+  *data = nullptr;
+  *desc = nullptr;
+  try {
+    auto *m = static_cast<torch::jit::Module *>(module);
+    auto *x = static_cast<torch::Tensor *>(input);
+    auto forward = m->find_method("forward");
+    if (!forward) return strdup("the module has no forward method");
+    auto graph = forward->graph()->copy();
+    torch::jit::Inline(*graph);
+    Node *layer = nullptr;
+    Value *feature = nullptr, *weight = nullptr;
+    for (auto *n : graph->block()->nodes()) {
+      Value *w = nullptr;
+      if (auto *in = linear_input(n, &w)) {
+        layer = n;
+        feature = in;
+        weight = w;
+      }
+    }
+    if (!layer) {
+      return strdup("no linear layer in forward's graph (no aten::linear, nor aten::addmm / aten::matmul "
+                    "on a weight, outside control flow): the penultimate activations cannot be read");
+    }
+    std::string name = attr_path(untransposed(weight));
+    std::string what = std::string("input of the last linear layer (") + layer->kind().toQualString() +
+                       (name.empty() ? std::string(" on a constant weight") : " on " + name) + ")";
+    while (graph->outputs().size() > 0) graph->eraseOutput(graph->outputs().size() - 1);
+    graph->registerOutput(feature);
+    torch::jit::EliminateDeadCode(graph);
+    torch::jit::GraphFunction fn(c10::QualifiedName("__torch__.warden.features"), graph, nullptr);
+    torch::NoGradGuard no_grad;
+    torch::jit::Stack stack{m->_ivalue(), *x};
+    fn.run(stack);
+    if (stack.empty() || !stack.back().isTensor()) return strdup("the feature value is not a tensor");
+    auto t = stack.back().toTensor();
+    if (t.dim() < 1 || t.size(0) != x->size(0)) {
+      return strdup(("the " + what + " does not have one row per sample").c_str());
+    }
+    t = t.reshape({t.size(0), -1}).to(torch::kCPU, torch::kFloat).contiguous();
+    *rows = t.size(0);
+    *cols = t.size(1);
+    size_t bytes = sizeof(float) * (size_t)t.numel();
+    *data = static_cast<float *>(malloc(bytes > 0 ? bytes : 1));
+    if (!*data) return strdup("out of memory copying the features");
+    memcpy(*data, t.data_ptr<float>(), bytes);
+    *desc = strdup((what + ", " + std::to_string(*cols) + " features").c_str());
     return nullptr;
   } catch (const std::exception &e) {
     if (*data) {

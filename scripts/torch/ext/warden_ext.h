@@ -30,6 +30,15 @@ char *wext_module_method_args(void *module, const char *method, char **out);
  * a 2-D tensor, returned as float32 rows x cols in a malloc'ed buffer. */
 char *wext_module_forward_strings(void *module, const char **texts, int n,
                                   float **data, int64_t *rows, int64_t *cols);
+/* Penultimate activations: clone forward's graph, inline its calls, find the
+ * last linear layer of its top-level block (aten::linear, or aten::addmm /
+ * aten::matmul / aten::mm on a weight read from the module or a constant),
+ * make that layer's input the graph's only output and run it on `input` (a
+ * torch::Tensor* on the module's device) without autograd. The result is
+ * returned as float32 rows (batch) x cols (the rest flattened) in a
+ * malloc'ed buffer; *desc (malloc'ed) says which layer it was. */
+char *wext_module_features(void *module, void *input, float **data,
+                           int64_t *rows, int64_t *cols, char **desc);
 #ifdef __cplusplus
 }
 #endif
