@@ -1,6 +1,7 @@
 // Command warden is Warden's single binary: `warden api`, `warden worker`,
-// `warden migrate`, `warden dev` (API and worker in one process) and CLI
-// verbs such as `warden org create`.
+// `warden migrate`, `warden dev` (API and worker in one process), CLI
+// verbs such as `warden org create`, and the API client commands (`warden
+// submit`, `warden jobs`, `warden webhooks`: package cli).
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/api"
+	"github.com/wardenlab/warden/cli"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
@@ -48,7 +50,8 @@ commands:
   org create --name N [--json]
                             create an org and print its credentials (once)
   version                   print the version
-`
+
+` + cli.Usage
 
 func main() {
 	if len(os.Args) < 2 {
@@ -60,6 +63,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cli.Handles(os.Args[1]) { // API clients: no server configuration
+		code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, TTY: isTerminal(os.Stderr)})
+		stop()
+		os.Exit(code)
+	}
 	if err := run(ctx, os.Args[1], os.Args[2:], os.Stdout); err != nil {
 		slog.Error("warden failed", "command", os.Args[1], "err", err)
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -122,6 +130,12 @@ func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error
 		return serve(ctx, cfg, true, true, stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func setupLogging(level string) {
