@@ -63,8 +63,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if cli.Handles(os.Args[1]) { // API clients: no server configuration
-		code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, TTY: isTerminal(os.Stderr)})
+	if code, ok := runClient(ctx, os.Args[1:], os.Stdout, os.Stderr); ok {
 		stop()
 		os.Exit(code)
 	}
@@ -130,6 +129,16 @@ func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error
 		return serve(ctx, cfg, true, true, stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// runClient runs an API client command (package cli) and reports whether
+// args named one. It reads no server configuration: a client machine has
+// none, and a server's must not leak into a client's requests.
+func runClient(ctx context.Context, args []string, stdout, stderr *os.File) (int, bool) {
+	if len(args) == 0 || !cli.Handles(args[0]) {
+		return 0, false
+	}
+	return cli.Run(ctx, args, cli.Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, TTY: isTerminal(stderr)}), true
 }
 
 // isTerminal reports whether f is a character device (a terminal).
