@@ -160,7 +160,13 @@ type globalFlags struct {
 
 func newFlagSet(name string, env Env) (*flag.FlagSet, *globalFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(io.Discard) // Run prints one error line; -h prints the flags
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "usage of warden %s:\n", name)
+		fs.SetOutput(env.Stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
 	g := &globalFlags{}
 	fs.StringVar(&g.url, "url", "", "API base URL (env "+EnvURL+"; default "+DefaultURL+")")
 	fs.StringVar(&g.orgID, "org-id", "", "org id sent with the API key (env "+EnvOrgID+")")

@@ -53,14 +53,17 @@ func (e *Error) Error() string {
 	if e.Code != "" {
 		b.WriteString(" " + e.Code)
 	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
+	msg := e.Message
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(e.Details)) {
-		if e.Details[k] != e.Message {
+		if e.Details[k] == e.Message { // invalid(field, msg): name the field once
+			msg = k + ": " + msg
+		} else {
 			parts = append(parts, k+": "+e.Details[k])
 		}
+	}
+	if msg != "" {
+		b.WriteString(": " + msg)
 	}
 	if len(parts) == 0 && e.Detail != "" {
 		parts = []string{e.Detail}
