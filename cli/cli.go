@@ -113,7 +113,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		code = ExitInterrupted
 	case errors.As(err, &ae) && ae.Unauthorized():
 		code = ExitAuth
-		err = fmt.Errorf("%w; check --api-key/--org-id (%s, %s), --token or the config file", err, EnvAPIKey, EnvOrgID)
+		err = fmt.Errorf("%w; check the credentials (--api-key and --org-id, --token, WARDEN_CLIENT_* or the config file)", err)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitUsage
@@ -160,13 +160,8 @@ type globalFlags struct {
 
 func newFlagSet(name string, env Env) (*flag.FlagSet, *globalFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // Run prints one error line; -h prints the flags
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage of warden %s:\n", name)
-		fs.SetOutput(env.Stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	fs.SetOutput(io.Discard) // Run prints one error line; parse prints the flags for -h
+	fs.Usage = func() {}
 	g := &globalFlags{}
 	fs.StringVar(&g.url, "url", "", "API base URL (env "+EnvURL+"; default "+DefaultURL+")")
 	fs.StringVar(&g.orgID, "org-id", "", "org id sent with the API key (env "+EnvOrgID+")")
@@ -178,12 +173,16 @@ func newFlagSet(name string, env Env) (*flag.FlagSet, *globalFlags) {
 	return fs, g
 }
 
-// parse parses flags and positional arguments in any order.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses flags and positional arguments in any order; -h prints
+// the flags on stderr.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stderr)
+				fmt.Fprintf(stderr, "usage of warden %s:\n", fs.Name())
+				fs.PrintDefaults()
 				return nil, err
 			}
 			return nil, usageError{err.Error()}
@@ -266,7 +265,7 @@ func jobsList(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&f.Status, "status", "", "only jobs with this status: queued, in_progress, completed, failed, cancelled")
 	fs.IntVar(&f.Limit, "limit", 0, "jobs per page, 1-1000 (API default 100)")
 	fs.IntVar(&f.Offset, "offset", 0, "jobs to skip")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -293,7 +292,7 @@ func jobsList(ctx context.Context, args []string, env Env) error {
 func jobsGet(ctx context.Context, args []string, env Env) error {
 	fs, g := newFlagSet("jobs get", env)
 	doWait := fs.Bool("wait", false, "follow the job's progress until it ends")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -320,7 +319,7 @@ func jobsGet(ctx context.Context, args []string, env Env) error {
 
 func jobsCancel(ctx context.Context, args []string, env Env) error {
 	fs, g := newFlagSet("jobs cancel", env)
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -350,7 +349,7 @@ func webhookDeliveries(ctx context.Context, args []string, env Env) error {
 	jobID := fs.String("job", "", "only the deliveries of this job")
 	limit := fs.Int("limit", 0, "deliveries per page, 1-1000 (API default 100)")
 	offset := fs.Int("offset", 0, "deliveries to skip")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}

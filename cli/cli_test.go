@@ -46,8 +46,8 @@ func TestSubmitVerifyWait(t *testing.T) {
 		t.Fatalf("table %q: want a completed verify_media job labelled authentic_c2pa", r.stdout)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	if lines[0] != "submitted "+id || lines[len(lines)-1] != id+" completed 100% completed" && !strings.HasPrefix(lines[len(lines)-1], id+" completed 100% ") {
-		t.Fatalf("progress lines %q: want submitted %s … %s completed 100%%", lines, id, id)
+	if len(lines) < 3 || lines[0] != "submitted "+id || lines[1] != id+" 0% queued" || !strings.HasPrefix(lines[len(lines)-1], id+" 100% completed") {
+		t.Fatalf("progress lines %q: want submitted %s, %s 0%% queued … %s 100%% completed", lines, id, id, id)
 	}
 	if strings.Contains(r.stderr, "\r") {
 		t.Errorf("progress on a non-TTY has carriage returns: %q", r.stderr)
@@ -179,7 +179,7 @@ func TestWaitInterrupted(t *testing.T) {
 	if r.code != cli.ExitInterrupted || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v, want %d soon after the interrupt", r.code, time.Since(start), cli.ExitInterrupted)
 	}
-	if !strings.HasPrefix(r.stderr, "\r[------------------------------]   0% queued queued") || !strings.Contains(r.stderr, "stopped waiting; job "+a.JobID+" goes on") {
+	if !strings.HasPrefix(r.stderr, "\r[------------------------------]   0% queued\x1b[K\n") || !strings.Contains(r.stderr, "stopped waiting; job "+a.JobID+" goes on") {
 		t.Fatalf("stderr %q: want the bar at 0%% and the stop message", r.stderr)
 	}
 	r = run(t, context.Background(), vars, false, "jobs", "get", a.JobID)
@@ -206,7 +206,7 @@ func TestCredentialsAndErrors(t *testing.T) {
 	if r.code != cli.ExitAuth {
 		t.Fatalf("bad key: exit %d, want %d", r.code, cli.ExitAuth)
 	}
-	oneErrorLine(t, r, "HTTP 401 unauthorized", cli.EnvAPIKey)
+	oneErrorLine(t, r, "HTTP 401 unauthorized: invalid API key", "check the credentials")
 
 	r = run(t, ctx, map[string]string{cli.EnvURL: s.url, cli.EnvAPIKey: org.APIKey}, false, "jobs", "list")
 	if r.code != cli.ExitError {
@@ -257,9 +257,12 @@ func TestCredentialsAndErrors(t *testing.T) {
 	}
 
 	for _, args := range [][]string{{"jobs"}, {"jobs", "get"}, {"jobs", "frob"}, {"submit", "attack", "--model", "m"}, {"jobs", "list", "--limit", "x"}} {
-		if r := run(t, ctx, vars, false, args...); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "client commands") {
-			t.Errorf("warden %v: exit %d, want %d with the usage", args, r.code, cli.ExitUsage)
+		if r := run(t, ctx, vars, false, args...); r.code != cli.ExitUsage || !strings.HasPrefix(r.stderr, "error: ") || !strings.Contains(r.stderr, "client commands") {
+			t.Errorf("warden %v: exit %d, want %d with one error line and the usage", args, r.code, cli.ExitUsage)
 		}
+	}
+	if r := run(t, ctx, vars, false, "jobs", "list", "-h"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "-status string") {
+		t.Errorf("jobs list -h: exit %d, stderr %q: want the flags", r.code, r.stderr)
 	}
 }
 

@@ -31,16 +31,16 @@ func bar(pct int) string {
 }
 
 func (p *progress) update(j client.Job) {
-	stage := j.Stage
-	if stage == "" {
-		stage = j.Status
+	status := j.Status
+	if j.Stage != "" {
+		status += " " + j.Stage
 	}
 	if !p.tty {
-		fmt.Fprintf(p.w, "%s %s %d%% %s\n", j.JobID, j.Status, j.Progress, stage)
+		fmt.Fprintf(p.w, "%s %d%% %s\n", j.JobID, j.Progress, status)
 		return
 	}
 	// \r returns to the line's start; \x1b[K clears what a longer line left.
-	fmt.Fprintf(p.w, "\r%s %3d%% %s %s\x1b[K", bar(j.Progress), j.Progress, j.Status, stage)
+	fmt.Fprintf(p.w, "\r%s %3d%% %s\x1b[K", bar(j.Progress), j.Progress, status)
 	p.drawn = true
 }
 

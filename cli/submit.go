@@ -74,7 +74,7 @@ func submitVerify(ctx context.Context, args []string, env Env) error {
 	fs, g := newFlagSet("submit verify", env)
 	callback := fs.String("callback", "", "webhook URL notified when the verification ends")
 	doWait := fs.Bool("wait", false, "follow the job's progress until it ends")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func submitAttack(ctx context.Context, args []string, env Env) error {
 	obj := fs.String("params", "", "attack parameters as a JSON object")
 	fs.StringVar(&r.CallbackURL, "callback", "", "webhook URL notified when the attack ends")
 	doWait := fs.Bool("wait", false, "follow the job's progress until it ends")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func submitAnalysis(ctx context.Context, args []string, env Env) error {
 	obj := fs.String("params", "", "analysis parameters as a JSON object, e.g. {\"query_budget\":2000}")
 	callback := fs.String("callback", "", "webhook URL notified when the analysis ends")
 	doWait := fs.Bool("wait", false, "follow the job's progress until it ends")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, env.Stderr)
 	if err != nil {
 		return err
 	}
