@@ -1,9 +1,11 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden/cli"
+	"github.com/wardenlab/warden/internal/testenv"
 )
 
 // TestSubmitVerifyWait submits a C2PA-signed JPEG with --wait against the
@@ -303,4 +306,70 @@ func TestConfigFile(t *testing.T) {
 	}
 	r = run(t, ctx, map[string]string{cli.EnvConfig: filepath.Join(home, "absent.json")}, false, "jobs", "list")
 	oneErrorLine(t, r, "absent.json", "no such file")
+}
+
+// TestSubmitAttackWait registers someone else's model behind HTTP (a
+// brightness classifier over 16 features: CGO-free workers attack such
+// endpoints with black-box methods) and runs `submit attack --wait` with a
+// TTY: the bar is redrawn in place up to 100 %, the job completes, and its
+// result says the attack fooled the model.
+func TestSubmitAttackWait(t *testing.T) {
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Inputs [][]float64 `json:"inputs"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		out := make([][]float64, len(req.Inputs))
+		for i, x := range req.Inputs {
+			var m float64
+			for _, v := range x {
+				m += v
+			}
+			p := 1 / (1 + math.Exp(-20*(m/float64(len(x))-0.5)))
+			out[i] = []float64{1 - p, p}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"probabilities": out})
+	}))
+	defer ep.Close()
+	s := newServer(t, true)
+	org := s.org("acme")
+	vars := s.creds(org)
+	body, _ := json.Marshal(map[string]any{"name": "remote", "type": "CV", "model_endpoint_url": ep.URL,
+		"metadata": map[string]any{"input_shape": []int{16}, "labels": []string{"dark", "bright"}}})
+	req, _ := http.NewRequest("POST", s.url+"/v1/models", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-api-key", org.APIKey)
+	req.Header.Set("Org-Id", org.OrgID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		ID string `json:"id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || m.ID == "" {
+		t.Fatalf("register the endpoint model: %d", resp.StatusCode)
+	}
+	ctx := context.Background()
+	testenv.Eventually(t, 30*time.Second, "the endpoint model to be validated", func() bool {
+		r := run(t, ctx, vars, false, "jobs", "list", "--kind", "model_validate", "--status", "completed", "--json")
+		return strings.Contains(r.stdout, `"total":1`)
+	})
+	input := "[" + strings.TrimSuffix(strings.Repeat("0.6,", 16), ",") + "]"
+	r := run(t, ctx, vars, true, "submit", "attack", "--model", m.ID, "--method", "attack_square", "--input", input,
+		"--param", "eps=0.2", "--param", "max_queries=1000", "--wait")
+	if r.code != cli.ExitOK {
+		t.Fatalf("exit %d, want 0", r.code)
+	}
+	if field(r.stdout, "status") != "completed" || field(r.stdout, "kind") != "attack" || field(r.stdout, "result.attack_success") != "true" {
+		t.Fatalf("table %q: want a completed attack that succeeded", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "\r[##############################] 100% completed") || !strings.HasSuffix(r.stderr, "\x1b[K\n") {
+		t.Fatalf("stderr %q: want the bar redrawn up to 100%% and its line ended", r.stderr)
+	}
 }
