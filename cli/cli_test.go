@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -371,5 +372,94 @@ func TestSubmitAttackWait(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "\r[##############################] 100% completed") || !strings.HasSuffix(r.stderr, "\x1b[K\n") {
 		t.Fatalf("stderr %q: want the bar redrawn up to 100%% and its line ended", r.stderr)
+	}
+}
+
+// zipOf writes a zip of name → content pairs and returns its path.
+func zipOf(t *testing.T, name string, files ...string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for i := 0; i+1 < len(files); i += 2 {
+		f, err := w.Create(files[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte(files[i+1]))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSubmitAnalysis registers an IC model with `submit analysis --task`
+// (registration, then the three zips PUT to their signed URLs), which
+// queues its MEA analysis; `submit analysis --model` queues an EVA on the
+// same files. No worker runs (analyses need libtorch): both stay queued,
+// `jobs list --kind analysis` shows them and `jobs cancel` cancels one.
+func TestSubmitAnalysis(t *testing.T) {
+	s := newServer(t, false)
+	org := s.org("acme")
+	ctx := context.Background()
+	vars := s.creds(org)
+	img, err := os.ReadFile(repoFile(t, "media/c2pa/testdata/C.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	torchscript := string(func() []byte {
+		b, _ := os.ReadFile(zipOf(t, "m.pt", "m/data.pkl", "x", "m/code/m.py", "def forward"))
+		return b
+	}())
+	model := zipOf(t, "model.zip", "model.pt", torchscript)
+	data := zipOf(t, "data.zip", "images/a.jpg", string(img), "images/b.jpg", string(img))
+	label := zipOf(t, "label.zip", "label.csv", "image,label\na.jpg,3\nb.jpg,7\n")
+
+	r := run(t, ctx, vars, false, "submit", "analysis", "--task", "IC", "--type", "MEA", "--param", "query_budget=100",
+		"--model-zip", model, "--data-zip", data, "--label-zip", label)
+	rows := tableRows(r.stdout)
+	if r.code != 0 || len(rows) != 2 || strings.Join(rows[0], " ") != "JOB_ID STATUS" || !strings.HasPrefix(rows[1][0], "ana_") {
+		t.Fatalf("submit analysis --task: exit %d, rows %v", r.code, rows)
+	}
+	if r.stderr != "uploaded data\nuploaded label\nuploaded model\n" {
+		t.Fatalf("stderr %q: want the three uploads", r.stderr)
+	}
+	mea := rows[1][0]
+	r = run(t, ctx, vars, false, "jobs", "get", mea)
+	if field(r.stdout, "kind") != "analysis" || field(r.stdout, "status") != "queued" {
+		t.Fatalf("jobs get %s: %q, want a queued analysis", mea, r.stdout)
+	}
+
+	var reg struct {
+		ModelID string `json:"model_id"`
+	}
+	req, _ := http.NewRequest("GET", s.url+"/api/ais/v1.5/analyses/"+mea, nil)
+	req.Header.Set("x-api-key", org.APIKey)
+	req.Header.Set("Org-Id", org.OrgID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&reg)
+	resp.Body.Close()
+	r = run(t, ctx, vars, false, "submit", "analysis", "--model", reg.ModelID, "--type", "EVA", "--params", `{"epsilons":[0.1,0.3]}`, "--json")
+	var a struct {
+		AnalysisID   string `json:"analysis_id"`
+		AnalysisType string `json:"analysis_type"`
+		Status       string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &a); err != nil || r.code != 0 || a.AnalysisType != "EVA" || a.Status != "queued" {
+		t.Fatalf("submit analysis --model: exit %d, %v, %+v", r.code, err, a)
+	}
+	r = run(t, ctx, vars, false, "jobs", "list", "--kind", "analysis")
+	if rows := tableRows(r.stdout); len(rows) != 3 || rows[1][0] != a.AnalysisID || rows[2][0] != mea {
+		t.Fatalf("jobs list --kind analysis: %v, want %s then %s", rows, a.AnalysisID, mea)
+	}
+	if r := run(t, ctx, vars, false, "jobs", "cancel", a.AnalysisID); r.code != 0 || !strings.Contains(r.stdout, "cancelled") {
+		t.Fatalf("jobs cancel %s: exit %d", a.AnalysisID, r.code)
 	}
 }
