@@ -18,6 +18,7 @@ import (
 
 	"github.com/wardenlab/warden/cli"
 	"github.com/wardenlab/warden/internal/testenv"
+	"github.com/wardenlab/warden/records"
 )
 
 // TestSubmitVerifyWait submits a C2PA-signed JPEG with --wait against the
@@ -211,6 +212,18 @@ func TestCredentialsAndErrors(t *testing.T) {
 		t.Fatalf("bad key: exit %d, want %d", r.code, cli.ExitAuth)
 	}
 	oneErrorLine(t, r, "HTTP 401 unauthorized: invalid API key", "check the credentials")
+
+	_, viewerKey, err := s.db.CreateCredential(ctx, org.OrgID, records.CredentialAPIKey, records.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := s.creds(org)
+	viewer[cli.EnvAPIKey] = viewerKey
+	r = run(t, ctx, viewer, false, "jobs", "cancel", "550e8400-e29b-41d4-a716-446655440000")
+	if r.code != cli.ExitAuth {
+		t.Fatalf("viewer cancels: exit %d, want %d", r.code, cli.ExitAuth)
+	}
+	oneErrorLine(t, r, "HTTP 403 forbidden")
 
 	r = run(t, ctx, map[string]string{cli.EnvURL: s.url, cli.EnvAPIKey: org.APIKey}, false, "jobs", "list")
 	if r.code != cli.ExitError {
