@@ -476,3 +476,39 @@ func TestSubmitAnalysis(t *testing.T) {
 		t.Fatalf("jobs cancel %s: exit %d", a.AnalysisID, r.code)
 	}
 }
+
+// TestSubmitVerifyURLAndAnonymous: `submit verify URL --wait` has Warden
+// fetch the file (a loopback file server, which the test configuration
+// allows), and without any credentials the same command verifies
+// anonymously, following the spec 003 status route instead of /v1/jobs.
+func TestSubmitVerifyURLAndAnonymous(t *testing.T) {
+	s := newServer(t, true)
+	org := s.org("acme")
+	ctx := context.Background()
+	files := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(repoFile(t, "media/c2pa/testdata/C.jpg")))))
+	defer files.Close()
+
+	r := run(t, ctx, s.creds(org), false, "submit", "verify", files.URL+"/C.jpg", "--wait")
+	if r.code != 0 || field(r.stdout, "status") != "completed" || field(r.stdout, "result.label") != "authentic_c2pa" {
+		t.Fatalf("verify URL: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, ctx, s.creds(org), false, "submit", "verify", files.URL+"/absent.jpg")
+	oneErrorLine(t, r, "HTTP 400: Download failed (url: the server answered 404)")
+
+	anon := map[string]string{cli.EnvURL: s.url}
+	r = run(t, ctx, anon, false, "submit", "verify", repoFile(t, "media/c2pa/testdata/C.jpg"), "--wait", "--json")
+	var v struct {
+		JobID  string `json:"job_id"`
+		Status string `json:"status"`
+		Label  string `json:"label"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 0 || v.Status != "completed" || v.Label != "authentic_c2pa" {
+		t.Fatalf("anonymous verify --wait --json: exit %d, %v, %+v", r.code, err, v)
+	}
+	if !strings.HasSuffix(r.stderr, v.JobID+" 100% completed done\n") {
+		t.Fatalf("anonymous progress %q", r.stderr)
+	}
+	if r := run(t, ctx, s.creds(org), false, "jobs", "get", v.JobID); r.code != cli.ExitError || !strings.Contains(r.stderr, "HTTP 404") {
+		t.Fatalf("an anonymous job is not the org's: exit %d, %q", r.code, r.stderr)
+	}
+}
