@@ -94,7 +94,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		env.Getenv = func(string) string { return "" }
 	}
 	err := dispatch(ctx, args, env)
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) { // -h printed the flags
 		return ExitOK
 	}
 	code := ExitError
@@ -114,9 +114,6 @@ func Run(ctx context.Context, args []string, env Env) int {
 	case errors.As(err, &ae) && ae.Unauthorized():
 		code = ExitAuth
 		err = fmt.Errorf("%w; check the credentials (--api-key and --org-id, --token, WARDEN_CLIENT_* or the config file)", err)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitUsage
 	}
 	slog.Debug("warden client command failed", "args", strings.Join(args, " "), "err", err)
 	fmt.Fprintln(env.Stderr, "error:", err)
@@ -169,7 +166,7 @@ func newFlagSet(name string, env Env) (*flag.FlagSet, *globalFlags) {
 	fs.StringVar(&g.token, "token", "", "OAuth2 access token, instead of an API key (env "+EnvToken+")")
 	fs.StringVar(&g.config, "config", "", "config file (env "+EnvConfig+"; default ~/.config/warden/config.json)")
 	fs.BoolVar(&g.json, "json", false, "print the API's JSON instead of a table")
-	fs.DurationVar(&g.timeout, "timeout", 60*time.Second, "timeout of each HTTP request")
+	fs.DurationVar(&g.timeout, "timeout", 3*time.Minute, "timeout of each HTTP request (an upload, or a download Warden makes, can take minutes)")
 	return fs, g
 }
 

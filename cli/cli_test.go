@@ -278,7 +278,7 @@ func TestCredentialsAndErrors(t *testing.T) {
 			t.Errorf("warden %v: exit %d, want %d with one error line and the usage", args, r.code, cli.ExitUsage)
 		}
 	}
-	if r := run(t, ctx, vars, false, "jobs", "list", "-h"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "-status string") {
+	if r := run(t, ctx, vars, false, "jobs", "list", "-h"); r.code != cli.ExitOK || !strings.Contains(r.stderr, "-status string") {
 		t.Errorf("jobs list -h: exit %d, stderr %q: want the flags", r.code, r.stderr)
 	}
 }

@@ -240,7 +240,7 @@ func (c *Client) postJSON(ctx context.Context, path string, v, out any) (Raw, er
 // Authenticated reports whether the client has credentials.
 func (c *Client) Authenticated() bool { return c.Token != "" || c.APIKey != "" }
 
-// Token exchanges an OAuth2 client's id and secret for an access token
+// AccessToken exchanges an OAuth2 client's id and secret for an access token
 // (POST /v1/auth/token, client credentials grant).
 func (c *Client) AccessToken(ctx context.Context, clientID, clientSecret string) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {clientSecret}}.Encode()

@@ -91,8 +91,8 @@ func (c *Client) GetVerification(ctx context.Context, id string) (Verification, 
 	return v, raw, err
 }
 
-// VerificationJob reads a verification as a Job (its spec 003 statuses
-// mapped back; a failed one whose error says so is cancelled), for Wait.
+// VerificationJob reads a verification as a Job for Wait: spec 003's
+// statuses mapped back (its "failed" covers cancelled jobs too).
 func (c *Client) VerificationJob(ctx context.Context, id string) (Job, Raw, error) {
 	v, raw, err := c.GetVerification(ctx, id)
 	if err != nil {
@@ -109,9 +109,6 @@ func (c *Client) VerificationJob(ctx context.Context, id string) (Job, Raw, erro
 		j.Result = raw
 	default:
 		j.Status = StatusFailed
-		if strings.Contains(strings.ToLower(v.Error), "cancel") {
-			j.Status = StatusCancelled
-		}
 	}
 	if v.Error != "" {
 		j.Error = &v.Error
