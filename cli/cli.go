@@ -115,7 +115,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		code = ExitAuth
 		err = fmt.Errorf("%w; check the credentials (--api-key and --org-id, --token, WARDEN_CLIENT_* or the config file)", err)
 	}
-	slog.Debug("warden client command failed", "args", strings.Join(args, " "), "err", err)
+	// The command's name only: its flags may hold an API key.
+	slog.Debug("warden client command failed", "command", strings.Join(args[:min(2, len(args))], " "), "err", err)
 	fmt.Fprintln(env.Stderr, "error:", err)
 	if code == ExitUsage {
 		fmt.Fprint(env.Stderr, Usage)
