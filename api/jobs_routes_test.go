@@ -142,3 +142,67 @@ func TestCancelAttack(t *testing.T) {
 		t.Errorf("GET /v1/jobs/%s: %d %s, want 200 cancelled attack", atk.ID, r.Code, r.Raw)
 	}
 }
+
+// TestListAndCancelJobs lists an org's jobs newest first (another org's
+// and anonymous ones never appear), filters them by kind and status,
+// refuses unknown filters, and cancels through the kind-agnostic route:
+// once (200), then 409; another org gets 404.
+func TestListAndCancelJobs(t *testing.T) {
+	h := newAPIHarness(t)
+	a, b := h.org("org-a"), h.org("org-b")
+	var ids []string
+	for range 3 {
+		r := h.postJSON("/v1/diagnostics/probe", `{"hold_ms":0}`, as(a))
+		if r.Code != http.StatusAccepted {
+			t.Fatalf("POST probe: status %d; body %s", r.Code, r.Raw)
+		}
+		ids = append(ids, r.Body["job_id"].(string))
+	}
+	if r := h.postJSON("/v1/diagnostics/probe", `{"hold_ms":0}`, as(b)); r.Code != http.StatusAccepted {
+		t.Fatalf("POST probe as B: status %d", r.Code)
+	}
+	if r := h.upload("a.png", pngBytes(t)); r.Code != http.StatusOK { // anonymous verification
+		t.Fatalf("anonymous upload: status %d; body %s", r.Code, r.Raw)
+	}
+	list := func(query string) []string {
+		t.Helper()
+		r := h.do("GET", "/v1/jobs"+query, nil, as(a))
+		if r.Code != http.StatusOK {
+			t.Fatalf("GET /v1/jobs%s: status %d; body %s", query, r.Code, r.Raw)
+		}
+		var got []string
+		for _, d := range r.Body["data"].([]any) {
+			got = append(got, d.(map[string]any)["job_id"].(string))
+		}
+		return got
+	}
+	if got := list(""); len(got) != 3 || got[0] != ids[2] || got[2] != ids[0] {
+		t.Fatalf("GET /v1/jobs: %v, want A's 3 probes newest first %v", got, ids)
+	}
+	if got := list("?limit=1&offset=1"); len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("GET /v1/jobs?limit=1&offset=1: %v, want [%s]", got, ids[1])
+	}
+	if got := list("?kind=attack"); len(got) != 0 {
+		t.Fatalf("GET /v1/jobs?kind=attack: %v, want none", got)
+	}
+
+	r := h.do("POST", "/v1/jobs/"+ids[1]+"/cancel", nil, as(b))
+	assertSandboxError(t, "cancel as B", r, http.StatusNotFound, "not_found")
+	r = h.do("POST", "/v1/jobs/"+ids[1]+"/cancel", nil, as(a))
+	if r.Code != http.StatusOK || r.Body["status"] != records.JobCancelled || r.Body["job_id"] != ids[1] {
+		t.Fatalf("cancel: status %d body %s, want 200 cancelled", r.Code, r.Raw)
+	}
+	r = h.do("POST", "/v1/jobs/"+ids[1]+"/cancel", nil, as(a))
+	assertSandboxError(t, "second cancel", r, http.StatusConflict, "conflict")
+	if got := list("?status=cancelled"); len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("GET /v1/jobs?status=cancelled: %v, want [%s]", got, ids[1])
+	}
+	if got := list("?status=queued&kind=probe"); len(got) != 2 {
+		t.Fatalf("GET /v1/jobs?status=queued&kind=probe: %v, want 2", got)
+	}
+	for _, q := range []string{"?status=done", "?kind=nope", "?limit=0"} {
+		r := h.do("GET", "/v1/jobs"+q, nil, as(a))
+		assertSandboxError(t, "GET /v1/jobs"+q, r, http.StatusBadRequest, "invalid")
+	}
+	assertSandboxError(t, "anonymous list", h.do("GET", "/v1/jobs", nil), http.StatusUnauthorized, "unauthorized")
+}

@@ -142,8 +142,14 @@ var (
 			"days": map[string]any{"type": "integer", "description": "The days aggregated"}})}})}
 	opHealth = op{Responses: map[string]resp{
 		"200": {"Healthy", ref("Health")}, "503": {"A dependency is down", ref("Health")}}}
-	opJobGet = op{Params: []param{jobIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Job", ref("Job")}})}
-	opProbe  = op{Body: map[string]any{"application/json": obj(map[string]any{"hold_ms": integ, "callback_url": str})},
+	opJobGet  = op{Params: []param{jobIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Job", ref("Job")}})}
+	opJobList = op{Params: []param{{Name: "kind", In: "query", Type: "string", Description: "verify_media, attack, analysis, model_validate or probe"},
+		{Name: "status", In: "query", Type: "string", Description: "queued, in_progress, completed, failed or cancelled"},
+		{Name: "limit", In: "query", Type: "integer"}, {Name: "offset", In: "query", Type: "integer"}},
+		Responses: with(v1Errors, map[string]resp{"200": {"Jobs (without results)", obj(map[string]any{"total": integ, "limit": integ, "offset": integ,
+			"data": map[string]any{"type": "array", "items": ref("Job")}})}})}
+	opJobCancel = op{Params: []param{jobIDParam}, Responses: with(v1Errors, map[string]resp{"200": {"Cancelled", obj(map[string]any{"job_id": str, "status": str})}, "409": {"Already finished", ref("Error")}})}
+	opProbe     = op{Body: map[string]any{"application/json": obj(map[string]any{"hold_ms": integ, "callback_url": str})},
 		Responses: with(v1Errors, map[string]resp{"202": {"Enqueued", obj(map[string]any{"job_id": str, "status": str})}})}
 	opDeliveries = op{Params: []param{{Name: "job_id", In: "query", Type: "string"}, {Name: "limit", In: "query", Type: "integer"}, {Name: "offset", In: "query", Type: "integer"}},
 		Responses: with(v1Errors, map[string]resp{"200": {"Deliveries", obj(map[string]any{"total": integ, "limit": integ, "offset": integ,

@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
 )
 
 // routesPlatform registers the /v1 platform routes. Roles (each includes
@@ -18,7 +21,9 @@ import (
 //
 //	Route                                               Least role
 //	POST   /v1/auth/token                               none (client credentials)
+//	GET    /v1/jobs                                     viewer
 //	GET    /v1/jobs/{job_id}                            viewer
+//	POST   /v1/jobs/{job_id}/cancel                     developer
 //	GET    /v1/webhooks/deliveries                      viewer
 //	GET    /v1/webhooks/deliveries/{delivery_id}        viewer
 //	POST   /v1/diagnostics/probe                        developer
@@ -34,7 +39,9 @@ func (s *Server) routesPlatform(g *routeGroup) {
 	general := bucket{"ip", s.Config.RateGeneral}
 	token := s.group("/v1/auth/token", renderTokenError)
 	token.add(route{Method: "POST", Path: "/v1/auth/token", Tag: "auth", Summary: "OAuth2 client credentials grant: exchange a client id and secret for an access token", Op: opToken}, s.postToken, s.limit(bucket{"token", s.Config.RateToken}))
+	g.add(route{Method: "GET", Path: "/v1/jobs", Tag: "platform", Summary: "List the caller's org's jobs, newest first", Role: records.RoleViewer, Op: opJobList}, s.listJobs, s.guard(general), require(records.RoleViewer))
 	g.add(route{Method: "GET", Path: "/v1/jobs/:job_id", Tag: "platform", Summary: "Status of any job of the caller's org", Role: records.RoleViewer, Op: opJobGet}, s.getJob, s.guard(general), require(records.RoleViewer))
+	g.add(route{Method: "POST", Path: "/v1/jobs/:job_id/cancel", Tag: "platform", Summary: "Cancel a queued or running job of any kind", Role: records.RoleDeveloper, Op: opJobCancel}, s.cancelJob, s.guard(general), require(records.RoleDeveloper))
 	g.add(route{Method: "POST", Path: "/v1/diagnostics/probe", Tag: "platform", Summary: "Run a canary job through the whole pipeline", Role: records.RoleDeveloper, Op: opProbe}, s.postProbe, s.guard(general), require(records.RoleDeveloper))
 	g.add(route{Method: "GET", Path: "/v1/webhooks/deliveries", Tag: "webhooks", Summary: "List webhook deliveries", Role: records.RoleViewer, Op: opDeliveries}, s.listDeliveries, s.guard(general), require(records.RoleViewer))
 	g.add(route{Method: "GET", Path: "/v1/webhooks/deliveries/:delivery_id", Tag: "webhooks", Summary: "A webhook delivery with every attempt", Role: records.RoleViewer, Op: opDelivery}, s.getDelivery, s.guard(general), require(records.RoleViewer))
@@ -70,17 +77,64 @@ type JobResponse struct {
 	CompletedAt *Timestamp `json:"completed_at"`
 }
 
+// jobResponse is a job's status without its result.
+func jobResponse(j records.Job) JobResponse {
+	resp := JobResponse{JobID: j.ID, Kind: j.Kind, Status: j.Status, Progress: j.Progress, Stage: j.Stage, Attempts: j.Attempts,
+		CreatedAt: Timestamp(j.CreatedAt), StartedAt: (*Timestamp)(j.StartedAt), UpdatedAt: Timestamp(j.UpdatedAt), CompletedAt: (*Timestamp)(j.FinishedAt)}
+	if j.Error != "" {
+		resp.Error = &j.Error
+	}
+	return resp
+}
+
+// jobStatuses are the statuses GET /v1/jobs filters on.
+var jobStatuses = []string{records.JobQueued, records.JobInProgress, records.JobCompleted, records.JobFailed, records.JobCancelled}
+
+// listJobs lists the org's jobs (without results), optionally of one kind
+// and one status.
+func (s *Server) listJobs(c echo.Context) error {
+	limit, offset, err := pagination(c)
+	if err != nil {
+		return err
+	}
+	f := storage.JobFilter{Kind: c.QueryParam("kind"), Status: c.QueryParam("status")}
+	if f.Kind != "" && eventPrefix[f.Kind] == "" {
+		return invalid("kind", "unknown job kind; one of verify_media, attack, analysis, model_validate, probe")
+	}
+	if f.Status != "" && !slices.Contains(jobStatuses, f.Status) {
+		return invalid("status", "one of "+strings.Join(jobStatuses, ", "))
+	}
+	js, total, err := s.DB.ListJobs(c.Request().Context(), orgOf(c), f, limit, offset)
+	if err != nil {
+		return err
+	}
+	data := make([]JobResponse, 0, len(js))
+	for _, j := range js {
+		data = append(data, jobResponse(j))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"total": total, "limit": limit, "offset": offset, "data": data})
+}
+
+// cancelJob cancels a queued or running job of the org, whatever its kind
+// (the kind's own cancel routes do the same for one kind).
+func (s *Server) cancelJob(c echo.Context) error {
+	j, done, err := s.Jobs.Cancel(c.Request().Context(), jobs.Scope{OrgID: orgOf(c)}, c.Param("job_id"))
+	if err != nil {
+		return err
+	}
+	if !done {
+		return &warden.Error{Code: warden.ECONFLICT, Message: "job already " + j.Status, Details: map[string]string{"status": j.Status}}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"job_id": j.ID, "status": records.JobCancelled})
+}
+
 func (s *Server) getJob(c echo.Context) error {
 	ctx := c.Request().Context()
 	j, err := s.Jobs.Get(ctx, jobs.Scope{OrgID: orgOf(c)}, c.Param("job_id"))
 	if err != nil {
 		return err
 	}
-	resp := JobResponse{JobID: j.ID, Kind: j.Kind, Status: j.Status, Progress: j.Progress, Stage: j.Stage, Attempts: j.Attempts,
-		CreatedAt: Timestamp(j.CreatedAt), StartedAt: (*Timestamp)(j.StartedAt), UpdatedAt: Timestamp(j.UpdatedAt), CompletedAt: (*Timestamp)(j.FinishedAt)}
-	if j.Error != "" {
-		resp.Error = &j.Error
-	}
+	resp := jobResponse(j)
 	if j.Status == records.JobCompleted {
 		r, err := s.Jobs.Result(ctx, j)
 		if err != nil {

@@ -64,6 +64,36 @@ func (db *DB) OrgJob(ctx context.Context, orgID, id string) (records.Job, error)
 	return ofOrg[records.Job](ctx, db, orgID, id, "job")
 }
 
+// JobFilter narrows ListJobs: a kind and a status, each "" for any.
+type JobFilter struct {
+	Kind   string
+	Status string
+}
+
+// ListJobs lists an org's jobs, newest first, with the total that match f.
+// An empty org id lists nothing: anonymous jobs are never listed.
+func (db *DB) ListJobs(ctx context.Context, orgID string, f JobFilter, limit, offset int) ([]records.Job, int64, error) {
+	if orgID == "" {
+		return nil, 0, nil
+	}
+	q := db.gorm.WithContext(ctx).Model(&records.Job{}).Where("org_id = ?", orgID)
+	if f.Kind != "" {
+		q = q.Where("kind = ?", f.Kind)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count jobs: %w", err)
+	}
+	var js []records.Job
+	if err := q.Order("created_at DESC, id").Limit(limit).Offset(offset).Find(&js).Error; err != nil {
+		return nil, 0, fmt.Errorf("list jobs: %w", err)
+	}
+	return js, total, nil
+}
+
 // AnonymousJob loads a job that belongs to no org (spec 003 lets anyone
 // who holds such a job's unguessable id read it).
 func (db *DB) AnonymousJob(ctx context.Context, id string) (records.Job, error) {

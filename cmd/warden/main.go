@@ -1,6 +1,7 @@
 // Command warden is Warden's single binary: `warden api`, `warden worker`,
-// `warden migrate`, `warden dev` (API and worker in one process) and CLI
-// verbs such as `warden org create`.
+// `warden migrate`, `warden dev` (API and worker in one process), CLI
+// verbs such as `warden org create`, and the API client commands (`warden
+// submit`, `warden jobs`, `warden webhooks`: package cli).
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/api"
+	"github.com/wardenlab/warden/cli"
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/jobs"
@@ -48,7 +50,8 @@ commands:
   org create --name N [--json]
                             create an org and print its credentials (once)
   version                   print the version
-`
+
+` + cli.Usage
 
 func main() {
 	if len(os.Args) < 2 {
@@ -60,6 +63,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if code, ok := runClient(ctx, os.Args[1:], os.Stdout, os.Stderr); ok {
+		stop()
+		os.Exit(code)
+	}
 	if err := run(ctx, os.Args[1], os.Args[2:], os.Stdout); err != nil {
 		slog.Error("warden failed", "command", os.Args[1], "err", err)
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -122,6 +129,22 @@ func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error
 		return serve(ctx, cfg, true, true, stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// runClient runs an API client command (package cli) and reports whether
+// args named one. It reads no server configuration: a client machine has
+// none, and a server's must not leak into a client's requests.
+func runClient(ctx context.Context, args []string, stdout, stderr *os.File) (int, bool) {
+	if len(args) == 0 || !cli.Handles(args[0]) {
+		return 0, false
+	}
+	return cli.Run(ctx, args, cli.Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv, TTY: isTerminal(stderr)}), true
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func setupLogging(level string) {

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/wardenlab/warden/cli"
+	"github.com/wardenlab/warden/config"
 )
 
 // TestOrgCreateAndMigrate runs the CLI verbs against an embedded SQLite
@@ -42,5 +47,35 @@ func TestOrgCreateAndMigrate(t *testing.T) {
 	}
 	if err := run(ctx, "frobnicate", nil, &out); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Errorf("unknown command: %v", err)
+	}
+}
+
+// TestClientCommandsSkipServerConfig runs `warden jobs list` with a server
+// configuration that config.Load refuses: the client command still runs
+// (and fails only on the unreachable API), and `warden api` fails on the
+// configuration.
+func TestClientCommandsSkipServerConfig(t *testing.T) {
+	t.Setenv("WARDEN_MAX_UPLOAD_BYTES", "not-a-number")
+	if _, err := config.Load(); err == nil {
+		t.Fatal("config.Load accepted WARDEN_MAX_UPLOAD_BYTES=not-a-number; the test needs a refused configuration")
+	}
+	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	code, ok := runClient(context.Background(), []string{"jobs", "list", "--url", "http://127.0.0.1:1", "--org-id", "o", "--api-key", "k"}, os.Stdout, stderr)
+	if !ok {
+		t.Fatal("jobs list is not a client command")
+	}
+	b, _ := os.ReadFile(stderr.Name())
+	if code != cli.ExitError || !strings.Contains(string(b), "127.0.0.1:1") || strings.Contains(string(b), "WARDEN_MAX_UPLOAD_BYTES") {
+		t.Fatalf("exit %d, stderr %q: want exit %d on the unreachable API, no configuration error", code, b, cli.ExitError)
+	}
+	if _, ok := runClient(context.Background(), []string{"api"}, os.Stdout, stderr); ok {
+		t.Fatal("api is a client command")
+	}
+	if err := run(context.Background(), "api", nil, io.Discard); err == nil || !strings.Contains(err.Error(), "WARDEN_MAX_UPLOAD_BYTES") {
+		t.Fatalf("warden api: %v, want the configuration error", err)
 	}
 }

@@ -479,6 +479,23 @@ func TestAuthAndRoles(t *testing.T) {
 	}
 	code, m = s.getJSON("/v1/jobs/"+id, withKey(other))
 	assertV1Error(t, code, m, 404, "")
+	// The job list and the kind-agnostic cancel: a viewer lists, a
+	// developer or admin cancels, another org sees nothing.
+	if code, m := s.getJSON("/v1/jobs?kind=probe", withKey(viewer)); code != 200 || m["total"] != float64(1) {
+		t.Errorf("viewer lists own org's jobs: %d %v", code, m)
+	}
+	if code, m := s.getJSON("/v1/jobs", withKey(other)); code != 200 || m["total"] != float64(0) {
+		t.Errorf("other org lists jobs: %d %v", code, m)
+	}
+	code, m = s.postJSON("/v1/jobs/"+id+"/cancel", nil, withKey(viewer))
+	assertV1Error(t, code, m, 403, "")
+	code, m = s.postJSON("/v1/jobs/"+id+"/cancel", nil, withKey(other))
+	assertV1Error(t, code, m, 404, "")
+	if code, m := s.postJSON("/v1/jobs/"+id+"/cancel", nil, withKey(org)); code != 200 || m["status"] != "cancelled" {
+		t.Errorf("admin cancels: %d %v", code, m)
+	}
+	code, m = s.postJSON("/v1/jobs/"+id+"/cancel", nil, withKey(org))
+	assertV1Error(t, code, m, 409, "status")
 
 	// asynqmon is the operators' (it spans every org): HTTP Basic with the
 	// operator token; no org credential opens it, not even an admin's; it
