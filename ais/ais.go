@@ -29,6 +29,9 @@ const (
 	AnalysisEVA            = "EVA"
 	AnalysisDataPoisoning  = "data-poisoning"
 	AnalysisModelPoisoning = "model-poisoning"
+	// AnalysisDefence builds the endpoint-defence profile (a Warden
+	// extension: started through …/defence, not a registration's type).
+	AnalysisDefence = "defence"
 )
 
 // File names a registration asks for.

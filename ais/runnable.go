@@ -2,7 +2,7 @@ package ais
 
 // runnable are the analyses this version runs; the others may be
 // registered (the spec offers them) but not started yet.
-var runnable = map[string]bool{AnalysisMEA: true, AnalysisEVA: true}
+var runnable = map[string]bool{AnalysisMEA: true, AnalysisEVA: true, AnalysisDefence: true}
 
 // Runnable reports whether analyses of this canonical type can be started.
 func Runnable(analysis string) bool { return runnable[analysis] }

@@ -25,6 +25,12 @@ type AnalysisParams struct {
 	Attack   string    `json:"attack,omitempty"`
 	Steps    int       `json:"steps,omitempty"`
 	Samples  int       `json:"samples,omitempty"`
+	// Defence: the false-positive rate the profile's thresholds aim at
+	// (default 0.05) and the guarded endpoint's mode, flag or block
+	// (default flag). It attacks as EVA (Attack, Steps, Samples, the
+	// largest of Epsilons) and replays MEA's stream (QueryBudget).
+	TargetFPR float64 `json:"target_fpr,omitempty"`
+	Mode      string  `json:"mode,omitempty"`
 	// Seed makes a run reproducible (default 1).
 	Seed int64 `json:"seed,omitempty"`
 }

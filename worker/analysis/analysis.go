@@ -58,6 +58,8 @@ func Run(ctx context.Context, v Victim, ds *ais.Dataset, in jobs.AnalysisInput, 
 		r, err = extract(ctx, v, ds, p, env)
 	case ais.AnalysisEVA:
 		r, err = evade(ctx, v, ds, p, env)
+	case ais.AnalysisDefence:
+		r, err = defend(ctx, v, ds, in, p, env)
 	default:
 		return r, fmt.Errorf("analysis %q is not implemented", in.AnalysisType)
 	}
