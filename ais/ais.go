@@ -83,8 +83,12 @@ var allowed = map[string][]string{
 	TaskOD:  {AnalysisEVA},
 }
 
-// Allowed reports whether the spec lists the pair of canonical types.
+// Allowed reports whether the spec lists the pair of canonical types;
+// the defence analysis (Warden's) is offered for IC.
 func Allowed(task, analysis string) bool {
+	if analysis == AnalysisDefence {
+		return task == TaskIC
+	}
 	for _, a := range allowed[task] {
 		if a == analysis {
 			return true
