@@ -41,6 +41,7 @@ func (s *Server) routesAISDefence(g *routeGroup, prefix string) {
 	g.add(route{Method: "GET", Path: base + "/profile.json", Tag: "aispectra",
 		Summary: "The registration's endpoint-defence profile (JSON download)", Role: records.RoleViewer, Op: opAISDefenceProfile},
 		s.aisDefenceProfile, s.guard(general), viewer)
+	s.routesAISPredict(g, prefix)
 }
 
 // aisDefenceRequest starts a defence analysis. Parameters left out come

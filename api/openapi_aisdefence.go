@@ -39,4 +39,22 @@ var (
 		"200": {"The profile (attachment): input shape, per-pixel range, class-conditional Mahalanobis OOD scorer, squeezer, monitor thresholds, calibration", nil},
 		"404": {"No such registration in the caller's org", aisErrorSchema},
 		"412": {"No completed defence analysis yet", aisErrorSchema}})}
+	opAISPredict = op{Params: []param{modelIDParam},
+		Body: map[string]any{"application/json": obj(map[string]any{
+			"input_data": map[string]any{"type": "array", "items": num, "description": "The sample's values, flattened (C·H·W), in the model's input range"},
+			"image":      map[string]any{"type": "string", "description": "Or a base64 PNG, JPEG or GIF image"}})},
+		Responses: with(aisErrors, map[string]resp{
+			"200": {"The prediction and the defence's checks (flag mode, or nothing fired)", obj(map[string]any{
+				"prediction": str, "confidence": num, "model_id": str, "input_hash": str,
+				"probabilities": map[string]any{"type": "object", "additionalProperties": num},
+				"defence": obj(map[string]any{"flagged": boolean, "mode": str,
+					"checks": map[string]any{"type": "array", "items": obj(map[string]any{"name": str, "score": num, "threshold": num, "fired": boolean}, "name", "score", "threshold", "fired")},
+					"stream": obj(map[string]any{"queries": integ, "flagged_at": integ, "flagged_by": str}, "queries", "flagged_at")}, "flagged", "mode", "checks", "stream")},
+				"prediction", "probabilities", "defence")},
+			"403": {"The key's role is below the route's, or (profile mode block) a defence check fired: the message and details.checks name it", aisErrorSchema},
+			"404": {"No such registration in the caller's org", aisErrorSchema},
+			"412": {"No completed defence analysis yet", aisErrorSchema},
+			"503": {"No worker serves predictions right now (see Retry-After)", aisErrorSchema},
+			"504": {"No prediction within the prediction timeout", aisErrorSchema},
+		})}
 )

@@ -43,8 +43,10 @@ type Profile struct {
 	Created  time.Time `json:"created"`
 	// InputShape is one sample's shape (e.g. [1, 8, 8]).
 	InputShape []int `json:"input_shape"`
-	// Classes is the number of classes the model answers.
+	// Classes is the number of classes the model answers; Labels names
+	// them (the data's class names, else their indices).
 	Classes  int        `json:"classes"`
+	Labels   []string   `json:"labels"`
 	Range    *Range     `json:"range"`
 	OOD      *OOD       `json:"ood"`
 	Squeezer *Squeezer  `json:"squeezer"`

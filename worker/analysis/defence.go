@@ -98,6 +98,15 @@ func defend(ctx context.Context, v Victim, ds *ais.Dataset, in jobs.AnalysisInpu
 		sq: defence.Squeezer{BitDepth: defenceBitDepth, Median: defenceMedian, Lo: min(lo, 0), Hi: max(hi, 1)}}
 	d.pr = &defence.Profile{Version: defence.ProfileVersion, ModelID: in.AISModelID, TaskType: ds.Task, Mode: mode,
 		Created: time.Now().UTC(), InputShape: slices.Clone(ds.X.Shape[1:]), Classes: k, Squeezer: &d.sq}
+	seen := map[string]bool{}
+	for c := 0; c < k; c++ {
+		name := className(ds, c)
+		if seen[name] {
+			name = fmt.Sprint(c)
+		}
+		seen[name] = true
+		d.pr.Labels = append(d.pr.Labels, name)
+	}
 	return d.run(ctx, eps[len(eps)-1])
 }
 
