@@ -45,14 +45,15 @@ const (
 
 // defenceRun is one defence analysis's state.
 type defenceRun struct {
-	v     Victim
-	ds    *ais.Dataset
-	p     jobs.AnalysisParams
-	env   Env
-	k     int
-	pr    *defence.Profile
-	sq    defence.Squeezer
-	notes []string
+	v      Victim
+	ds     *ais.Dataset
+	p      jobs.AnalysisParams
+	env    Env
+	k      int
+	pr     *defence.Profile
+	sq     defence.Squeezer
+	notes  []string
+	curves []jobs.Curve // the monitor's statistics over the replayed streams
 }
 
 func defend(ctx context.Context, v Victim, ds *ais.Dataset, in jobs.AnalysisInput, p jobs.AnalysisParams, env Env) (jobs.AnalysisResult, error) {
@@ -320,19 +321,31 @@ func (d *defenceRun) stream(ctx context.Context, x attacks.Batch) (queryStream, 
 	return q, nil
 }
 
-// replay feeds the stream to a fresh state of m and returns the state and
-// the smallest PRADA W tested.
-func replay(m *defence.Monitor, q queryStream) (*defence.State, float64) {
+// replay feeds the stream to a fresh state of m and returns the state,
+// the smallest PRADA W tested, and the OOD-rate CUSUM after each query.
+func replay(m *defence.Monitor, q queryStream) (*defence.State, float64, []float64) {
 	st := &defence.State{}
 	minW := math.Inf(1)
+	cusum := make([]float64, 0, q.x.N())
 	for i := 0; i < q.x.N(); i++ {
 		for _, c := range m.Observe(st, q.x.Sample(i), q.class[i], q.ood[i]) {
 			if c.Name == defence.CheckPRADA && len(st.Distances) >= m.MinQueries {
 				minW = math.Min(minW, c.Score)
 			}
 		}
+		cusum = append(cusum, st.CUSUM)
 	}
-	return st, minW
+	return st, minW, cusum
+}
+
+// cusumCurve is a replay's CUSUM as a curve of at most 200 points.
+func cusumCurve(name string, cusum []float64) jobs.Curve {
+	c := jobs.Curve{Name: name, XLabel: "queries", YLabel: "OOD-rate CUSUM"}
+	step := max(1, len(cusum)/200)
+	for i := step - 1; i < len(cusum); i += step {
+		c.X, c.Y = append(c.X, float64(i+1)), append(c.Y, cusum[i])
+	}
+	return c
 }
 
 // shuffled is the samples idx of the data in a seeded random order.
@@ -362,7 +375,7 @@ func (d *defenceRun) monitor(ctx context.Context, tuneIdx, heldIdx []int, oodCle
 	}
 	off := *m
 	off.PRADAThreshold, off.CUSUMLimit = 0, math.Inf(1)
-	_, minW := replay(&off, cs)
+	_, minW, _ := replay(&off, cs)
 	if math.IsInf(minW, 1) {
 		d.notes = append(d.notes, fmt.Sprintf("PRADA is off: the clean stream (%d queries) is shorter than the %d distances it needs", len(calib), m.MinQueries))
 	} else {
@@ -373,7 +386,7 @@ func (d *defenceRun) monitor(ctx context.Context, tuneIdx, heldIdx []int, oodCle
 	if err != nil {
 		return err
 	}
-	cst, _ := replay(m, hs)
+	cst, _, cleanCUSUM := replay(m, hs)
 	st.CleanStream, st.CleanFlaggedAt = len(heldIdx), cst.FlaggedAt
 
 	task, err := newMEATask(d.ds, d.v)
@@ -388,15 +401,16 @@ func (d *defenceRun) monitor(ctx context.Context, tuneIdx, heldIdx []int, oodCle
 	if err != nil {
 		return err
 	}
-	full, _ := replay(m, ms)
+	full, _, meaCUSUM := replay(m, ms)
 	pradaOnly := *m
 	pradaOnly.CUSUMLimit = math.Inf(1)
-	ps, _ := replay(&pradaOnly, ms)
+	ps, _, _ := replay(&pradaOnly, ms)
 	oodOnly := *m
 	oodOnly.PRADAThreshold = 0
-	os, _ := replay(&oodOnly, ms)
+	oodSt, _, _ := replay(&oodOnly, ms)
 	st.StreamBudget, st.StreamFlaggedAt, st.StreamFlaggedBy = d.p.QueryBudget, full.FlaggedAt, full.FlaggedBy
-	st.PRADAFlaggedAt, st.OODRateFlagged = ps.FlaggedAt, os.FlaggedAt
+	st.PRADAFlaggedAt, st.OODRateFlagged = ps.FlaggedAt, oodSt.FlaggedAt
+	d.curves = append(d.curves, cusumCurve("mea_stream_ood_rate_cusum", meaCUSUM), cusumCurve("clean_stream_ood_rate_cusum", cleanCUSUM))
 	d.notes = append(d.notes, fmt.Sprintf("MEA's query stream was replayed as MEA builds it: %d pool samples of the data, then synthetic queries (mixups and noisy copies) up to the budget of %d", len(e.pool), d.p.QueryBudget))
 	return nil
 }

@@ -41,6 +41,7 @@ func (d *defenceRun) report(r *jobs.AnalysisResult, attacked int) {
 		[]string{defence.CheckOODRate, fmt.Sprintf("CUSUM ≥ %.4g (clean rate %.4g, alert rate %.4g)", m.CUSUMLimit, m.CleanOODRate, m.AlertOODRate), "", flaggedAt(st.OODRateFlagged)},
 	)
 	r.Table = t
+	r.Curves = d.curves
 	detected := st.AdvSamples == 0 || st.Detection >= defenceMinDetection
 	quiet := st.FPR <= st.TargetFPR
 	stream := st.StreamFlaggedAt > 0 && st.CleanFlaggedAt == 0
@@ -57,6 +58,7 @@ func (d *defenceRun) report(r *jobs.AnalysisResult, attacked int) {
 	r.Notes = append(r.Notes, fmt.Sprintf("The data was split (seed %d) into %d samples that fit the statistics, %d that set the thresholds (each score check at the 1 − %g/3 quantile of its clean scores) and %d held out to measure the rates.",
 		d.p.Seed, st.FitSamples, st.TuneSamples, st.TargetFPR, st.HeldOutSamples))
 	r.Notes = append(r.Notes, fmt.Sprintf("Feature squeezing: bit depth %d and a %d×%d median filter; the score is the larger L1 distance between the probabilities of the input and of a squeezed copy.", d.sq.BitDepth, d.sq.Median, d.sq.Median))
+	r.Notes = append(r.Notes, fmt.Sprintf("The OOD-rate curves show the CUSUM statistic over MEA's replayed stream and over a clean stream; the monitor flags a stream when it reaches %.4g.", m.CUSUMLimit))
 	r.Notes = append(r.Notes, slices.Clip(d.notes)...)
 }
 

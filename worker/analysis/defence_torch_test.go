@@ -106,6 +106,9 @@ func TestDefenceDigitsCNN(t *testing.T) {
 	if c.StreamFlaggedAt <= 0 || c.StreamFlaggedAt >= c.StreamBudget || c.CleanFlaggedAt != 0 {
 		t.Errorf("MEA stream flagged at %d of %d (by %s); clean stream at %d", c.StreamFlaggedAt, c.StreamBudget, c.StreamFlaggedBy, c.CleanFlaggedAt)
 	}
+	if len(r.Curves) != 2 || len(r.Curves[0].X) == 0 || r.Curves[0].Y[len(r.Curves[0].Y)-1] < prof.Monitor.CUSUMLimit {
+		t.Errorf("the MEA stream's CUSUM curve: %+v", r.Curves)
+	}
 	if r.Verdict.Vulnerable || r.Verdict.Severity != "none" {
 		t.Errorf("verdict %+v", r.Verdict)
 	}
