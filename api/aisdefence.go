@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
@@ -229,8 +230,44 @@ func (s *Server) profileBytes(ctx context.Context, m records.AISModel) ([]byte, 
 	return data, j, nil
 }
 
+// profiles caches decoded profiles by the defence analysis that made
+// them (a completed analysis's profile never changes): the guarded
+// endpoint decodes each once, not per prediction.
+var profiles = &profileCache{byJob: map[string]*defence.Profile{}}
+
+// profileCacheSize bounds the cached profiles (the whole cache is dropped
+// when it is full).
+const profileCacheSize = 64
+
+type profileCache struct {
+	mu    sync.Mutex
+	byJob map[string]*defence.Profile
+}
+
+func (c *profileCache) get(job string) *defence.Profile {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byJob[job]
+}
+
+func (c *profileCache) put(job string, p *defence.Profile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.byJob) >= profileCacheSize {
+		clear(c.byJob)
+	}
+	c.byJob[job] = p
+}
+
 // loadProfile is the registration's newest profile, decoded.
 func (s *Server) loadProfile(ctx context.Context, m records.AISModel) (*defence.Profile, records.Job, error) {
+	_, j, err := s.latestAnalysis(ctx, m, ais.AnalysisDefence, true)
+	if err != nil {
+		return nil, j, err
+	}
+	if p := profiles.get(j.ID); p != nil {
+		return p, j, nil
+	}
 	data, j, err := s.profileBytes(ctx, m)
 	if err != nil {
 		return nil, j, err
@@ -242,6 +279,7 @@ func (s *Server) loadProfile(ctx context.Context, m records.AISModel) (*defence.
 	if p.Version != defence.ProfileVersion || p.Range == nil || p.OOD == nil || p.Squeezer == nil || p.Monitor == nil {
 		return nil, j, fmt.Errorf("defence analysis %s: profile version %d is incomplete or not %d", j.ID, p.Version, defence.ProfileVersion)
 	}
+	profiles.put(j.ID, &p)
 	return &p, j, nil
 }
 
