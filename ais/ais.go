@@ -29,6 +29,9 @@ const (
 	AnalysisEVA            = "EVA"
 	AnalysisDataPoisoning  = "data-poisoning"
 	AnalysisModelPoisoning = "model-poisoning"
+	// AnalysisDefence builds the endpoint-defence profile (a Warden
+	// extension: started through …/defence, not a registration's type).
+	AnalysisDefence = "defence"
 )
 
 // File names a registration asks for.
@@ -82,8 +85,12 @@ var allowed = map[string][]string{
 	TaskOD:  {AnalysisEVA},
 }
 
-// Allowed reports whether the spec lists the pair of canonical types.
+// Allowed reports whether the spec lists the pair of canonical types;
+// the defence analysis (Warden's) is offered for IC.
 func Allowed(task, analysis string) bool {
+	if analysis == AnalysisDefence {
+		return task == TaskIC
+	}
 	for _, a := range allowed[task] {
 		if a == analysis {
 			return true

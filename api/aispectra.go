@@ -36,6 +36,7 @@ func (s *Server) routesAIS() {
 			Summary: "A registration's files: uploaded, valid, and why not", Role: records.RoleViewer, Op: opAISStatus},
 			s.aisStatus, s.guard(general), viewer)
 		s.routesAISAnalyses(g, prefix)
+		s.routesAISDefence(g, prefix)
 		if prefix == "/api/ais" {
 			for _, m := range []string{"PUT", "POST"} {
 				g.add(route{Method: m, Path: aisUploadPath, Tag: "aispectra",

@@ -28,6 +28,12 @@ type AnalysisParams struct {
 	// Model poisoning: Adam steps of the trigger optimisation per class
 	// (Samples bounds the optimisation and the held-out samples).
 	TriggerSteps int `json:"trigger_steps,omitempty"`
+	// Defence: the false-positive rate the profile's thresholds aim at
+	// (default 0.05) and the guarded endpoint's mode, flag or block
+	// (default flag). It attacks as EVA (Attack, Steps, Samples, the
+	// largest of Epsilons) and replays MEA's stream (QueryBudget).
+	TargetFPR float64 `json:"target_fpr,omitempty"`
+	Mode      string  `json:"mode,omitempty"`
 	// Seed makes a run reproducible (default 1).
 	Seed int64 `json:"seed,omitempty"`
 }

@@ -54,6 +54,9 @@ type Model struct {
 	Metadata    json.RawMessage `json:"metadata"`
 	BlobKey     string          `json:"blob_key,omitempty"`
 	EndpointURL string          `json:"endpoint_url,omitempty"`
+	// Zip: BlobKey is an AISpectra registration's model zip; the worker
+	// serves the one TorchScript file inside it.
+	Zip bool `json:"zip,omitempty"`
 	// Version changes whenever the model's file or metadata does (its
 	// updated_at); warm runners are kept per version.
 	Version int64 `json:"version"`

@@ -71,6 +71,7 @@ func (w *Worker) copyBlob(ctx context.Context, key, path string) error {
 // whose version was replaced), so a deleted model leaves no copy on a
 // worker longer than a reconcile interval.
 func (w *Worker) sweepModelCache(ctx context.Context) {
+	w.sweepAISModelCache(ctx)
 	files, err := filepath.Glob(filepath.Join(w.Config.DataDir, "model-cache", "*.pt"))
 	if err != nil {
 		return

@@ -242,7 +242,11 @@ func (w *Worker) predictBatch(ctx context.Context, b *batcher, batch runner.Pred
 	if err := w.sandbox().err; err != nil {
 		return nil, Permanent("%v", err)
 	}
-	mf, key, err := w.modelFile(ctx, m)
+	modelFile := w.modelFile
+	if b.model.Zip {
+		modelFile = w.zippedModelFile
+	}
+	mf, key, err := modelFile(ctx, m)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,8 @@ func Run(ctx context.Context, v Victim, ds *ais.Dataset, in jobs.AnalysisInput, 
 		r, err = poisoning(ctx, v, ds, p, env)
 	case ais.AnalysisDataPoisoning:
 		r, err = dpoison(ctx, v, ds, p, env)
+	case ais.AnalysisDefence:
+		r, err = defend(ctx, v, ds, in, p, env)
 	default:
 		return r, fmt.Errorf("analysis %q is not implemented", in.AnalysisType)
 	}
