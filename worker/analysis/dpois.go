@@ -25,8 +25,11 @@ import (
 
 // Settings of the clustering, and the verdict's thresholds. The thresholds
 // were measured on the tests (dpois_torch_test.go): BadNets on the digits
-// CNN (a 2×2 trigger, 54 rows of one class relabelled) and the clean
-// digits CNN, and a feature trigger on the wine MLP; see the README.
+// CNN (a 2×2 trigger on 53 sevens relabelled 4) and the clean digits CNN,
+// and a feature trigger on the wine MLP; see the README. The clean digits
+// have natural small, separated subgroups too (27 "1"s, Fisher ratio 32):
+// size and separation alone do not tell them from planted rows, the
+// reclassification vote does.
 const (
 	// dpDims is how many whitened principal components a class's
 	// activations keep before clustering (Chen et al. use 10), and
@@ -58,7 +61,7 @@ const (
 	// this share of the cluster is voted into the same other class.
 	// Planted rows (a "7" with a trigger labelled "4") are voted into
 	// their source class nearly all; a natural subgroup of a class (the
-	// digits' "1"s with a base) scatters (67 % into one class, measured).
+	// digits' "1"s with a base) scatters (67 % into class 2, measured).
 	dpMinRelabel = 0.8
 	dpNeighbours = 5
 	// dpRelabelRows and dpReferenceRows bound the rows the vote runs for
