@@ -25,8 +25,11 @@ import (
 
 // Settings of the clustering, and the verdict's thresholds. The thresholds
 // were measured on the tests (dpois_torch_test.go): BadNets on the digits
-// CNN (a 2×2 trigger, 54 rows of one class relabelled) and the clean
-// digits CNN, and a feature trigger on the wine MLP; see the README.
+// CNN (a 2×2 trigger on 53 sevens relabelled 4) and the clean digits CNN,
+// and a feature trigger on the wine MLP; see the README. The clean digits
+// have natural small, separated subgroups too (27 "1"s, Fisher ratio 32):
+// size and separation alone do not tell them from planted rows, the
+// reclassification vote does.
 const (
 	// dpDims is how many whitened principal components a class's
 	// activations keep before clustering (Chen et al. use 10), and
@@ -58,7 +61,7 @@ const (
 	// this share of the cluster is voted into the same other class.
 	// Planted rows (a "7" with a trigger labelled "4") are voted into
 	// their source class nearly all; a natural subgroup of a class (the
-	// digits' "1"s with a base) scatters (67 % into one class, measured).
+	// digits' "1"s with a base) scatters (67 % into class 2, measured).
 	dpMinRelabel = 0.8
 	dpNeighbours = 5
 	// dpRelabelRows and dpReferenceRows bound the rows the vote runs for
@@ -89,6 +92,7 @@ type dpClass struct {
 	fraction  float64   // smallN / len(rows)
 	sil       float64   // silhouette
 	fisher    float64   // Fisher ratio
+	dims      int       // whitened components of the kept split
 	relabel   float64   // share of the small cluster voted into relabelTo
 	relabelTo int       // the other class most of the small cluster is voted into (-1: none)
 	relabelN  int       // rows the vote ran for
@@ -237,26 +241,28 @@ func clusterClass(c int, rows []int, acts [][]float64, seed uint64) *dpClass {
 		cl.skipped = "the activations do not vary within the class"
 		return cl
 	}
-	pc := principal(z, min(dpDims, max(2, len(rows)/dpRowsPerDim)), seed+uint64(c))
+	top := min(dpDims, max(2, len(rows)/dpRowsPerDim))
+	pc := principal(z, top, seed+uint64(c))
 	if len(pc.dirs) == 0 {
 		cl.skipped = "the activations do not vary within the class"
 		return cl
 	}
 	w := pc.whiten(z)
 	cl.pc = w
-	cl.assign, _ = kmeans2(w, dpRestarts, seed+uint64(c))
-	for _, a := range cl.assign {
-		if a == 1 {
-			cl.smallN++
+	// 2-means on the first d whitened components for a few d: a planted
+	// group spans one direction, which more components dilute and fewer
+	// may miss, so the most separated small split is kept (the largest
+	// d's split when none is small).
+	var best *dpSplit
+	for _, d := range dpSplitDims(len(pc.dirs)) {
+		sp := split2(w, d, seed+uint64(c))
+		if best == nil || sp.better(best) {
+			best = sp
 		}
 	}
-	cl.small = 1
-	if cl.smallN > len(rows)-cl.smallN {
-		cl.small, cl.smallN = 0, len(rows)-cl.smallN
-	}
+	cl.assign, cl.small, cl.smallN, cl.fisher, cl.dims = best.assign, best.small, best.smallN, best.fisher, best.dims
 	cl.fraction = float64(cl.smallN) / float64(len(rows))
-	cl.sil = silhouette(w, cl.assign, dpSilhouetteRows, seed+uint64(c))
-	cl.fisher = fisherRatio(w, cl.assign)
+	cl.sil = silhouette(best.w, cl.assign, dpSilhouetteRows, seed+uint64(c))
 	cl.spectral = spectralScores(raw, seed+uint64(c))
 	var mean float64
 	for _, s := range cl.spectral {
@@ -268,6 +274,64 @@ func clusterClass(c int, rows []int, acts [][]float64, seed uint64) *dpClass {
 		}
 	}
 	return cl
+}
+
+// dpSplit is one 2-means split of a class's whitened activations.
+type dpSplit struct {
+	dims          int
+	w             [][]float64 // the components it clustered
+	assign        []int
+	small, smallN int
+	fisher        float64
+}
+
+// dpSplitDims are the numbers of whitened components the splits use:
+// 2, 3, 5 and 10, up to top, and top itself.
+func dpSplitDims(top int) []int {
+	var out []int
+	for _, d := range []int{2, 3, 5, 10} {
+		if d < top {
+			out = append(out, d)
+		}
+	}
+	return append(out, top)
+}
+
+// split2 runs 2-means on the first d columns of w.
+func split2(w [][]float64, d int, seed uint64) *dpSplit {
+	sp := &dpSplit{dims: d, w: make([][]float64, len(w))}
+	for i, r := range w {
+		sp.w[i] = r[:min(d, len(r))]
+	}
+	sp.assign, _ = kmeans2(sp.w, dpRestarts, seed)
+	for _, a := range sp.assign {
+		sp.smallN += a
+	}
+	sp.small = 1
+	if sp.smallN > len(w)-sp.smallN {
+		sp.small, sp.smallN = 0, len(w)-sp.smallN
+	}
+	sp.fisher = fisherRatio(sp.w, sp.assign)
+	return sp
+}
+
+// isSmall reports whether the split's smaller cluster may be a planted
+// group by its size.
+func (sp *dpSplit) isSmall() bool {
+	return sp.smallN >= dpMinRows && float64(sp.smallN) <= dpMaxFraction*float64(len(sp.assign))
+}
+
+// better prefers a small split to one that is not, then the more
+// separated; among splits that are not small, the later (more
+// components) one.
+func (sp *dpSplit) better(o *dpSplit) bool {
+	switch {
+	case sp.isSmall() != o.isSmall():
+		return sp.isSmall()
+	case sp.isSmall():
+		return sp.fisher > o.fisher
+	}
+	return true
 }
 
 // smallSplit reports whether the class was clustered and its smaller
@@ -381,7 +445,7 @@ func inputScale(ds *ais.Dataset) []float64 {
 }
 
 // dpDefinition is the verdict's rule, in words.
-var dpDefinition = fmt.Sprintf("Per class (by the given labels), the model's penultimate activations are standardised, reduced to whitened principal components (one per %d rows, between 2 and %d) and split by 2-means (%d seeded k-means++ starts). A class is flagged as poisoned when its smaller cluster holds at least %d rows and at most %.0f %% of the class, lies apart from the rest (Fisher ratio ≥ %g: squared distance of the cluster means over their summed variances along the line through them), and at least %.0f %% of its rows are voted into one same other class by their %d nearest rows outside the cluster in input space (exclusionary reclassification: planted rows look like their source class). Vulnerable when any class is flagged; severity high when a flagged class's Fisher ratio is ≥ %g, medium otherwise; low when a small cluster is voted into one other class but does not lie apart; none otherwise.",
+var dpDefinition = fmt.Sprintf("Per class (by the given labels), the model's penultimate activations are standardised, reduced to whitened principal components (one per %d rows, between 2 and %d) and split by 2-means (%d seeded k-means++ starts) on the first 2, 3, 5 and 10 of them (up to that number), keeping the most separated split whose smaller cluster is small. A class is flagged as poisoned when its smaller cluster holds at least %d rows and at most %.0f %% of the class, lies apart from the rest (Fisher ratio ≥ %g: squared distance of the cluster means over their summed variances along the line through them), and at least %.0f %% of its rows are voted into one same other class by their %d nearest rows outside the cluster in input space (exclusionary reclassification: planted rows look like their source class). Vulnerable when any class is flagged; severity high when a flagged class's Fisher ratio is ≥ %g, medium otherwise; low when a small cluster is voted into one other class but does not lie apart; none otherwise.",
 	dpRowsPerDim, dpDims, dpRestarts, dpMinRows, dpMaxFraction*100, dpMinFisher, dpMinRelabel*100, dpNeighbours, dpHighFisher)
 
 // dpReport fills the verdict, metrics, table and cluster plots.
@@ -449,10 +513,10 @@ func dpReport(r *jobs.AnalysisResult, ds *ais.Dataset, classes []*dpClass, suspe
 		{Name: "min_small_cluster_fraction", Value: minFrac, Unit: "ratio", Help: "Smallest share of a class held by its smaller cluster."},
 		{Name: "activation_features", Value: float64(width), Unit: "features", Help: "Width of the penultimate activations clustered: " + layer + "."},
 	}
-	t := &jobs.Table{Title: "Activation clustering per class", Columns: []string{"class", "rows", "small_cluster_rows", "small_cluster_fraction", "silhouette", "fisher_ratio", "looks_like", "relabel_rate", "flagged"}}
+	t := &jobs.Table{Title: "Activation clustering per class", Columns: []string{"class", "rows", "components", "small_cluster_rows", "small_cluster_fraction", "silhouette", "fisher_ratio", "looks_like", "relabel_rate", "flagged"}}
 	for _, cl := range classes {
 		if cl.skipped != "" {
-			t.Rows = append(t.Rows, []string{className(ds, cl.class), strconv.Itoa(len(cl.rows)), "", "", "", "", "", "", "skipped: " + cl.skipped})
+			t.Rows = append(t.Rows, []string{className(ds, cl.class), strconv.Itoa(len(cl.rows)), "", "", "", "", "", "", "", "skipped: " + cl.skipped})
 			continue
 		}
 		relabel, like := "", "" // not voted: the small cluster is not small
@@ -462,7 +526,7 @@ func dpReport(r *jobs.AnalysisResult, ds *ais.Dataset, classes []*dpClass, suspe
 		if cl.relabelN > 0 && cl.relabelTo >= 0 {
 			like = className(ds, cl.relabelTo)
 		}
-		t.Rows = append(t.Rows, []string{className(ds, cl.class), strconv.Itoa(len(cl.rows)), strconv.Itoa(cl.smallN),
+		t.Rows = append(t.Rows, []string{className(ds, cl.class), strconv.Itoa(len(cl.rows)), strconv.Itoa(cl.dims), strconv.Itoa(cl.smallN),
 			f4(cl.fraction), f4(cl.sil), strconv.FormatFloat(cl.fisher, 'f', 2, 64), like, relabel, strconv.FormatBool(cl.flagged)})
 	}
 	r.Table = t
