@@ -18,4 +18,4 @@ export WARDEN_BENCH_MEA=1 WARDEN_BENCH_EVA=1 WARDEN_BENCH_MPOIS=1 TORCH_THREADS=
 out=$(go test -modfile="$MODFILE" -tags torch -p=1 -count=1 -v -run '^TestBench(MEA|EVA|MPois)$' ./worker/analysis/ 2>&1) || { echo "$out" | tail -40 >&2; exit 1; }
 echo "$out" | grep -E 'bench_torch_test.go|^EVA|^  ' | sed 's/^ *//'
 echo "$out" | grep '^BENCH_MEA '
-echo "$out" | grep -A2 '^BENCH_MPOIS '
+echo "$out" | grep '^BENCH_MPOIS '
