@@ -112,6 +112,7 @@ func New(d Deps) (*Server, error) {
 	s.routesPlatform(v1)
 	s.routesModels(v1)
 	s.routesAttacks(v1)
+	s.routesUI()
 	return s, nil
 }
 
