@@ -211,6 +211,11 @@ func (s *Server) uiLogin(c echo.Context) error {
 	if records.RoleRank(p.Role) < records.RoleRank(records.RoleViewer) {
 		return s.loginPage(c, http.StatusForbidden, "This key has no role that may read results.")
 	}
+	if old, _ := c.Cookie(uiCookie); old != nil && old.Value != "" { // a fresh token at each sign-in: no session fixation
+		if err := s.rdb.Del(ctx, uiRedisKey(old.Value)).Err(); err != nil {
+			slog.Warn("deleting the replaced ui session", "err", err)
+		}
+	}
 	token := rand.Text() + rand.Text() // 256 bits
 	sess := uiSession{OrgID: p.OrgID, CredentialID: p.CredentialID, CSRF: rand.Text(), Expires: time.Now().Add(uiSessionTTL).UTC()}
 	b, err := json.Marshal(sess)

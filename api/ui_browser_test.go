@@ -17,6 +17,7 @@ import (
 	"github.com/wardenlab/warden/config"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
+	"github.com/wardenlab/warden/storage"
 )
 
 // chromiumPath finds Debian's chromium. Without one the browser test
@@ -112,6 +113,10 @@ func TestUIBrowser(t *testing.T) {
 		t.Helper()
 		step++
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		for try := 0; err != nil && try < 10; try++ { // a page that has just loaded may not be laid out yet
+			time.Sleep(200 * time.Millisecond)
+			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		}
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
@@ -180,10 +185,22 @@ func TestUIBrowser(t *testing.T) {
 	}
 	shot("attack")
 
-	verify := seedJob(t, h, org.OrgID, jobs.VerifyMedia.Name, jobs.VerifyResult{Label: "likely_ai_generated", Confidence: 0.8,
-		Reasons: []string{"no provenance", "spectral peaks"}, Details: jobs.VerifyDetails{}}, nil)
-	do("open the verification", chromedp.Navigate(base+"/ui/jobs/"+verify.ID), chromedp.WaitVisible(chromedp.ID("verdict")))
+	verify := seedJob(t, h, org.OrgID, jobs.VerifyMedia.Name, verifyResultWithChain(), nil)
+	do("open the verification", chromedp.Navigate(base+"/ui/jobs/"+verify.ID), chromedp.WaitVisible(chromedp.ID("ingredients")))
 	shot("verification")
+
+	// A running job's page follows it and shows the result once it completes.
+	do("open the running job", chromedp.Navigate(base+"/ui/jobs/"+fresh.ID), chromedp.WaitVisible(chromedp.ID("job-status")))
+	wait("the job page is live", `document.querySelector("#job-status .pct").textContent === "60%"`)
+	if err := h.db.SetProgress(context.Background(), fresh.ID, 90, "writing"); err != nil {
+		t.Fatal(err)
+	}
+	wait("the job page's progress updates", `document.querySelector("#job-status .pct").textContent === "90%" && document.querySelector("#job-status .stage").textContent === "writing"`)
+	if done, err := h.db.CompleteJob(context.Background(), fresh.ID, storage.Completion{Result: records.Result{Label: "ok", Data: `{"echo":"probe done"}`}}); !done || err != nil {
+		t.Fatal(done, err)
+	}
+	wait("the completed job's page shows its result", `document.getElementById("status").textContent === "completed" && !!document.querySelector("pre.raw") && document.querySelector("pre.raw").textContent.includes("probe done")`)
+	shot("completed")
 
 	analysis := seedJob(t, h, org.OrgID, jobs.Analysis.Name, jobs.AnalysisResult{AISModelID: "m1", AnalysisType: "EVA",
 		Verdict: jobs.Verdict{Vulnerable: true, Severity: "high", Summary: "accuracy falls to 0.1 at ε = 0.03"},

@@ -102,7 +102,7 @@ func (s *Server) uiJobs(c echo.Context) error {
 // every listed job, then, polling every uiPollInterval, each job whose
 // row changed ("job") and each that left the list ("remove"), as JSON.
 // The stream ends when the session does (logout, revoked key), after
-// uiStreamMax, or when the client goes.
+// uiStreamMax, when the server shuts down, or when the client goes.
 func (s *Server) uiEvents(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), uiStreamMax)
 	defer cancel()
@@ -158,6 +158,8 @@ func (s *Server) uiEvents(c echo.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-s.streams.Done(): // shutting down: the browser reconnects to another replica or later
 			return nil
 		case <-poll.C:
 		}

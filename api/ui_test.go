@@ -405,13 +405,11 @@ func TestUICrossTenant(t *testing.T) {
 	}
 }
 
-// TestUIVerificationPage: a verification's page shows the verdict, the
-// C2PA chain (active manifest, signer, each validation status, the
-// ingredient manifests) and the sensor and pixel evidence.
-func TestUIVerificationPage(t *testing.T) {
-	h := newAPIHarness(t)
-	org := h.org("ui-verify")
-	res := jobs.VerifyResult{Label: "authentic_c2pa", Confidence: 0.93, Reasons: []string{"C2PA manifest intact"},
+// verifyResultWithChain is a verification with a C2PA chain of two
+// manifests (the active one untrusted), no sensor signature and the pixel
+// forensics without the CNN.
+func verifyResultWithChain() jobs.VerifyResult {
+	return jobs.VerifyResult{Label: "authentic_c2pa", Confidence: 0.93, Reasons: []string{"C2PA manifest intact"},
 		File: jobs.VerifiedFile{ContentType: "image/jpeg", Size: 1234, SHA256: "ab12"},
 		Details: jobs.VerifyDetails{
 			C2PA: c2pa.Result{Found: true, Intact: true, Signer: "CN=Example Signer", Issuer: "CN=Example CA", SignatureValid: true, DataHashValid: true,
@@ -420,6 +418,15 @@ func TestUIVerificationPage(t *testing.T) {
 				IngredientManifests: []c2pa.IngredientStatus{{Title: "parent.jpg", Manifest: "urn:uuid:parent-1", Valid: true, SignatureValid: true, TrustChainValid: true, Signer: "CN=Parent"}}},
 			SensorPKI:   sensor.Result{Error: sensor.ErrMsgNoSignature},
 			MLDetection: &forensics.Result{AIProbability: 0.125, PRNUScore: 0.4, CNNUnavailableReason: forensics.CNNUnavailable, Width: 64, Height: 48}}}
+}
+
+// TestUIVerificationPage: a verification's page shows the verdict, the
+// C2PA chain (active manifest, signer, each validation status, the
+// ingredient manifests) and the sensor and pixel evidence.
+func TestUIVerificationPage(t *testing.T) {
+	h := newAPIHarness(t)
+	org := h.org("ui-verify")
+	res := verifyResultWithChain()
 	j := seedJob(t, h, org.OrgID, jobs.VerifyMedia.Name, res, nil)
 	u := newUIClient(t, h)
 	u.login(org)
