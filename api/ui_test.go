@@ -526,7 +526,8 @@ func waitEvent(t *testing.T, ch <-chan sseEvent, what string, match func(name st
 
 // TestUIEvents: /ui/events is text/event-stream; it sends the listed jobs
 // on connect, a job inserted afterwards, and each change of a job's row
-// (started, progress), and never another org's job; signed out it is 401.
+// (started, progress), a deleted job's removal, and never another org's
+// job; signed out it is 401, and a logout ends an open stream.
 func TestUIEvents(t *testing.T) {
 	h := newAPIHarness(t)
 	org, other := h.org("ui-events"), h.org("ui-events-other")
@@ -569,4 +570,21 @@ func TestUIEvents(t *testing.T) {
 	waitEvent(t, ch, "the progress", func(name string, r map[string]any) bool {
 		return r["id"] == second.ID && r["progress"] == float64(40) && r["stage"] == "attacking"
 	})
+	if _, err := h.db.DeleteJob(context.Background(), first.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ch, "the deleted job's removal", func(name string, r map[string]any) bool { return name == "remove" && r["id"] == first.ID })
+	_, list := u.get("/ui")
+	if res, _ := u.post("/ui/logout", url.Values{"csrf": {csrfOf(t, list)}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	waitEvent(t, ch, "the end of the session", func(name string, _ map[string]any) bool { return name == "signed-out" })
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Fatal("an event after signed-out")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream went on after signed-out")
+	}
 }
