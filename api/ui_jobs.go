@@ -330,16 +330,21 @@ func (s *Server) attackView(ctx context.Context, j records.Job, res jobs.AttackR
 	return v, nil
 }
 
-// uiInline is an artifact PNG as a trusted data: URI; nil for no name.
+// uiInline is an artifact PNG as a trusted data: URI; nil for no name
+// and for a file that is missing or cannot be shown (logged).
 func (s *Server) uiInline(ctx context.Context, jobID, name string) (any, error) {
 	if name == "" {
 		return nil, nil
 	}
 	uri, err := s.inlineArtifact(ctx, jobID, name)
-	if warden.ErrorCode(err) == warden.ENOTFOUND {
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case warden.ErrorCode(err) == warden.ENOTFOUND:
 		return nil, nil
-	} else if err != nil {
-		return nil, err
+	case err != nil: // not a PNG, too large, unreadable: the page goes on without it
+		slog.Warn("ui: an attack image", "job_id", jobID, "name", name, "err", err)
+		return nil, nil
 	}
 	return imageURL(uri), nil
 }
