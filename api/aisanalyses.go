@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -484,6 +483,15 @@ func (s *Server) aisReportHTML(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.writeAnalysisHTML(c, j, res, s.Config.PublicURL+aisBase+"/analyses/"+j.ID+"/artifacts/",
+		"default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'")
+}
+
+// writeAnalysisHTML answers a completed analysis's HTML report with its
+// sample images inlined (a browser sends no x-api-key for <img>) and its
+// other files linked under linkBase, under the Content-Security-Policy
+// csp.
+func (s *Server) writeAnalysisHTML(c echo.Context, j records.Job, res jobs.AnalysisResult, linkBase, csp string) error {
 	ctx := c.Request().Context()
 	images := map[string]string{}
 	for _, smp := range res.Samples {
@@ -500,10 +508,10 @@ func (s *Server) aisReportHTML(c echo.Context) error {
 		if u, ok := images[name]; ok {
 			return u
 		}
-		return s.Config.PublicURL + aisBase + "/analyses/" + j.ID + "/artifacts/" + name
+		return linkBase + name
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().Header().Set("Content-Security-Policy", "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'")
+	c.Response().Header().Set("Content-Security-Policy", csp)
 	c.Response().WriteHeader(http.StatusOK)
 	return renderAnalysisHTML(c.Response(), res, url, "Warden analysis "+j.ID)
 }
@@ -511,23 +519,33 @@ func (s *Server) aisReportHTML(c echo.Context) error {
 // inlineArtifact reads a PNG artifact as a data: URI, so the HTML report
 // stands alone (a browser sends no x-api-key for <img>).
 func (s *Server) inlineArtifact(ctx context.Context, jobID, name string) (string, error) {
-	b, err := s.DB.JobArtifact(ctx, jobID, name)
+	data, err := s.artifactBytes(ctx, jobID, name, "image/png", maxInlineImage)
 	if err != nil {
 		return "", err
 	}
-	if b.ContentType != "image/png" || b.Size > maxInlineImage {
-		return "", errors.New("not an inline image")
+	return pngDataURI + base64.StdEncoding.EncodeToString(data), nil
+}
+
+// artifactBytes reads a job's artifact of content type ct and at most
+// limit bytes.
+func (s *Server) artifactBytes(ctx context.Context, jobID, name, ct string, limit int64) ([]byte, error) {
+	b, err := s.DB.JobArtifact(ctx, jobID, name)
+	if err != nil {
+		return nil, err
+	}
+	if b.ContentType != ct || b.Size > limit {
+		return nil, fmt.Errorf("artifact %s is not a %s of at most %d bytes", name, ct, limit)
 	}
 	rc, err := s.Blobs.Open(ctx, b.Key)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxInlineImage))
+	data, err := io.ReadAll(io.LimitReader(rc, limit))
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("read artifact %s: %w", name, err)
 	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(data), nil
+	return data, nil
 }
 
 // aisDelete deletes a registration: its analyses (cancelled where they

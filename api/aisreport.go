@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/wardenlab/warden/jobs"
 )
@@ -32,7 +33,30 @@ type reportSample struct {
 	Images  []reportImage
 }
 
-type reportImage struct{ Kind, Name, URL string }
+type reportImage struct {
+	Kind, Name string
+	URL        any // a string html/template checks, or a trusted PNG data: URI (see imageURL)
+}
+
+// pngDataURI is the prefix of the data: URIs inlineArtifact makes.
+const pngDataURI = "data:image/png;base64,"
+
+// imageURL passes a PNG data: URI as a trusted URL, since html/template
+// replaces every data: URL with #ZgotmplZ, and anything else as a string
+// for html/template to check. Only base64 may follow the prefix, so the
+// URI cannot leave the attribute or carry another media type.
+func imageURL(u string) any {
+	b64, ok := strings.CutPrefix(u, pngDataURI)
+	if !ok || b64 == "" {
+		return u
+	}
+	for _, r := range b64 {
+		if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '+' || r == '/' || r == '=') {
+			return u
+		}
+	}
+	return template.URL(u)
+}
 
 type reportLink struct{ Name, URL, ContentType, Description string }
 
@@ -69,7 +93,7 @@ func renderAnalysisHTML(w io.Writer, r jobs.AnalysisResult, artifactURL func(nam
 		}
 		sort.Strings(kinds)
 		for _, k := range kinds {
-			rs.Images = append(rs.Images, reportImage{k, s.Images[k], artifactURL(s.Images[k])})
+			rs.Images = append(rs.Images, reportImage{k, s.Images[k], imageURL(artifactURL(s.Images[k]))})
 		}
 		p.Samples = append(p.Samples, rs)
 	}

@@ -279,3 +279,29 @@ func TestRenderAnalysisHTMLScatter(t *testing.T) {
 		t.Errorf("legend %v: %q", legend, svg.text())
 	}
 }
+
+// TestRenderAnalysisHTMLInlineImages: a PNG data: URI (what the report
+// inlines) stays the image's source, where html/template alone would
+// write #ZgotmplZ; a data: URI of another type or with other characters
+// is still refused.
+func TestRenderAnalysisHTMLInlineImages(t *testing.T) {
+	png := "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
+	urls := map[string]string{"a.png": png, "b.png": "data:text/html;base64,PHNjcmlwdD4=", "c.png": `data:image/png;base64,AA" onerror="x`}
+	r := jobs.AnalysisResult{Samples: []jobs.Sample{{Caption: "s", Images: map[string]string{"adversarial": "a.png", "original": "b.png", "perturbation": "c.png"}}}}
+	var buf bytes.Buffer
+	if err := renderAnalysisHTML(&buf, r, func(name string) string { return urls[name] }, "t"); err != nil {
+		t.Fatal(err)
+	}
+	imgs := parseHTML(t, buf.Bytes()).all("img")
+	if len(imgs) != 3 {
+		t.Fatalf("%d images", len(imgs))
+	}
+	if got := imgs[0].Attr["src"]; got != png {
+		t.Errorf("PNG data URI rendered as %q", got)
+	}
+	for _, img := range imgs[1:] {
+		if got := img.Attr["src"]; got != "#ZgotmplZ" {
+			t.Errorf("unsafe data URI kept: %q", got)
+		}
+	}
+}

@@ -69,6 +69,10 @@ type Server struct {
 	models      activeModels
 	routes      []route       // for the OpenAPI document
 	groups      []*routeGroup // one per surface, longest prefix first
+	// streams ends with Run's shutdown, and with it the UI's event
+	// streams, which would otherwise hold Shutdown until its timeout.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // New builds the server and its routes.
@@ -79,6 +83,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{Deps: d, e: echo.New(), rdb: rdb, limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB),
 		predictions: predict.NewClient(rdb), audit: newPredictionAudit(d.DB)}
+	s.streams, s.endStreams = context.WithCancel(context.Background())
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	s.e.IPExtractor = echo.ExtractIPDirect()
@@ -112,6 +117,7 @@ func New(d Deps) (*Server, error) {
 	s.routesPlatform(v1)
 	s.routesModels(v1)
 	s.routesAttacks(v1)
+	s.routesUI()
 	return s, nil
 }
 
@@ -153,6 +159,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
+	srv.RegisterOnShutdown(s.endStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	slog.Info("api listening", "addr", s.Config.Addr, "version", Version)
@@ -172,6 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Close writes the last prediction audit records and releases the
 // server's Redis connections.
 func (s *Server) Close() {
+	s.endStreams()
 	s.predictions.Close()
 	s.audit.Close()
 	s.rdb.Close()

@@ -19,6 +19,7 @@ have_cmd psql || need+=(postgresql postgresql-client)
 have_pkg postgresql || have_cmd pg_ctlcluster || need+=(postgresql)
 have_cmd npm || need+=(npm)
 have_cmd curl || need+=(curl)
+have_cmd chromium || need+=(chromium) # the results UI's browser test (chromedp)
 if [ "$what" = torch ]; then
 	have_pkg libtorch-dev || need+=(libtorch-dev)
 	have_pkg python3-torch || need+=(python3-torch)
