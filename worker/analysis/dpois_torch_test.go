@@ -177,16 +177,6 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func argmaxOf(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // REQUIRED proof (IC): on a CNN trained on digits with a BadNets backdoor,
 // the analysis flags the target class and suspects ≥ 80 % of the poisoned
 // rows at ≤ 10 % false positives among the clean rows; the clean dataset
