@@ -1,9 +1,13 @@
 package storage
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -41,6 +45,9 @@ type S3Options struct {
 	Secure    bool
 	PathStyle *bool // nil: automatic
 	PartSize  uint64
+	// Transport carries the requests (nil: Go's default, with the
+	// system's CAs); tests give one that trusts their server.
+	Transport http.RoundTripper
 }
 
 // S3Credentials are the store's access keys (WARDEN_S3_ACCESS_KEY and
@@ -128,7 +135,7 @@ func NewS3Blobs(ctx context.Context, o S3Options, c S3Credentials) (*S3Blobs, er
 		o.PartSize = DefaultS3PartSize
 	}
 	mo := &minio.Options{Creds: credentials.NewStaticV4(c.AccessKey, c.SecretKey, c.SessionToken),
-		Secure: o.Secure, Region: o.Region}
+		Secure: o.Secure, Region: o.Region, Transport: o.Transport}
 	if o.PathStyle != nil {
 		mo.BucketLookup = minio.BucketLookupDNS
 		if *o.PathStyle {
@@ -176,7 +183,15 @@ func (b *S3Blobs) Put(ctx context.Context, key string, r io.Reader) (int64, erro
 		return 0, err
 	}
 	cr := &countingReader{r: ctxReader{ctx, r}}
-	_, err = b.client.PutObject(ctx, b.opts.Bucket, name, cr, -1,
+	br := bufio.NewReader(cr)
+	var body io.Reader = br
+	size := int64(-1) // streamed: one PUT up to PartSize, parts beyond
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		body, size = bytes.NewReader(nil), 0 // an empty stream would go chunked, which S3 refuses
+	} else if err != nil {
+		return cr.n, fmt.Errorf("write blob: %w", err)
+	}
+	_, err = b.client.PutObject(ctx, b.opts.Bucket, name, body, size,
 		minio.PutObjectOptions{PartSize: b.opts.PartSize, ContentType: "application/octet-stream"})
 	if err != nil {
 		return cr.n, fmt.Errorf("write blob: %w", err)
