@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -173,7 +172,8 @@ func (b *S3Blobs) object(key string) (string, error) {
 	return b.opts.Prefix + key, nil
 }
 
-// Put uploads r: a single PUT up to one part, a multipart upload above.
+// Put uploads r: a single PUT up to one part (PartSize), a multipart
+// upload above.
 // S3 makes an object visible only when its PUT or its multipart upload
 // completes, and a failed multipart upload is aborted, so a reader that
 // fails or a cancelled context never leaves a partial object.
@@ -183,13 +183,16 @@ func (b *S3Blobs) Put(ctx context.Context, key string, r io.Reader) (int64, erro
 		return 0, err
 	}
 	cr := &countingReader{r: ctxReader{ctx, r}}
-	br := bufio.NewReader(cr)
-	var body io.Reader = br
-	size := int64(-1) // streamed: one PUT up to PartSize, parts beyond
-	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-		body, size = bytes.NewReader(nil), 0 // an empty stream would go chunked, which S3 refuses
-	} else if err != nil {
+	// Up to one part is read first: what fits goes in one PUT of known
+	// length; a longer stream goes on as a multipart upload.
+	var first bytes.Buffer
+	if _, err := io.CopyN(&first, cr, int64(b.opts.PartSize)+1); err != nil && !errors.Is(err, io.EOF) {
 		return cr.n, fmt.Errorf("write blob: %w", err)
+	}
+	var body io.Reader = bytes.NewReader(first.Bytes())
+	size := int64(first.Len())
+	if size > int64(b.opts.PartSize) {
+		body, size = io.MultiReader(body, cr), -1
 	}
 	_, err = b.client.PutObject(ctx, b.opts.Bucket, name, body, size,
 		minio.PutObjectOptions{PartSize: b.opts.PartSize, ContentType: "application/octet-stream"})
