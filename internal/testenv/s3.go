@@ -122,7 +122,8 @@ func S3(t testing.TB) *S3Server {
 		"-volume.port="+strconv.Itoa(p[4]), "-volume.port.grpc="+strconv.Itoa(p[5]),
 		"-filer.port="+strconv.Itoa(p[6]), "-filer.port.grpc="+strconv.Itoa(p[7]),
 		"-filer.localSocket="+filepath.Join(dir, "filer.sock"), "-s3.localSocket="+filepath.Join(dir, "s3.sock"),
-		"-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=16")
+		"-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+		"-volume.preStopSeconds=0")
 	// The server's admin identity; nothing else of the test's environment.
 	s.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + dir,
 		"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey}
