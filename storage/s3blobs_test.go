@@ -243,9 +243,10 @@ func TestS3Blobs(t *testing.T) {
 			t.Fatalf("object visible after a failed upload: %v %v", ok, err)
 		}
 		for u := range srv.Client.ListIncompleteUploads(ctx, srv.Bucket, "models/broken", true) {
-			if u.Err == nil {
-				t.Errorf("multipart upload %s left open", u.UploadID)
+			if u.Err != nil {
+				t.Fatal(u.Err)
 			}
+			t.Errorf("multipart upload %s left open", u.UploadID)
 		}
 	})
 

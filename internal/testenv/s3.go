@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -141,12 +142,16 @@ func S3(t testing.TB) *S3Server {
 	exited := make(chan struct{})
 	go func() { s.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+		// Its data is thrown away: no graceful stop (weed takes over 10 s
+		// to stop on SIGTERM). It leaves Unix sockets named by port in /tmp.
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		for _, port := range p {
+			if socks, _ := filepath.Glob(fmt.Sprintf("/tmp/seaweedfs-*-%d.sock", port)); len(socks) > 0 {
+				for _, f := range socks {
+					os.Remove(f)
+				}
+			}
 		}
 	})
 	if s.Client, err = minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
@@ -155,9 +160,18 @@ func S3(t testing.TB) *S3Server {
 	}
 	s.Bucket = "warden-" + randomSuffix()
 	ctx := context.Background()
-	deadline := time.Now().Add(90 * time.Second)
+	start := time.Now()
+	deadline := start.Add(90 * time.Second)
+	// Ready once an object can be written: the S3 gateway answers bucket
+	// requests seconds before its filer has registered with the master.
 	for {
 		err = s.Client.MakeBucket(ctx, s.Bucket, minio.MakeBucketOptions{})
+		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
+			_, err = s.Client.PutObject(ctx, s.Bucket, "ready", bytes.NewReader([]byte("ok")), 2, minio.PutObjectOptions{})
+		}
+		if err == nil {
+			err = s.Client.RemoveObject(ctx, s.Bucket, "ready", minio.RemoveObjectOptions{})
+		}
 		if err == nil {
 			break
 		}
@@ -171,6 +185,7 @@ func S3(t testing.TB) *S3Server {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("S3 server (weed) at %s ready in %v", s.Endpoint, time.Since(start).Round(time.Millisecond))
 	return s
 }
 
