@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/wardenlab/warden/api.Version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: run test bench deps services assets build build-pure vet fuzz clean
+.PHONY: run test bench deps services assets build build-pure vet fuzz clean s3-setup
 
 include mk/torch.mk
 .DEFAULT_GOAL := build
@@ -52,13 +52,18 @@ vet: torch-setup
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(call TORCH_GOCMD,vet) ./...
 
+# The S3-compatible server the S3 blob store tests run against: SeaweedFS's
+# weed, built once from the Go module proxy into ~/.cache/warden/bin.
+s3-setup:
+	@bash scripts/s3-setup
+
 # One pass over every package with the libtorch engine (the libtch C++ is
 # compiled once, with -p=1 to bound memory), plus the CGO-free build.
-test: services deps assets torch-setup vet
+test: services deps assets torch-setup s3-setup vet
 	CGO_ENABLED=0 $(GO) build ./...
 	$(call TORCH_GOCMD,build) ./...
 	scripts/torch/test-setup
-	TORCH_TEST_REQUIRE_PYTHON=1 WARDEN_TEST_REQUIRE_SANDBOX=1 WARDEN_TEST_REQUIRE_NODE=1 WARDEN_TEST_REQUIRE_CHROMIUM=1 $(GO) test -modfile=$(TORCH_MODFILE) -tags torch -count=1 -timeout 20m ./...
+	TORCH_TEST_REQUIRE_PYTHON=1 WARDEN_TEST_REQUIRE_SANDBOX=1 WARDEN_TEST_REQUIRE_NODE=1 WARDEN_TEST_REQUIRE_CHROMIUM=1 WARDEN_TEST_REQUIRE_S3=1 $(GO) test -modfile=$(TORCH_MODFILE) -tags torch -count=1 -timeout 20m ./...
 
 # Queue throughput (Warden vs raw asynq), attack speed (Warden vs
 # python3-torch) and synchronous predictions (latency, open-loop rate,

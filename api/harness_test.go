@@ -35,7 +35,7 @@ type apiHarness struct {
 	cfg     config.Config
 	db      *storage.DB
 	blobDir string
-	blobs   *storage.LocalBlobs
+	blobs   storage.BlobStore
 	redis   asynq.RedisConnOpt
 	jobs    *queue.Service
 	srv     *api.Server

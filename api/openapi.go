@@ -261,7 +261,7 @@ var schemas = map[string]any{
 		"output_schema": nullable(anyObj), "metrics": nullable(anyObj), "metadata": nullable(anyObj), "error": nullable(str), "device": str,
 		"model_endpoint_url": map[string]any{"type": "string", "format": "uri", "description": "A remote model's endpoint (absent for a model file)"}}),
 	"ModelRequest": obj(map[string]any{"name": str, "type": map[string]any{"type": "string", "enum": []string{"CV", "NLP"}}, "version": str, "description": str,
-		"model_file_url":     map[string]any{"type": "string", "format": "uri"},
+		"model_file_url":     map[string]any{"type": "string", "format": "uri", "description": "https:// URL of a TorchScript file; or, on a server with an S3 blob store (WARDEN_BLOB_URL), s3://<bucket>/<prefix>imports/<org_id>/<file> in the org's own import folder of that bucket (any other s3:// URL is refused)"},
 		"model_endpoint_url": map[string]any{"type": "string", "format": "uri", "description": "Instead of a file: a remote endpoint taking {\"inputs\": [[numbers]]} (CV) or {\"texts\": [strings]} (NLP) and answering {\"probabilities\": [[…]]}; black-box attacks only"},
 		"metadata": obj(map[string]any{
 			"input_shape": map[string]any{"type": "array", "items": integ, "description": "CV: [channels, height, width] or [features]; when absent, validation infers it from the TorchScript graph (first convolution or linear layer, confirmed by a trial forward pass) and writes it here"},

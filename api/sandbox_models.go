@@ -53,7 +53,7 @@ type modelRequest struct {
 	Metadata         json.RawMessage `json:"metadata"`
 }
 
-func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
+func (s *Server) validateModelRequest(org string, r *modelRequest, upload bool) error {
 	d := map[string]string{}
 	r.Name, r.Type = strings.TrimSpace(r.Name), strings.ToUpper(strings.TrimSpace(r.Type))
 	if r.Name == "" || len(r.Name) > 200 {
@@ -90,7 +90,11 @@ func (s *Server) validateModelRequest(r *modelRequest, upload bool) error {
 		case err != nil:
 			d["model_file_url"] = "not a URL"
 		case u.Scheme == "s3":
-			d["model_file_url"] = storage.S3Unconfigured
+			// Only an S3 blob store reads them, and only from the org's own
+			// import folder (storage.ImportKey).
+			if _, err := storage.ImportKey(s.Blobs, org, r.ModelFileURL); err != nil {
+				d["model_file_url"] = warden.ErrorMessage(err)
+			}
 		default:
 			if _, err := s.Outbound.Model.ValidateURL(r.ModelFileURL); err != nil {
 				d["model_file_url"] = err.Error()
@@ -128,13 +132,13 @@ func (s *Server) postModel(c echo.Context) error {
 	} else if err := decodeBody(c, &req, 1<<20); err != nil {
 		return err
 	}
-	if err := s.validateModelRequest(&req, key != ""); err != nil {
+	org := orgOf(c)
+	if err := s.validateModelRequest(org, &req, key != ""); err != nil {
 		if key != "" {
 			s.discardUpload(ctx, key)
 		}
 		return err
 	}
-	org := orgOf(c)
 	source := req.ModelFileURL
 	if key != "" {
 		source = "upload"

@@ -26,7 +26,15 @@ type Config struct {
 	DatabaseURL string // WARDEN_DATABASE_URL; empty → SQLite file in DataDir
 	RedisURL    string // WARDEN_REDIS_URL
 	BlobDir     string // WARDEN_BLOB_DIR
-	LogLevel    string // WARDEN_LOG_LEVEL
+	// BlobURL selects an S3-compatible blob store instead of BlobDir:
+	// s3://bucket[/prefix]?endpoint=host:port&region=…&secure=…&path_style=…
+	// (storage.ParseS3URL). Its keys are S3AccessKey and S3SecretKey,
+	// never part of the URL.
+	BlobURL        string // WARDEN_BLOB_URL
+	S3AccessKey    string // WARDEN_S3_ACCESS_KEY, else AWS_ACCESS_KEY_ID
+	S3SecretKey    string // WARDEN_S3_SECRET_KEY, else AWS_SECRET_ACCESS_KEY
+	S3SessionToken string // WARDEN_S3_SESSION_TOKEN, else AWS_SESSION_TOKEN
+	LogLevel       string // WARDEN_LOG_LEVEL
 
 	MaxUploadBytes int64 // WARDEN_MAX_UPLOAD_BYTES
 
@@ -185,6 +193,13 @@ func Load() (Config, error) {
 		e.errs = append(e.errs, "WARDEN_SANDBOX: on or off")
 	}
 	c.BlobDir = e.str("WARDEN_BLOB_DIR", filepath.Join(c.DataDir, "blobs"))
+	c.BlobURL = e.str("WARDEN_BLOB_URL", "")
+	c.S3AccessKey = e.str("WARDEN_S3_ACCESS_KEY", os.Getenv("AWS_ACCESS_KEY_ID"))
+	c.S3SecretKey = e.str("WARDEN_S3_SECRET_KEY", os.Getenv("AWS_SECRET_ACCESS_KEY"))
+	c.S3SessionToken = e.str("WARDEN_S3_SESSION_TOKEN", os.Getenv("AWS_SESSION_TOKEN"))
+	if c.BlobURL != "" {
+		e.blobURL(c)
+	}
 	c.PublicURL = strings.TrimRight(e.str("WARDEN_PUBLIC_URL", "http://localhost"+portOf(c.Addr)), "/")
 	var err error
 	if c.CORSOrigins, err = ParseOrigins(e.str("WARDEN_CORS_ORIGINS", "")); err != nil {
@@ -428,6 +443,21 @@ func (e *env) duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// blobURL checks WARDEN_BLOB_URL's form and that the S3 keys are set
+// (storage.ParseS3URL checks the rest when the store opens). Its
+// messages never repeat the URL or a key.
+func (e *env) blobURL(c Config) {
+	u, err := url.Parse(c.BlobURL)
+	switch {
+	case err != nil || u.Scheme != "s3" || u.Host == "":
+		e.errs = append(e.errs, "WARDEN_BLOB_URL: want s3://bucket[/prefix]?endpoint=host:port (unset: blobs in WARDEN_BLOB_DIR)")
+	case u.User != nil:
+		e.errs = append(e.errs, "WARDEN_BLOB_URL: credentials do not belong in the URL; set WARDEN_S3_ACCESS_KEY and WARDEN_S3_SECRET_KEY")
+	case c.S3AccessKey == "" || c.S3SecretKey == "":
+		e.errs = append(e.errs, "WARDEN_BLOB_URL: set WARDEN_S3_ACCESS_KEY and WARDEN_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	}
 }
 
 // positive records an error for each named setting that is zero; a zero

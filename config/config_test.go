@@ -12,14 +12,17 @@ import (
 	"github.com/wardenlab/warden/config"
 )
 
-// clearEnv blanks every WARDEN_* variable for the test; Load treats an
-// empty value as unset.
+// clearEnv blanks every WARDEN_* variable, and the AWS keys Load falls
+// back on, for the test; Load treats an empty value as unset.
 func clearEnv(t *testing.T) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "WARDEN_") {
 			t.Setenv(k, "")
 		}
+	}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		t.Setenv(k, "")
 	}
 }
 
@@ -328,6 +331,43 @@ func TestLoadErrorDoesNotLeakSecret(t *testing.T) {
 	bad := "k1:" + strings.Repeat("s3cr3t!", 6)
 	if _, err := load(t, map[string]string{"WARDEN_JWT_KEYS": bad}); err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("error %v: want one without the secret", err)
+	}
+}
+
+// TestLoadBlobURL: WARDEN_BLOB_URL selects the S3 store; its keys come
+// from WARDEN_S3_* before the AWS_* variables; a URL that is no s3:// URL,
+// carries credentials or has no keys beside it is refused without
+// repeating a secret.
+func TestLoadBlobURL(t *testing.T) {
+	const u = "s3://warden-blobs/prod?endpoint=minio.internal:9000&secure=false&path_style=true"
+	c, err := load(t, map[string]string{"WARDEN_BLOB_URL": u, "WARDEN_S3_ACCESS_KEY": "wk", "WARDEN_S3_SECRET_KEY": "ws",
+		"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "as", "AWS_SESSION_TOKEN": "at"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BlobURL != u || c.S3AccessKey != "wk" || c.S3SecretKey != "ws" || c.S3SessionToken != "at" {
+		t.Errorf("WARDEN_S3_* set: %q %q %q %q", c.BlobURL, c.S3AccessKey, c.S3SecretKey, c.S3SessionToken)
+	}
+	c, err = load(t, map[string]string{"WARDEN_BLOB_URL": u, "AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "as"})
+	if err != nil || c.S3AccessKey != "ak" || c.S3SecretKey != "as" {
+		t.Errorf("AWS_* only: %q %q %v", c.S3AccessKey, c.S3SecretKey, err)
+	}
+	for _, env := range []map[string]string{
+		{"WARDEN_BLOB_URL": "https://warden-blobs.s3.amazonaws.com", "WARDEN_S3_ACCESS_KEY": "k", "WARDEN_S3_SECRET_KEY": "hunter2secret"},
+		{"WARDEN_BLOB_URL": "s3://", "WARDEN_S3_ACCESS_KEY": "k", "WARDEN_S3_SECRET_KEY": "hunter2secret"},
+		{"WARDEN_BLOB_URL": "s3://AKIAEXAMPLE:hunter2secret@warden-blobs"},
+		{"WARDEN_BLOB_URL": u},
+		{"WARDEN_BLOB_URL": u, "WARDEN_S3_ACCESS_KEY": "only-the-access-key"},
+	} {
+		_, err := load(t, env)
+		if err == nil || !strings.Contains(err.Error(), "WARDEN_BLOB_URL") {
+			t.Errorf("%v: %v, want an error naming WARDEN_BLOB_URL", env, err)
+		} else if strings.Contains(err.Error(), "hunter2secret") {
+			t.Errorf("%v: the error repeats the secret: %v", env, err)
+		}
+	}
+	if c, err := load(t, map[string]string{"WARDEN_BLOB_DIR": "/srv/blobs"}); err != nil || c.BlobURL != "" || c.BlobDir != "/srv/blobs" {
+		t.Errorf("local blobs: %q %q %v", c.BlobURL, c.BlobDir, err)
 	}
 }
 

@@ -43,8 +43,8 @@ func NewLocalBlobs(root string) (*LocalBlobs, error) {
 
 // path maps a key to a file, refusing anything that could escape the root.
 func (b *LocalBlobs) path(key string) (string, error) {
-	if key == "" || strings.Contains(key, "..") || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "\\\x00") {
-		return "", warden.Errorf(warden.EINVALID, "invalid blob key")
+	if err := checkBlobKey(key); err != nil {
+		return "", err
 	}
 	return filepath.Join(b.root, filepath.FromSlash(key)), nil
 }

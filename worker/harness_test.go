@@ -28,7 +28,7 @@ type harness struct {
 	t        *testing.T
 	cfg      config.Config
 	db       *storage.DB
-	blobs    *storage.LocalBlobs
+	blobs    storage.BlobStore
 	redisURL string
 	redis    asynq.RedisConnOpt
 	client   *queue.Client

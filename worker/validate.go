@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 
@@ -116,15 +117,14 @@ func modelValidationFailed(job records.Job, reason string) *storage.ModelUpdate 
 	return &storage.ModelUpdate{ID: in.ModelID, Status: records.ModelFailed, Error: reason}
 }
 
-// fetchModelFile downloads model_file_url into the blob store under the
-// SSRF rules and the model size cap, answering its key and size.
+// fetchModelFile copies model_file_url into the blob store under the
+// model size cap, answering its key and size: an https:// URL is
+// downloaded under the SSRF rules; an s3:// URL is read from the S3 blob
+// store, only from the org's own import folder (storage.ImportKey).
 func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, int64, error) {
 	u, err := url.Parse(m.SourceURL)
 	if err != nil {
 		return "", 0, Permanent("model_file_url is not a URL")
-	}
-	if u.Scheme == "s3" {
-		return "", 0, Permanent("model_file_url: %s", storage.S3Unconfigured)
 	}
 	key := storage.ModelBlobKey(m.ID)
 	f, err := os.CreateTemp("", "warden-model-*")
@@ -133,7 +133,11 @@ func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, i
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, _, err := w.Outbound.Model.Download(ctx, m.SourceURL, f, w.Config.MaxModelBytes); err != nil {
+	if u.Scheme == "s3" {
+		if err := w.readImport(ctx, m, f); err != nil {
+			return "", 0, err
+		}
+	} else if _, _, err := w.Outbound.Model.Download(ctx, m.SourceURL, f, w.Config.MaxModelBytes); err != nil {
 		if errors.Is(err, outbound.ErrTooLarge) {
 			return "", 0, Permanent("model file exceeds %d bytes", w.Config.MaxModelBytes)
 		}
@@ -150,4 +154,30 @@ func (w *Worker) fetchModelFile(ctx context.Context, m records.Model) (string, i
 		return "", 0, err
 	}
 	return key, n, nil
+}
+
+// readImport copies an s3:// model_file_url from the org's import folder
+// of the blob store into f, at most MaxModelBytes.
+func (w *Worker) readImport(ctx context.Context, m records.Model, f *os.File) error {
+	src, err := storage.ImportKey(w.Blobs, m.OrgID, m.SourceURL)
+	if err != nil {
+		return Permanent("model_file_url: %s", warden.ErrorMessage(err))
+	}
+	rc, err := w.Blobs.Open(ctx, src)
+	if warden.ErrorCode(err) == warden.ENOTFOUND {
+		return Permanent("model_file_url: no such object in the blob store")
+	}
+	if err != nil {
+		return fmt.Errorf("open model_file_url: %w", err)
+	}
+	defer rc.Close()
+	max := w.Config.MaxModelBytes
+	n, err := io.Copy(f, io.LimitReader(rc, max+1))
+	if err != nil {
+		return fmt.Errorf("read model_file_url: %w", err)
+	}
+	if n > max {
+		return Permanent("model file exceeds %d bytes", max)
+	}
+	return nil
 }

@@ -66,7 +66,7 @@ func demoDeps(ctx context.Context, cfg config.Config) (demo.Deps, func(), error)
 	if err != nil {
 		return demo.Deps{}, nil, err
 	}
-	blobs, err := storage.NewLocalBlobs(cfg.BlobDir)
+	blobs, err := storage.OpenBlobs(ctx, cfg)
 	if err != nil {
 		db.Close()
 		return demo.Deps{}, nil, err

@@ -258,7 +258,7 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 		return err
 	}
 	defer db.Close()
-	blobs, err := storage.NewLocalBlobs(cfg.BlobDir)
+	blobs, err := storage.OpenBlobs(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ type stack struct {
 	cfg     config.Config
 	db      *storage.DB
 	dbURL   string
-	blobs   *storage.LocalBlobs
+	blobs   storage.BlobStore
 	redis   asynq.RedisConnOpt
 	client  *queue.Client
 	jobs    *queue.Service

@@ -15,7 +15,8 @@ import (
 )
 
 // Services are what an API server or a worker under test is built on: a
-// test configuration, a private PostgreSQL database, a blob directory, a
+// test configuration, a private PostgreSQL database, a blob store (a
+// directory, or the S3 bucket an option configures: S3.Configure), a
 // private Redis database (or the Redis an option names), the enqueue
 // client, the job service and the outbound client. Everything is closed
 // when the test ends.
@@ -23,7 +24,7 @@ type Services struct {
 	Config   config.Config
 	DB       *storage.DB
 	DBURL    string
-	Blobs    *storage.LocalBlobs
+	Blobs    storage.BlobStore
 	Redis    asynq.RedisConnOpt
 	Client   *queue.Client
 	Jobs     *queue.Service
@@ -80,7 +81,7 @@ func NewServices(t testing.TB, opts ...func(*config.Config)) *Services {
 		t.Cleanup(func() { s.DB.Close() })
 		s.DBURL = cfg.DatabaseURL
 	}
-	if s.Blobs, err = storage.NewLocalBlobs(cfg.BlobDir); err != nil {
+	if s.Blobs, err = storage.OpenBlobs(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	if s.Redis, err = queue.RedisOpt(cfg.RedisURL); err != nil {

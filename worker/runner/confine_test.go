@@ -65,9 +65,13 @@ func TestConfinement(t *testing.T) {
 }
 
 // TestRunnerEnvironment: nothing of the worker's environment reaches a
-// runner.
+// runner (database URL, S3 keys).
 func TestRunnerEnvironment(t *testing.T) {
 	t.Setenv("WARDEN_DATABASE_URL", "postgres://warden:hunter2@db/warden")
+	// The S3 blob store's keys: a runner copies nothing from the bucket.
+	t.Setenv("WARDEN_S3_ACCESS_KEY", "AKIAEXAMPLE")
+	t.Setenv("WARDEN_S3_SECRET_KEY", "hunter2")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
 	p := start(t, true)
 	d, err := p.Run(context.Background(), runner.Request{Op: runner.OpCheck}, runner.Sink{})
 	if err != nil {
