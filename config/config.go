@@ -132,8 +132,22 @@ func (c Config) SandboxOn() bool { return c.Sandbox != "off" }
 
 // Load reads the environment. It fails on values that do not parse rather
 // than silently falling back to a default.
-func Load() (Config, error) {
-	e := &env{}
+func Load() (Config, error) { return load(&env{}) }
+
+// Variables lists every environment variable Load reads, sorted (the
+// deployment manifests are checked against it).
+func Variables() []string {
+	e := &env{keys: map[string]bool{}}
+	_, _ = load(e)
+	names := make([]string, 0, len(e.keys))
+	for k := range e.keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func load(e *env) (Config, error) {
 	c := Config{
 		Addr:               e.str("WARDEN_ADDR", ":8000"),
 		DataDir:            e.str("WARDEN_DATA_DIR", "var"),
@@ -372,9 +386,15 @@ func portOf(addr string) string {
 	return ""
 }
 
-type env struct{ errs []string }
+type env struct {
+	errs []string
+	keys map[string]bool // when set, records every key read (Variables)
+}
 
 func (e *env) str(key, def string) string {
+	if e.keys != nil {
+		e.keys[key] = true
+	}
 	if v, ok := os.LookupEnv(key); ok && v != "" {
 		return v
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -562,5 +563,35 @@ func TestLoadSecretKey(t *testing.T) {
 	}
 	if c, err := load(t, map[string]string{"WARDEN_REQUIRE_SECRET_KEY": "false"}); err != nil || c.SecretKey != nil {
 		t.Errorf("no key, not required: %v %x", err, c.SecretKey)
+	}
+}
+
+func TestVariables(t *testing.T) {
+	vars := config.Variables()
+	if !slices.IsSorted(vars) || len(vars) < 40 {
+		t.Fatalf("Variables() = %v", vars)
+	}
+	for _, want := range []string{"WARDEN_ADDR", "WARDEN_SECRET_KEY", "WARDEN_WORKER_QUEUES", "WARDEN_BLOB_DIR", "WARDEN_CORS_ORIGINS"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("Variables() lacks %s", want)
+		}
+	}
+	for _, v := range vars {
+		if !strings.HasPrefix(v, "WARDEN_") {
+			t.Errorf("Variables() lists %s", v)
+		}
+	}
+}
+
+// TestREADMEListsEveryVariable keeps README's configuration table whole.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Variables() {
+		if !strings.Contains(string(readme), "`"+v+"`") {
+			t.Errorf("README's configuration table lacks `%s`", v)
+		}
 	}
 }

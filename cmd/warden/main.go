@@ -49,6 +49,9 @@ commands:
   migrate                   apply database migrations and exit
   org create --name N [--json]
                             create an org and print its credentials (once)
+  healthcheck [URL]         exit 0 when the API answers 200 at URL
+                            (default http://127.0.0.1<WARDEN_ADDR port>/health);
+                            for container health checks, no curl needed
   version                   print the version
 
 ` + cli.Usage
@@ -95,6 +98,12 @@ func run(ctx context.Context, cmd string, args []string, stdout io.Writer) error
 			fmt.Fprintf(stdout, "database at schema version %d\n", v)
 		}
 		return err
+	case "healthcheck":
+		target := "http://127.0.0.1" + addrPort(cfg.Addr) + "/health"
+		if len(args) > 0 {
+			target = args[0]
+		}
+		return healthcheck(ctx, target, stdout)
 	case "org":
 		return orgCommand(ctx, cfg, args, stdout)
 	case "demo":
