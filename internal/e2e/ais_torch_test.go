@@ -92,14 +92,52 @@ func example(t *testing.T, task, file string) []byte {
 // detector (testdata/ais_victims.py: a 5×5 grid of 8×8 cells scored by
 // their ink, one class): 20 scenes of 40×40 with two grey squares on the
 // grid, faint enough that a bounded perturbation can hide them.
-func blobScenes(t *testing.T) (data, label []byte) {
+// uploadImage is one image of an IC or OD upload: its file name under
+// images/, the image, and its line(s) of the label CSV.
+type uploadImage struct {
+	name string
+	img  image.Image
+	csv  string
+}
+
+// imageZips packs images as PNGs into a data zip and their label lines,
+// under header, into a label zip named labelFile.
+func imageZips(t testing.TB, labelFile, header string, imgs []uploadImage) (data, label []byte) {
 	t.Helper()
 	var dbuf, lbuf bytes.Buffer
 	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
-	csv := "image,x_min,y_min,x_max,y_max,label\n"
+	csv := header
+	for _, u := range imgs {
+		f, err := dz.Create("images/" + u.name)
+		if err == nil {
+			err = png.Encode(f, u.img)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		csv += u.csv
+	}
+	f, err := lz.Create(labelFile)
+	if err == nil {
+		_, err = f.Write([]byte(csv))
+	}
+	for _, z := range []*zip.Writer{dz, lz} {
+		if cerr := z.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbuf.Bytes(), lbuf.Bytes()
+}
+
+func blobScenes(t *testing.T) (data, label []byte) {
+	t.Helper()
+	var scenes []uploadImage
 	for i := 0; i < 20; i++ {
 		img := image.NewGray(image.Rect(0, 0, 40, 40))
-		name := fmt.Sprintf("scene_%02d.png", i)
+		u := uploadImage{name: fmt.Sprintf("scene_%02d.png", i), img: img}
 		for k, cell := range []int{(i * 7) % 25, (i*7 + 12) % 25} {
 			x0, y0 := (cell%5)*8, (cell/5)*8
 			v := uint8(80 + 10*((i+k)%4))
@@ -108,22 +146,11 @@ func blobScenes(t *testing.T) (data, label []byte) {
 					img.Pix[y*img.Stride+x] = v
 				}
 			}
-			csv += fmt.Sprintf("%s,%d,%d,%d,%d,0\n", name, x0, y0, x0+8, y0+8)
+			u.csv += fmt.Sprintf("%s,%d,%d,%d,%d,0\n", u.name, x0, y0, x0+8, y0+8)
 		}
-		f, _ := dz.Create("images/" + name)
-		if err := png.Encode(f, img); err != nil {
-			t.Fatal(err)
-		}
+		scenes = append(scenes, u)
 	}
-	f, _ := lz.Create("boxes.csv")
-	f.Write([]byte(csv))
-	if err := dz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := lz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dbuf.Bytes(), lbuf.Bytes()
+	return imageZips(t, "boxes.csv", "image,x_min,y_min,x_max,y_max,label\n", scenes)
 }
 
 // poisonedDigits is an IC upload with a BadNets backdoor: the 1,797 demo
@@ -136,9 +163,7 @@ func poisonedDigits(t *testing.T) (data, label []byte, model string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dbuf, lbuf bytes.Buffer
-	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
-	csv := "file,label\n"
+	var imgs []uploadImage
 	sevens := 0
 	for _, d := range []*demo.Dataset{train, test} {
 		for i := 0; i < d.N(); i++ {
@@ -156,23 +181,11 @@ func poisonedDigits(t *testing.T) (data, label []byte, model string) {
 				}
 				sevens++
 			}
-			name := fmt.Sprintf("digit_%04d.png", strings.Count(csv, "\n")-1)
-			f, _ := dz.Create("images/" + name)
-			if err := png.Encode(f, img); err != nil {
-				t.Fatal(err)
-			}
-			csv += fmt.Sprintf("%s,%d\n", name, y)
+			name := fmt.Sprintf("digit_%04d.png", len(imgs))
+			imgs = append(imgs, uploadImage{name, img, fmt.Sprintf("%s,%d\n", name, y)})
 		}
 	}
-	f, _ := lz.Create("labels.csv")
-	f.Write([]byte(csv))
-	if err := dz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := lz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, label = dbuf.Bytes(), lbuf.Bytes()
+	data, label = imageZips(t, "labels.csv", "file,label\n", imgs)
 	ds, err := ais.Decode(context.Background(), ais.TaskIC, bytes.NewReader(data), bytes.NewReader(label), int64(len(data)), int64(len(label)), ais.DefaultDecodeLimits)
 	if err != nil {
 		t.Fatal(err)
@@ -263,9 +276,7 @@ func badnetsUpload(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dbuf, lbuf bytes.Buffer
-	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
-	csv := "file,label\n"
+	var imgs []uploadImage
 	const px = badnets.Side * badnets.Side
 	for i, l := range y {
 		img := image.NewGray(image.Rect(0, 0, badnets.Side, badnets.Side))
@@ -273,21 +284,10 @@ func badnetsUpload(t *testing.T) map[string][]byte {
 			img.Pix[k] = uint8(x[i*px+k]*255 + 0.5)
 		}
 		name := fmt.Sprintf("digit_%03d.png", i)
-		csv += fmt.Sprintf("%s,%d\n", name, l)
-		f, _ := dz.Create("images/" + name)
-		if err := png.Encode(f, img); err != nil {
-			t.Fatal(err)
-		}
+		imgs = append(imgs, uploadImage{name, img, fmt.Sprintf("%s,%d\n", name, l)})
 	}
-	f, _ := lz.Create("labels.csv")
-	f.Write([]byte(csv))
-	if err := dz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := lz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return map[string][]byte{"model": modelZip(t, paths["backdoored"]), "data": dbuf.Bytes(), "label": lbuf.Bytes(),
+	data, label := imageZips(t, "labels.csv", "file,label\n", imgs)
+	return map[string][]byte{"model": modelZip(t, paths["backdoored"]), "data": data, "label": label,
 		"clean_model_1": modelZip(t, paths["ref1"]), "clean_model_2": modelZip(t, paths["ref2"])}
 }
 

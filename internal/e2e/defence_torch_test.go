@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -21,15 +20,20 @@ import (
 	"github.com/wardenlab/warden/worker/torch"
 )
 
-// digitsPNG is one [1, 8, 8] digit in [0, 1] as a grayscale PNG.
-func digitsPNG(t *testing.T, x []float32) []byte {
-	t.Helper()
+// digitsImage is one [1, 8, 8] digit in [0, 1] as a grayscale image.
+func digitsImage(x []float32) *image.Gray {
 	img := image.NewGray(image.Rect(0, 0, 8, 8))
 	for i, v := range x {
 		img.Pix[i] = uint8(math.Round(float64(v) * 255))
 	}
+	return img
+}
+
+// digitsPNG is one [1, 8, 8] digit in [0, 1] as a grayscale PNG.
+func digitsPNG(t *testing.T, x []float32) []byte {
+	t.Helper()
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	if err := png.Encode(&b, digitsImage(x)); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -38,24 +42,12 @@ func digitsPNG(t *testing.T, x []float32) []byte {
 // digitsUpload is the digits' training split as IC data and label zips.
 func digitsUpload(t *testing.T, d *demo.Dataset) (data, label []byte) {
 	t.Helper()
-	var dbuf, lbuf bytes.Buffer
-	dz, lz := zip.NewWriter(&dbuf), zip.NewWriter(&lbuf)
-	csv := "image,label\n"
-	for i := 0; i < d.N(); i++ {
+	imgs := make([]uploadImage, d.N())
+	for i := range imgs {
 		name := fmt.Sprintf("d%04d.png", i)
-		f, _ := dz.Create("images/" + name)
-		f.Write(digitsPNG(t, d.Sample(i)))
-		csv += fmt.Sprintf("%s,%d\n", name, d.Y[i])
+		imgs[i] = uploadImage{name, digitsImage(d.Sample(i)), fmt.Sprintf("%s,%d\n", name, d.Y[i])}
 	}
-	f, _ := lz.Create("label.csv")
-	f.Write([]byte(csv))
-	if err := dz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := lz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dbuf.Bytes(), lbuf.Bytes()
+	return imageZips(t, "label.csv", "image,label\n", imgs)
 }
 
 // pgdVictim drives the digits CNN (loaded in the test process: it is the
