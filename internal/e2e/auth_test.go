@@ -535,6 +535,14 @@ func TestRBAC(t *testing.T) {
 		{"GET", "/v1/attacks/{attack_id}/artifacts/{name}", "/v1/attacks/" + atk.ID + "/artifacts/0_original.png", nil, records.RoleViewer, nil},
 		{"POST", "/v1/attacks/{attack_id}/cancel", "/v1/attacks/" + atk.ID + "/cancel", nil, records.RoleDeveloper, nil},
 		{"GET", "/v1/jobs/{job_id}", "/v1/jobs/" + jobID, nil, records.RoleViewer, nil},
+		{"GET", "/v1/jobs", "/v1/jobs?kind=probe", nil, records.RoleViewer, nil},
+		{"POST", "/v1/jobs/{job_id}/cancel", "", nil, records.RoleDeveloper, func() string {
+			code, m := s.postJSON("/v1/diagnostics/probe", map[string]int{"hold_ms": 0}, withKey(org))
+			if code != 202 {
+				t.Fatalf("probe: %d %v", code, m)
+			}
+			return "/v1/jobs/" + m["job_id"].(string) + "/cancel"
+		}},
 		{"GET", "/v1/webhooks/deliveries", "/v1/webhooks/deliveries", nil, records.RoleViewer, nil},
 		{"GET", "/v1/webhooks/deliveries/{delivery_id}", "/v1/webhooks/deliveries/" + delivery.ID, nil, records.RoleViewer, nil},
 		{"POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver", "/v1/webhooks/deliveries/" + delivery.ID + "/redeliver", nil, records.RoleDeveloper, nil},
