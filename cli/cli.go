@@ -214,13 +214,17 @@ func newClient(ctx context.Context, g *globalFlags, env Env) (*client.Client, er
 	return c, nil
 }
 
-// needCredentials refuses a command that has no credentials before it
-// asks the API.
-func needCredentials(c *client.Client) error {
-	if !c.Authenticated() {
-		return fmt.Errorf("no credentials: set --api-key and --org-id (%s, %s), --token (%s) or a config file", EnvAPIKey, EnvOrgID, EnvToken)
+// authedClient is newClient for a command that needs credentials: one
+// without them is refused before it asks the API.
+func authedClient(ctx context.Context, g *globalFlags, env Env) (*client.Client, error) {
+	c, err := newClient(ctx, g, env)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if !c.Authenticated() {
+		return nil, fmt.Errorf("no credentials: set --api-key and --org-id (%s, %s), --token (%s) or a config file", EnvAPIKey, EnvOrgID, EnvToken)
+	}
+	return c, nil
 }
 
 // oneArg checks a command's single positional argument.
@@ -270,11 +274,8 @@ func jobsList(ctx context.Context, args []string, env Env) error {
 	if len(pos) > 0 {
 		return usagef("jobs list takes no arguments")
 	}
-	c, err := newClient(ctx, g, env)
+	c, err := authedClient(ctx, g, env)
 	if err != nil {
-		return err
-	}
-	if err := needCredentials(c); err != nil {
 		return err
 	}
 	l, raw, err := c.ListJobs(ctx, f)
@@ -298,11 +299,8 @@ func jobsGet(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(ctx, g, env)
+	c, err := authedClient(ctx, g, env)
 	if err != nil {
-		return err
-	}
-	if err := needCredentials(c); err != nil {
 		return err
 	}
 	if *doWait {
@@ -325,11 +323,8 @@ func jobsCancel(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(ctx, g, env)
+	c, err := authedClient(ctx, g, env)
 	if err != nil {
-		return err
-	}
-	if err := needCredentials(c); err != nil {
 		return err
 	}
 	out, raw, err := c.CancelJob(ctx, id)
@@ -354,11 +349,8 @@ func webhookDeliveries(ctx context.Context, args []string, env Env) error {
 	if len(pos) > 0 {
 		return usagef("webhooks deliveries takes no arguments (the job is --job)")
 	}
-	c, err := newClient(ctx, g, env)
+	c, err := authedClient(ctx, g, env)
 	if err != nil {
-		return err
-	}
-	if err := needCredentials(c); err != nil {
 		return err
 	}
 	l, raw, err := c.Deliveries(ctx, *jobID, *limit, *offset)

@@ -165,11 +165,8 @@ func submitAttack(ctx context.Context, args []string, env Env) error {
 	if r.AttackParameters, err = params(*obj, kv); err != nil {
 		return err
 	}
-	c, err := newClient(ctx, g, env)
+	c, err := authedClient(ctx, g, env)
 	if err != nil {
-		return err
-	}
-	if err := needCredentials(c); err != nil {
 		return err
 	}
 	a, raw, err := c.LaunchAttack(ctx, r)
@@ -229,11 +226,8 @@ func submitAnalysis(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
-	c, err := newClient(ctx, g, env)
+	c, err := authedClient(ctx, g, env)
 	if err != nil {
-		return err
-	}
-	if err := needCredentials(c); err != nil {
 		return err
 	}
 	if !register {
