@@ -73,6 +73,7 @@ bench: services deps assets torch-setup
 	bash bench/torch.sh
 	bash bench/predict.sh
 	bash bench/analysis.sh
+	bash bench/scale.sh
 
 # Coverage-guided fuzzing of the parsers that read untrusted bytes.
 fuzz: services

@@ -95,10 +95,11 @@ func (l *lockedBuffer) String() string {
 // workerProc starts `warden worker` against the stack's database and Redis.
 // It is stopped (SIGKILL) when the test ends if still running, and its log
 // is printed when the test failed.
-func (s *stack) workerProc(name string) *exec.Cmd {
+// Extra arguments (e.g. --concurrency 1) override the defaults.
+func (s *stack) workerProc(name string, args ...string) *exec.Cmd {
 	t := s.t
 	t.Helper()
-	cmd := exec.Command(wardenBinary(t), "worker", "--concurrency", "2")
+	cmd := exec.Command(wardenBinary(t), append([]string{"worker", "--concurrency", "2"}, args...)...)
 	cmd.Env = append(os.Environ(),
 		"WARDEN_DATABASE_URL="+s.dbURL,
 		"WARDEN_REDIS_URL="+s.cfg.RedisURL,
