@@ -451,6 +451,7 @@ func (s *Server) postPredict(c echo.Context) error {
 	stages := dashboards.PredictStages{Total: total}
 	if rep.ID != "" {
 		stages.Queue = total - time.Duration(rep.WorkerMS*float64(time.Millisecond))
+		stages.Handoff = time.Duration(rep.HandoffMS * float64(time.Millisecond))
 		stages.Runner = time.Duration(rep.RunnerMS * float64(time.Millisecond))
 		stages.Forward = time.Duration(rep.ForwardMS * float64(time.Millisecond))
 	}

@@ -43,8 +43,8 @@ func NewMetrics() *Metrics {
 		}, []string{"kind", "status"}),
 		predict: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "warden_predict_duration_seconds",
-			Help:    "Synchronous prediction latency by stage: total (as the API saw it), queue (total less the worker's handling: Redis hops and waiting), runner (the batch's runner round trip) and forward (the forward pass alone), by outcome.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5, 30},
+			Help:    "Synchronous prediction latency by stage: total (as the API saw it), queue (total less the worker's handling: Redis hops and waiting), handoff (the part of queue between pushing the request and the reply reaching the API: the Redis hops alone), runner (the batch's runner round trip) and forward (the forward pass alone), by outcome.",
+			Buckets: []float64{.0001, .00025, .0005, .00075, .001, .0015, .002, .005, .01, .025, .05, .1, .25, 1, 5, 30},
 		}, []string{"stage", "outcome"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -62,7 +62,7 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration)
 
 // PredictStages are a prediction's latencies by stage.
 type PredictStages struct {
-	Total, Queue, Runner, Forward time.Duration
+	Total, Queue, Handoff, Runner, Forward time.Duration
 }
 
 // ObservePredict records one synchronous prediction; stages that did not
@@ -71,7 +71,7 @@ func (m *Metrics) ObservePredict(outcome string, s PredictStages) {
 	if m == nil {
 		return
 	}
-	for stage, d := range map[string]time.Duration{"total": s.Total, "queue": s.Queue, "runner": s.Runner, "forward": s.Forward} {
+	for stage, d := range map[string]time.Duration{"total": s.Total, "queue": s.Queue, "handoff": s.Handoff, "runner": s.Runner, "forward": s.Forward} {
 		if d > 0 || stage == "total" {
 			m.predict.WithLabelValues(stage, outcome).Observe(d.Seconds())
 		}

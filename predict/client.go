@@ -90,6 +90,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 		c.mu.Unlock()
 	}()
 	ttl := time.Until(req.Deadline) + 5*time.Second
+	sent := time.Now()
 	pipe := c.rdb.Pipeline()
 	pipe.RPush(ctx, inboxKey(worker), body)
 	pipe.PExpire(ctx, inboxKey(worker), ttl) // a dead worker's inbox goes away
@@ -101,6 +102,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 	for {
 		select {
 		case r := <-ch:
+			r.HandoffMS = max(0, float64(time.Since(sent).Microseconds())/1000-r.WorkerMS)
 			return r, nil
 		case <-ctx.Done():
 			return Reply{}, ctx.Err()

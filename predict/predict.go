@@ -100,4 +100,9 @@ type Reply struct {
 	ForwardMS float64 `json:"forward_ms"`
 	Batch     int     `json:"batch"`
 	Worker    string  `json:"worker"`
+	// HandoffMS, measured by Client.Do, is what carrying the request to the
+	// worker and the reply back cost: from pushing the request until the
+	// reply reached the caller, less WorkerMS (two Redis list hops, the
+	// blocked pops waking, JSON both ways).
+	HandoffMS float64 `json:"-"`
 }

@@ -245,3 +245,38 @@ func TestMalformedRequestsDropped(t *testing.T) {
 		t.Fatalf("prediction after garbage: %+v, %v", r, err)
 	}
 }
+
+// TestHandoffExcludesWorkerTime: the handoff the client reports is its own
+// wait less the worker's reported handling, so a slow worker does not show
+// up as transport.
+func TestHandoffExcludesWorkerTime(t *testing.T) {
+	rdb := newRedis(t)
+	c := newClient(t, rdb)
+	const hold = 150 * time.Millisecond
+	s := NewServer(rdb, nil, func() []string { return nil })
+	s.Handle = func(req Request) {
+		go func() {
+			got := time.Now()
+			time.Sleep(hold)
+			s.Reply(context.Background(), req, Reply{Prediction: "x", WorkerMS: float64(time.Since(got).Microseconds()) / 1000})
+		}()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, func() bool { return rdb.ZScore(context.Background(), workersKey, s.ID).Err() == nil })
+
+	start := time.Now()
+	r, err := c.Do(context.Background(), request("handoff", "m-handoff", "x", 5*time.Second))
+	elapsed := float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.WorkerMS < float64(hold.Milliseconds()) {
+		t.Fatalf("worker_ms %.3f below the worker's hold", r.WorkerMS)
+	}
+	if r.HandoffMS <= 0 || r.HandoffMS+r.WorkerMS > elapsed {
+		t.Fatalf("handoff %.3f ms + worker %.3f ms against %.3f ms waited: want a positive handoff within the wait", r.HandoffMS, r.WorkerMS, elapsed)
+	}
+}

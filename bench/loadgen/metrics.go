@@ -106,7 +106,7 @@ func parseSample(line string) (string, map[string]string, float64, bool) {
 // between the two scrapes.
 func printStages(before, after map[string]*hist) {
 	fmt.Print("STAGES")
-	for _, stage := range []string{"http", "total", "queue", "runner", "forward"} {
+	for _, stage := range []string{"http", "total", "queue", "handoff", "runner", "forward"} {
 		a := after[stage]
 		if a == nil {
 			continue
