@@ -66,12 +66,14 @@ test: services deps assets torch-setup s3-setup vet
 	TORCH_TEST_REQUIRE_PYTHON=1 WARDEN_TEST_REQUIRE_SANDBOX=1 WARDEN_TEST_REQUIRE_NODE=1 WARDEN_TEST_REQUIRE_CHROMIUM=1 WARDEN_TEST_REQUIRE_S3=1 $(GO) test -modfile=$(TORCH_MODFILE) -tags torch -count=1 -timeout 20m ./...
 
 # Queue throughput (Warden vs raw asynq), attack speed (Warden vs
-# python3-torch) and synchronous predictions (latency, open-loop rate,
-# idle cost); results and how to read them: bench/RESULTS.md.
+# python3-torch), synchronous predictions (latency, open-loop rate,
+# idle cost), API reads under load and a million queued jobs, analyses
+# and worker scaling; results and how to read them: bench/RESULTS.md.
 bench: services deps assets torch-setup
 	bash bench/run.sh
 	bash bench/torch.sh
 	bash bench/predict.sh
+	bash bench/api.sh
 	bash bench/analysis.sh
 	bash bench/scale.sh
 

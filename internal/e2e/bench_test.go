@@ -346,3 +346,42 @@ func BenchmarkSubmitProbe(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReadJob measures the API's read path alone (auth, rate limit,
+// job row, JSON) over real HTTP: GET /v1/jobs/{id} of a queued probe.
+func BenchmarkReadJob(b *testing.B) {
+	s := newStack(b, false, func(c *config.Config) { c.RateGeneral, c.RateCredential = 1e9, 1e9 })
+	org := s.org("bench-read")
+	req, _ := http.NewRequest("POST", s.srv.URL+"/v1/diagnostics/probe", strings.NewReader(`{"hold_ms":0}`))
+	req.Header.Set("Content-Type", "application/json")
+	withKey(org)(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var accepted struct {
+		JobID string `json:"job_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&accepted)
+	resp.Body.Close()
+	if accepted.JobID == "" {
+		b.Fatalf("probe: HTTP %d", resp.StatusCode)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", s.srv.URL+"/v1/jobs/"+accepted.JobID, nil)
+			withKey(org)(req)
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("HTTP %d", resp.StatusCode)
+			}
+		}
+	})
+}
