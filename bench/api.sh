@@ -8,9 +8,10 @@
 #      `warden api` runs (no worker: whatever is submitted stays queued);
 #   2. read: RATE/s for DURATION over attack status, attack results,
 #      verification and job status (round robin), every answer a 200;
-#   3. fill: QUEUED jobs pending in Redis, the first API_QUEUED submitted
-#      through POST /v1/diagnostics/probe at RATE/s (row + task each), the
-#      rest enqueued as the API enqueues them; Redis memory per queued job;
+#   3. fill: QUEUED jobs pending in Redis, API_QUEUED of them submitted
+#      through POST /v1/diagnostics/probe at RATE/s (row + task each; half
+#      on the empty queue, half on the full one), the rest enqueued as the
+#      API enqueues them; Redis memory per queued job;
 #   4. read again, the same load with the queue full.
 #   RATE=1000 DURATION=30s QUEUED=1000000 API_QUEUED=20000 bash bench/api.sh
 set -euo pipefail
@@ -64,6 +65,6 @@ done
 echo
 echo "p99 queued / empty: $(awk -v a="$(val "$queued" p99_ms)" -v b="$(val "$empty" p99_ms)" 'BEGIN { printf "%.2f", a / b }'); p50 queued / empty: $(awk -v a="$(val "$queued" p50_ms)" -v b="$(val "$empty" p50_ms)" 'BEGIN { printf "%.2f", a / b }')"
 echo
-echo "| date | pending | through the API | direct | bytes/job (API part / direct part / all) | task hash bytes | pending list bytes/job | Redis used MB | submit p50 / p99 ms at ${RATE}/s |"
-echo "|---|---|---|---|---|---|---|---|---|"
-echo "| $(date -u +%Y-%m-%d) | $(val "$fill" pending) | $(val "$fill" api_jobs) | $(val "$fill" direct_jobs) | $(val "$fill" bytes_per_job_api) / $(val "$fill" bytes_per_job_direct) / $(val "$fill" bytes_per_job) | $(val "$fill" task_hash_bytes) | $(val "$fill" pending_list_bytes_per_job) | $(val "$fill" used_memory_mb) | $(val "$fill" submit_p50_ms) / $(val "$fill" submit_p99_ms) |"
+echo "| date | pending | through the API | direct | bytes/job (API part / direct part / all) | task hash bytes | pending list bytes/job | Redis used MB | submit p50 / p99 ms, empty queue | submit p50 / p99 ms, full queue |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| $(date -u +%Y-%m-%d) | $(val "$fill" pending) | $(val "$fill" api_jobs) | $(val "$fill" direct_jobs) | $(val "$fill" bytes_per_job_api) / $(val "$fill" bytes_per_job_direct) / $(val "$fill" bytes_per_job) | $(val "$fill" task_hash_bytes) | $(val "$fill" pending_list_bytes_per_job) | $(val "$fill" used_memory_mb) | $(val "$fill" submit_empty_p50_ms) / $(val "$fill" submit_empty_p99_ms) | $(val "$fill" submit_full_p50_ms) / $(val "$fill" submit_full_p99_ms) |"
