@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/internal/reftorch"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/analysis"
 	"github.com/wardenlab/warden/worker/runner"
@@ -88,7 +89,7 @@ func TestBenchEVA(t *testing.T) {
 		}
 		return ref.Seconds
 	})
-	g, py := median(goTimes), median(pyTimes)
+	g, py := reftorch.Median(goTimes), reftorch.Median(pyTimes)
 	fmt.Printf("EVA PGD curve, digits CNN, %g samples × %d ε × %d steps, %d thread(s), libtorch %s / python3-torch %s (%d threads)\n",
 		used, len(eps), p.Steps, b.threads, torch.TorchVersion(), ref.Version, ref.Threads)
 	fmt.Printf("  warden (analysis.Run): median %.4fs over %d runs\n", g, len(goTimes))
@@ -156,7 +157,7 @@ func TestBenchMEA(t *testing.T) {
 		round++
 		return []float64{py.Seconds}
 	})
-	g, p := median(goS), median(pyS)
+	g, p := reftorch.Median(goS), reftorch.Median(pyS)
 	fmt.Printf("BENCH_MEA threads=%d rounds=%d budget=%d go_s=%.2f py_s=%.2f ratio=%.2f go_fidelity=%.4f py_fidelity=%.4f\n",
 		b.threads, b.rounds, budget, g, p, g/p, goFid, pyFid)
 }
@@ -227,7 +228,7 @@ func TestBenchDPois(t *testing.T) {
 	for _, c := range py.Flagged {
 		pyFlagged += strconv.Itoa(c)
 	}
-	g, p := median(goS), median(pyS)
+	g, p := reftorch.Median(goS), reftorch.Median(pyS)
 	fmt.Printf("BENCH_DPOIS threads=%d runs=%d/%d go_s=%.4f py_s=%.4f ratio=%.2f go_flagged=%s py_flagged=%s go_suspected=%g py_suspected=%d torch=%s/%s\n",
 		b.threads, len(goS), len(pyS), g, p, g/p, goFlagged, pyFlagged, goSuspected, py.Suspected, torch.TorchVersion(), py.Version)
 	if goFlagged != pyFlagged {

@@ -8,29 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
 	"testing"
 
 	"github.com/wardenlab/warden/internal/reftorch"
 	"github.com/wardenlab/warden/worker/torch"
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-func median(ts []float64) float64 {
-	s := append([]float64(nil), ts...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
 
 // benchPair is one of bench/analysis.sh's timings of Warden's
 // analysis.Run against the same steps in python3-torch, on the same
@@ -52,7 +34,7 @@ func startBench(t *testing.T, env string, defRounds int) benchPair {
 	reftorch.Need(t)
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread) // cleanups run on the test's goroutine
-	b := benchPair{threads: envInt("TORCH_THREADS", 1), rounds: envInt("WARDEN_BENCH_ROUNDS", defRounds), reps: envInt("WARDEN_BENCH_REPS", 3)}
+	b := benchPair{threads: reftorch.EnvInt("TORCH_THREADS", 1), rounds: reftorch.EnvInt("WARDEN_BENCH_ROUNDS", defRounds), reps: reftorch.EnvInt("WARDEN_BENCH_REPS", 3)}
 	torch.SetThreads(b.threads)
 	return b
 }

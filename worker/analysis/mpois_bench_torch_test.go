@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/internal/reftorch"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/analysis"
 	"github.com/wardenlab/warden/worker/runner"
@@ -76,7 +77,7 @@ func TestBenchMPois(t *testing.T) {
 		b.python(t, &py, "mpois_digits.py", inPath)
 		return py.Seconds
 	})
-	g, pys := median(goTimes), median(pyTimes)
+	g, pys := reftorch.Median(goTimes), reftorch.Median(pyTimes)
 	fmt.Printf("BENCH_MPOIS threads=%d runs=%d/%d steps=%d go_s=%.3f py_s=%.3f ratio=%.3f go_target=%g py_target=%d libtorch=%s python3-torch=%s\n",
 		b.threads, len(goTimes), len(pyTimes), p.TriggerSteps, g, pys, g/pys, goTarget, py.Target, torch.TorchVersion(), py.Version)
 	fmt.Printf("  mask L1 norms: warden %v\n                 python %v\n", rounded(goNorms), rounded(py.Norms))
