@@ -451,28 +451,7 @@ func (s *Server) aisArtifact(c echo.Context) error {
 	if !aisArtifactName.MatchString(name) {
 		return warden.Errorf(warden.ENOTFOUND, "artifact not found")
 	}
-	ctx := c.Request().Context()
-	b, err := s.DB.JobArtifact(ctx, j.ID, name)
-	if err != nil {
-		return err
-	}
-	rc, err := s.Blobs.Open(ctx, b.Key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	ct := b.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, ct)
-	if !strings.HasPrefix(ct, "image/") {
-		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	}
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), rc)
-	return err
+	return s.serveJobArtifact(c, j.ID, name, asStored)
 }
 
 // maxInlineImage bounds an image the HTML report embeds.

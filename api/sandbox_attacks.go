@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -379,19 +378,7 @@ func (s *Server) attackArtifact(c echo.Context) error {
 	if !artifactName.MatchString(name) {
 		return warden.Errorf(warden.ENOTFOUND, "artifact not found")
 	}
-	b, err := s.DB.JobArtifact(c.Request().Context(), j.ID, name)
-	if err != nil {
-		return err
-	}
-	rc, err := s.Blobs.Open(c.Request().Context(), b.Key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	c.Response().Header().Set(echo.HeaderContentType, "image/png")
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), rc)
-	return err
+	return s.serveJobArtifact(c, j.ID, name, asPNG)
 }
 
 // attackDocument renders a completed attack's stored result as spec 002's

@@ -441,23 +441,5 @@ func (s *Server) uiArtifact(c echo.Context) error {
 	if !ok {
 		return warden.Errorf(warden.ENOTFOUND, "artifact not found")
 	}
-	ctx := c.Request().Context()
-	b, err := s.DB.JobArtifact(ctx, j.ID, name)
-	if err != nil {
-		return err
-	}
-	rc, err := s.Blobs.Open(ctx, b.Key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	ct := b.ContentType
-	if ct != "image/png" {
-		ct = "application/octet-stream"
-		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	}
-	c.Response().Header().Set(echo.HeaderContentType, ct)
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), rc)
-	return err
+	return s.serveJobArtifact(c, j.ID, name, asPNGOrDownload)
 }

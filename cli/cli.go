@@ -227,12 +227,31 @@ func authedClient(ctx context.Context, g *globalFlags, env Env) (*client.Client,
 	return c, nil
 }
 
-// oneArg checks a command's single positional argument.
-func oneArg(pos []string, what string) (string, error) {
+// oneArg parses a command's flags and its single positional argument,
+// what.
+func oneArg(fs *flag.FlagSet, args []string, env Env, what string) (string, error) {
+	pos, err := parse(fs, args, env.Stderr)
+	if err != nil {
+		return "", err
+	}
 	if len(pos) != 1 || strings.TrimSpace(pos[0]) == "" {
 		return "", usagef("exactly one %s is required", what)
 	}
 	return pos[0], nil
+}
+
+// jobCommand parses the flags and the JOB_ID of a command on one job and
+// makes its authenticated client.
+func jobCommand(ctx context.Context, fs *flag.FlagSet, g *globalFlags, args []string, env Env) (string, *client.Client, error) {
+	id, err := oneArg(fs, args, env, "JOB_ID")
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := authedClient(ctx, g, env)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, c, nil
 }
 
 // wait follows a job until it ends, drawing progress on Stderr, and
@@ -291,15 +310,7 @@ func jobsList(ctx context.Context, args []string, env Env) error {
 func jobsGet(ctx context.Context, args []string, env Env) error {
 	fs, g := newFlagSet("jobs get", env)
 	doWait := fs.Bool("wait", false, "follow the job's progress until it ends")
-	pos, err := parse(fs, args, env.Stderr)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "JOB_ID")
-	if err != nil {
-		return err
-	}
-	c, err := authedClient(ctx, g, env)
+	id, c, err := jobCommand(ctx, fs, g, args, env)
 	if err != nil {
 		return err
 	}
@@ -315,15 +326,7 @@ func jobsGet(ctx context.Context, args []string, env Env) error {
 
 func jobsCancel(ctx context.Context, args []string, env Env) error {
 	fs, g := newFlagSet("jobs cancel", env)
-	pos, err := parse(fs, args, env.Stderr)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "JOB_ID")
-	if err != nil {
-		return err
-	}
-	c, err := authedClient(ctx, g, env)
+	id, c, err := jobCommand(ctx, fs, g, args, env)
 	if err != nil {
 		return err
 	}

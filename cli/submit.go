@@ -74,11 +74,7 @@ func submitVerify(ctx context.Context, args []string, env Env) error {
 	fs, g := newFlagSet("submit verify", env)
 	callback := fs.String("callback", "", "webhook URL notified when the verification ends")
 	doWait := fs.Bool("wait", false, "follow the job's progress until it ends")
-	pos, err := parse(fs, args, env.Stderr)
-	if err != nil {
-		return err
-	}
-	target, err := oneArg(pos, "FILE or URL")
+	target, err := oneArg(fs, args, env, "FILE or URL")
 	if err != nil {
 		return err
 	}

@@ -335,3 +335,17 @@ func TestMonitorPRADA(t *testing.T) {
 		t.Errorf("crafted stream not flagged by PRADA (W %.4f)", adv.LastW)
 	}
 }
+
+func TestProbabilities(t *testing.T) {
+	p := []float32{0.2, 0.8}
+	if got := Probabilities(p); &got[0] != &p[0] {
+		t.Error("a distribution was changed")
+	}
+	got := Probabilities([]float32{0, math.Float32frombits(0x3f317218)}) // ln 2
+	if math.Abs(float64(got[1])-2.0/3) > 1e-6 {
+		t.Errorf("softmax = %v", got)
+	}
+	if got := Probabilities(nil); len(got) != 0 {
+		t.Errorf("empty row: %v", got)
+	}
+}

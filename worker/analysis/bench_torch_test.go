@@ -11,36 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/wardenlab/warden/internal/reftorch"
-
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/internal/reftorch"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/analysis"
 	"github.com/wardenlab/warden/worker/runner"
 	"github.com/wardenlab/warden/worker/torch"
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-func median(ts []float64) float64 {
-	s := append([]float64(nil), ts...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
 
 // benchRef is what testdata/eva_reference.py writes.
 type benchRef struct {
@@ -61,15 +42,7 @@ type benchRef struct {
 // (WARDEN_BENCH_ROUNDS × WARDEN_BENCH_REPS each); each side reports its
 // median. The two curves must agree.
 func TestBenchEVA(t *testing.T) {
-	if os.Getenv("WARDEN_BENCH_EVA") != "1" {
-		t.Skip("set WARDEN_BENCH_EVA=1")
-	}
-	reftorch.Need(t)
-	runtime.LockOSThread() // as a runner's job: one OS thread, one OpenMP pool
-	defer runtime.UnlockOSThread()
-	threads := envInt("TORCH_THREADS", 1)
-	torch.SetThreads(threads)
-	reps, rounds := envInt("WARDEN_BENCH_REPS", 3), envInt("WARDEN_BENCH_ROUNDS", 3)
+	b := startBench(t, "WARDEN_BENCH_EVA", 3)
 	model := digitsModel(t)
 	ds := heldOutDigits(t)
 	eps := []float64{0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3}
@@ -94,35 +67,31 @@ func TestBenchEVA(t *testing.T) {
 		return secs
 	}
 	refIn, _ := json.Marshal(map[string]any{"x": ds.X.Data, "shape": ds.X.Shape, "labels": ds.Labels, "epsilons": eps,
-		"steps": p.Steps, "threads": threads, "reps": reps, "warmup": 1})
+		"steps": p.Steps, "threads": b.threads, "reps": b.reps, "warmup": 1})
 	dir := t.TempDir()
 	inPath, outPath := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
 	if err := os.WriteFile(inPath, refIn, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	runGo() // warm-up
-	var goTimes, pyTimes []float64
 	var ref benchRef
-	for round := 0; round < rounds; round++ {
-		for i := 0; i < reps; i++ {
-			goTimes = append(goTimes, runGo())
-		}
+	goTimes, pyTimes := b.alternate(runGo, func() []float64 {
 		out, err := exec.Command(refPython, filepath.Join("testdata", "eva_reference.py"), model, inPath, outPath).CombinedOutput()
 		if err != nil {
 			t.Fatalf("eva_reference.py: %v\n%s", err, out)
 		}
-		b, err := os.ReadFile(outPath)
+		raw, err := os.ReadFile(outPath)
 		if err == nil {
-			err = json.Unmarshal(b, &ref)
+			err = json.Unmarshal(raw, &ref)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		pyTimes = append(pyTimes, ref.Seconds...)
-	}
-	g, py := median(goTimes), median(pyTimes)
+		return ref.Seconds
+	})
+	g, py := reftorch.Median(goTimes), reftorch.Median(pyTimes)
 	fmt.Printf("EVA PGD curve, digits CNN, %g samples × %d ε × %d steps, %d thread(s), libtorch %s / python3-torch %s (%d threads)\n",
-		used, len(eps), p.Steps, threads, torch.TorchVersion(), ref.Version, ref.Threads)
+		used, len(eps), p.Steps, b.threads, torch.TorchVersion(), ref.Version, ref.Threads)
 	fmt.Printf("  warden (analysis.Run): median %.4fs over %d runs\n", g, len(goTimes))
 	fmt.Printf("  python3-torch:         median %.4fs over %d runs\n", py, len(pyTimes))
 	fmt.Printf("  ratio warden/python:   %.3f\n", g/py)
@@ -146,16 +115,8 @@ func TestBenchEVA(t *testing.T) {
 // the same libtorch with the same intra-op thread count, alternating
 // rounds in one run; each side reports its median wall time.
 func TestBenchMEA(t *testing.T) {
-	if os.Getenv("WARDEN_BENCH_MEA") != "1" {
-		t.Skip("set WARDEN_BENCH_MEA=1 (bench/analysis.sh)")
-	}
-	if err := exec.Command(refPython, "-c", "import torch").Run(); err != nil {
-		t.Fatalf("%s cannot import torch: %v", refPython, err)
-	}
-	threads, rounds := envInt("TORCH_THREADS", 1), envInt("WARDEN_BENCH_ROUNDS", 2)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	torch.SetThreads(threads)
+	b := startBench(t, "WARDEN_BENCH_MEA", 2)
+	b.reps = 1 // mea_digits.py times one run
 	ds, train := digitsData(t)
 	victimPath := digitsVictim(t, train)
 	dir := t.TempDir()
@@ -173,40 +134,32 @@ func TestBenchMEA(t *testing.T) {
 	}
 	defer closeV()
 	const budget = 2000
-	var goS, pyS []float64
-	var goFid, pyFid float64
-	for round := 0; round < rounds; round++ {
+	var goFid, pyFid, goSecs float64
+	round := 0
+	goS, pyS := b.alternate(func() float64 {
 		start := time.Now()
 		r, err := analysis.Run(context.Background(), v, ds, jobs.AnalysisInput{TaskType: ais.TaskIC, AnalysisType: ais.AnalysisMEA,
 			Params: jobs.AnalysisParams{QueryBudget: budget}}, analysis.Env{Scratch: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		goS = append(goS, time.Since(start).Seconds())
+		goSecs = time.Since(start).Seconds()
 		goFid = r.Curves[0].Y[len(r.Curves[0].Y)-1]
-		out, err := exec.Command(refPython, "../../bench/analysis/mea_digits.py", victimPath, xPath,
-			strconv.Itoa(threads), strconv.Itoa(budget), dir).Output()
-		if err != nil {
-			t.Fatalf("python: %v", err)
-		}
+		return goSecs
+	}, func() []float64 {
 		var py struct {
 			Seconds  float64   `json:"seconds"`
 			Fidelity []float64 `json:"fidelity"`
-			Threads  int       `json:"threads"`
 		}
-		if err := json.Unmarshal(out, &py); err != nil {
-			t.Fatalf("python output %q: %v", out, err)
-		}
-		if py.Threads != threads {
-			t.Fatalf("python ran with %d threads, Go with %d", py.Threads, threads)
-		}
-		pyS = append(pyS, py.Seconds)
+		b.python(t, &py, "mea_digits.py", victimPath, xPath, strconv.Itoa(b.threads), strconv.Itoa(budget), dir)
 		pyFid = py.Fidelity[len(py.Fidelity)-1]
-		t.Logf("round %d: go %.2fs (fidelity %.4f), python %.2fs (fidelity %v)", round, goS[round], goFid, py.Seconds, py.Fidelity)
-	}
-	g, p := median(goS), median(pyS)
+		t.Logf("round %d: go %.2fs (fidelity %.4f), python %.2fs (fidelity %v)", round, goSecs, goFid, py.Seconds, py.Fidelity)
+		round++
+		return []float64{py.Seconds}
+	})
+	g, p := reftorch.Median(goS), reftorch.Median(pyS)
 	fmt.Printf("BENCH_MEA threads=%d rounds=%d budget=%d go_s=%.2f py_s=%.2f ratio=%.2f go_fidelity=%.4f py_fidelity=%.4f\n",
-		threads, rounds, budget, g, p, g/p, goFid, pyFid)
+		b.threads, b.rounds, budget, g, p, g/p, goFid, pyFid)
 }
 
 // TestBenchDPois (bench/analysis.sh; skipped without WARDEN_BENCH_DPOIS=1)
@@ -218,15 +171,7 @@ func TestBenchMEA(t *testing.T) {
 // WARDEN_BENCH_REPS each, after a warm-up); each side reports its median.
 // Both must flag the same class.
 func TestBenchDPois(t *testing.T) {
-	if os.Getenv("WARDEN_BENCH_DPOIS") != "1" {
-		t.Skip("set WARDEN_BENCH_DPOIS=1 (bench/analysis.sh)")
-	}
-	reftorch.Need(t)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	threads := envInt("TORCH_THREADS", 1)
-	torch.SetThreads(threads)
-	reps, rounds := envInt("WARDEN_BENCH_REPS", 3), envInt("WARDEN_BENCH_ROUNDS", 2)
+	b := startBench(t, "WARDEN_BENCH_DPOIS", 2)
 	ds, _ := poisonDigits(t)
 	path := fitClassifier(t, ds, digitsSpec)
 	dir := t.TempDir()
@@ -269,38 +214,23 @@ func TestBenchDPois(t *testing.T) {
 		return secs
 	}
 	runGo() // warm-up
-	var goS, pyS []float64
 	var py struct {
 		Seconds   []float64 `json:"seconds"`
 		Flagged   []int     `json:"flagged"`
 		Suspected int       `json:"suspected"`
-		Threads   int       `json:"threads"`
 		Version   string    `json:"torch_version"`
 	}
-	for round := 0; round < rounds; round++ {
-		for i := 0; i < reps; i++ {
-			goS = append(goS, runGo())
-		}
-		out, err := exec.Command(refPython, "../../bench/analysis/dpois_digits.py", path, xPath, yPath,
-			strconv.Itoa(ds.N()), strconv.Itoa(threads), strconv.Itoa(reps)).Output()
-		if err != nil {
-			t.Fatalf("python: %v", err)
-		}
-		if err := json.Unmarshal(out, &py); err != nil {
-			t.Fatalf("python output %q: %v", out, err)
-		}
-		if py.Threads != threads {
-			t.Fatalf("python ran with %d threads, Go with %d", py.Threads, threads)
-		}
-		pyS = append(pyS, py.Seconds...)
-	}
+	goS, pyS := b.alternate(runGo, func() []float64 {
+		b.python(t, &py, "dpois_digits.py", path, xPath, yPath, strconv.Itoa(ds.N()), strconv.Itoa(b.threads), strconv.Itoa(b.reps))
+		return py.Seconds
+	})
 	pyFlagged := ""
 	for _, c := range py.Flagged {
 		pyFlagged += strconv.Itoa(c)
 	}
-	g, p := median(goS), median(pyS)
+	g, p := reftorch.Median(goS), reftorch.Median(pyS)
 	fmt.Printf("BENCH_DPOIS threads=%d runs=%d/%d go_s=%.4f py_s=%.4f ratio=%.2f go_flagged=%s py_flagged=%s go_suspected=%g py_suspected=%d torch=%s/%s\n",
-		threads, len(goS), len(pyS), g, p, g/p, goFlagged, pyFlagged, goSuspected, py.Suspected, torch.TorchVersion(), py.Version)
+		b.threads, len(goS), len(pyS), g, p, g/p, goFlagged, pyFlagged, goSuspected, py.Suspected, torch.TorchVersion(), py.Version)
 	if goFlagged != pyFlagged {
 		t.Fatalf("Warden flags classes %q, python %q", goFlagged, pyFlagged)
 	}

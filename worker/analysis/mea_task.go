@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/ais/defence"
 	"github.com/wardenlab/warden/attacks"
 	"github.com/wardenlab/warden/worker/torch"
 )
@@ -290,7 +291,7 @@ func (t meaTask) fitData(q queryBatchSet, answers [][]float32, mode string) (tor
 		} else {
 			spec.Loss = torch.LossSoftCE
 			for _, a := range answers {
-				d.Targets = append(d.Targets, probabilities(a)...)
+				d.Targets = append(d.Targets, defence.Probabilities(a)...)
 			}
 		}
 	case kindForecast:
@@ -335,35 +336,6 @@ func standardise(x []float32, n int) *torch.Affine {
 		a.Scale[j], a.Shift[j] = float32(1/sd), float32(-mu/sd)
 	}
 	return a
-}
-
-// probabilities are an answer row as probabilities: the row itself when it
-// already is a distribution (the runner's classifiers answer so), else its
-// softmax.
-func probabilities(row []float32) []float32 {
-	var s float64
-	ok := true
-	for _, v := range row {
-		if v < 0 || v > 1 {
-			ok = false
-		}
-		s += float64(v)
-	}
-	if ok && math.Abs(s-1) < 1e-3 {
-		return row
-	}
-	m := row[argmax(row)]
-	out := make([]float32, len(row))
-	s = 0
-	for i, v := range row {
-		e := math.Exp(float64(v - m))
-		out[i] = float32(e)
-		s += e
-	}
-	for i := range out {
-		out[i] = float32(float64(out[i]) / s)
-	}
-	return out
 }
 
 // pixelArgmax is the per-pixel class of a [K, H, W] output, row-major.

@@ -58,17 +58,6 @@ func TestHashedBagOfWords(t *testing.T) {
 	}
 }
 
-func TestProbabilities(t *testing.T) {
-	p := []float32{0.2, 0.8}
-	if got := probabilities(p); &got[0] != &p[0] {
-		t.Error("a distribution was changed")
-	}
-	got := probabilities([]float32{0, math.Float32frombits(0x3f317218)}) // ln 2
-	if math.Abs(float64(got[1])-2.0/3) > 1e-6 {
-		t.Errorf("softmax = %v", got)
-	}
-}
-
 func TestBudgets(t *testing.T) {
 	cases := []struct {
 		points []int

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -33,15 +31,7 @@ import (
 // rounds in one run; each side reports its median. Both must name the
 // planted target.
 func TestBenchMPois(t *testing.T) {
-	if os.Getenv("WARDEN_BENCH_MPOIS") != "1" {
-		t.Skip("set WARDEN_BENCH_MPOIS=1 (bench/analysis.sh)")
-	}
-	reftorch.Need(t)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	threads := envInt("TORCH_THREADS", 1)
-	torch.SetThreads(threads)
-	reps, rounds := envInt("WARDEN_BENCH_REPS", 3), envInt("WARDEN_BENCH_ROUNDS", 2)
+	b := startBench(t, "WARDEN_BENCH_MPOIS", 2)
 	paths := mpoisModels(t)
 	ds := digits16(t)
 	p := jobs.AnalysisParams{TriggerSteps: 100, Samples: 150, Seed: 1}
@@ -71,39 +61,25 @@ func TestBenchMPois(t *testing.T) {
 	opt, held := analysis.SplitSamples(ds.N(), p.Samples, p.Seed)
 	refIn, _ := json.Marshal(map[string]any{"models": []string{paths["backdoored"], paths["ref1"], paths["ref2"]},
 		"x": ds.X.Data, "shape": ds.X.Shape, "labels": ds.Labels, "opt": opt, "held": held, "classes": 10,
-		"steps": p.TriggerSteps, "threads": threads, "reps": reps})
+		"steps": p.TriggerSteps, "threads": b.threads, "reps": b.reps})
 	inPath := filepath.Join(t.TempDir(), "in.json")
 	if err := os.WriteFile(inPath, refIn, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	runGo() // warm-up
-	var goTimes, pyTimes []float64
 	var py struct {
 		Seconds []float64 `json:"seconds"`
 		Norms   []float64 `json:"norms"`
 		Target  int       `json:"target"`
-		Threads int       `json:"threads"`
 		Version string    `json:"torch_version"`
 	}
-	for round := 0; round < rounds; round++ {
-		for i := 0; i < reps; i++ {
-			goTimes = append(goTimes, runGo())
-		}
-		out, err := exec.Command(refPython, filepath.Join("..", "..", "bench", "analysis", "mpois_digits.py"), inPath).Output()
-		if err != nil {
-			t.Fatalf("mpois_digits.py: %v", err)
-		}
-		if err := json.Unmarshal(out, &py); err != nil {
-			t.Fatalf("python output %q: %v", out, err)
-		}
-		if py.Threads != threads {
-			t.Fatalf("python ran with %d threads, Go with %d", py.Threads, threads)
-		}
-		pyTimes = append(pyTimes, py.Seconds...)
-	}
-	g, pys := median(goTimes), median(pyTimes)
+	goTimes, pyTimes := b.alternate(runGo, func() []float64 {
+		b.python(t, &py, "mpois_digits.py", inPath)
+		return py.Seconds
+	})
+	g, pys := reftorch.Median(goTimes), reftorch.Median(pyTimes)
 	fmt.Printf("BENCH_MPOIS threads=%d runs=%d/%d steps=%d go_s=%.3f py_s=%.3f ratio=%.3f go_target=%g py_target=%d libtorch=%s python3-torch=%s\n",
-		threads, len(goTimes), len(pyTimes), p.TriggerSteps, g, pys, g/pys, goTarget, py.Target, torch.TorchVersion(), py.Version)
+		b.threads, len(goTimes), len(pyTimes), p.TriggerSteps, g, pys, g/pys, goTarget, py.Target, torch.TorchVersion(), py.Version)
 	fmt.Printf("  mask L1 norms: warden %v\n                 python %v\n", rounded(goNorms), rounded(py.Norms))
 	if int(goTarget) != py.Target || py.Target != 7 {
 		t.Errorf("suspected targets: warden %g, python %d, planted 7", goTarget, py.Target)

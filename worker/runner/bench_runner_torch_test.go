@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/internal/reftorch"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
@@ -32,7 +33,7 @@ func TestBenchRunnerHop(t *testing.T) {
 	if os.Getenv("WARDEN_BENCH_TORCH") != "1" {
 		t.Skip("set WARDEN_BENCH_TORCH=1 (bench/torch.sh)")
 	}
-	threads := envInt("TORCH_THREADS", 1)
+	threads := reftorch.EnvInt("TORCH_THREADS", 1)
 	torch.SetThreads(threads)
 	model, err := demo.TrainDigits(t.TempDir())
 	if err != nil {
@@ -117,7 +118,7 @@ func TestBenchRunnerHop(t *testing.T) {
 		}
 	}
 	runs := map[string]pair{"fgsm": pairOf(op(attacks.IDFGSM, fgsmParams)), "pgd": pairOf(op(attacks.IDPGD, pgdParams))}
-	rounds, reps := envInt("WARDEN_BENCH_ROUNDS", 6), envInt("WARDEN_BENCH_REPS", 5)
+	rounds, reps := reftorch.EnvInt("WARDEN_BENCH_ROUNDS", 6), reftorch.EnvInt("WARDEN_BENCH_REPS", 5)
 	for _, name := range []string{"fgsm", "pgd"} {
 		var a, b []float64
 		for r := 0; r < rounds; r++ {
@@ -135,10 +136,10 @@ func TestBenchRunnerHop(t *testing.T) {
 				}
 			}
 		}
-		ma, mb := medianSeconds(a), medianSeconds(b)
+		ma, mb := reftorch.Median(a), reftorch.Median(b)
 		id := map[string]string{"fgsm": attacks.IDFGSM, "pgd": attacks.IDPGD}[name]
 		fmt.Printf("BENCH_RUNNER attack=%s batch=64 threads=%d inprocess_ms=%.2f runner_ms=%.2f ratio=%.3f runner_inside_ms=%.2f\n",
-			name, threads, ma*1000, mb*1000, mb/ma, medianSeconds(inside[id])*1000)
+			name, threads, ma*1000, mb*1000, mb/ma, reftorch.Median(inside[id])*1000)
 	}
 	fmt.Printf("BENCH_RUNNER predict threads=%d inprocess_p50_ms=%.3f inprocess_p99_ms=%.3f runner_p50_ms=%.3f runner_p99_ms=%.3f hop_p50_ms=%.3f cold_start_ms=%.0f layers=%q\n",
 		threads, ip50, ip99, hp50, hp99, hp50-ip50, float64(cold.Milliseconds()), p.Layers)

@@ -8,8 +8,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,22 +17,6 @@ import (
 	"github.com/wardenlab/warden/worker/demo"
 	"github.com/wardenlab/warden/worker/torch"
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-func medianSeconds(ts []float64) float64 {
-	s := append([]float64(nil), ts...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
 
 // TestBenchTorchAttacks (bench/torch.sh; skipped without WARDEN_BENCH_TORCH=1)
 // times FGSM and PGD-10 on a batch of 64 held-out digits through the demo
@@ -47,12 +29,12 @@ func TestBenchTorchAttacks(t *testing.T) {
 		t.Skip("set WARDEN_BENCH_TORCH=1 (bench/torch.sh)")
 	}
 	reftorch.Need(t)
-	threads := envInt("TORCH_THREADS", 1)
+	threads := reftorch.EnvInt("TORCH_THREADS", 1)
 	// As Worker.attack does for a job: one OS thread, one OpenMP pool.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.SetThreads(threads)
-	reps, rounds, warmup := envInt("WARDEN_BENCH_REPS", 10), envInt("WARDEN_BENCH_ROUNDS", 6), 3
+	reps, rounds, warmup := reftorch.EnvInt("WARDEN_BENCH_REPS", 10), reftorch.EnvInt("WARDEN_BENCH_ROUNDS", 6), 3
 
 	var model *demo.Trained
 	if dir := os.Getenv("WARDEN_DEMO_CACHE"); dir != "" {
@@ -122,12 +104,12 @@ func TestBenchTorchAttacks(t *testing.T) {
 	}
 	line := fmt.Sprintf("BENCH batch=64 threads=%d rounds=%d reps=%d libtorch_go=%s torch_python=%s", threads, rounds, reps, torch.TorchVersion(), py.Version)
 	for _, name := range []string{"fgsm", "pgd"} {
-		g, p := medianSeconds(goTimes[name]), medianSeconds(pyTimes[name])
-		gc, pc := medianSeconds(goCPU[name]), medianSeconds(pyCPU[name])
+		g, p := reftorch.Median(goTimes[name]), reftorch.Median(pyTimes[name])
+		gc, pc := reftorch.Median(goCPU[name]), reftorch.Median(pyCPU[name])
 		line += fmt.Sprintf(" %s_go_ms=%.3f %s_py_ms=%.3f %s_ratio=%.3f %s_go_cpu_ms=%.3f %s_py_cpu_ms=%.3f %s_cpu_ratio=%.3f",
 			name, g*1e3, name, p*1e3, name, g/p, name, gc*1e3, name, pc*1e3, name, gc/pc)
 		for r := 0; r < rounds; r++ {
-			gr, pr := medianSeconds(goTimes[name][r*reps:(r+1)*reps]), medianSeconds(pyTimes[name][r*reps:(r+1)*reps])
+			gr, pr := reftorch.Median(goTimes[name][r*reps:(r+1)*reps]), reftorch.Median(pyTimes[name][r*reps:(r+1)*reps])
 			t.Logf("%s round %d: go median %.3f ms, python median %.3f ms, ratio %.3f", name, r+1, gr*1e3, pr*1e3, gr/pr)
 		}
 		t.Logf("%s: go median %.3f ms, python median %.3f ms (%d runs each), ratio %.3f; process CPU per run: go %.3f ms, python %.3f ms, ratio %.3f",
