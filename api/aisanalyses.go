@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/wardenlab/warden"
 	"github.com/wardenlab/warden/ais"
+	"github.com/wardenlab/warden/ais/defence"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 )
@@ -69,8 +70,8 @@ type aisAnalysisRequest struct {
 }
 
 // params merges the two places parameters may be given ("parameters"
-// wins field by field) and validates them.
-func (r aisAnalysisRequest) params() (jobs.AnalysisParams, error) {
+// wins field by field); validateAnalysisParams checks them.
+func (r aisAnalysisRequest) params() jobs.AnalysisParams {
 	p := r.AnalysisParams
 	if q := r.Parameters; q != nil {
 		if q.QueryBudget != 0 {
@@ -94,11 +95,17 @@ func (r aisAnalysisRequest) params() (jobs.AnalysisParams, error) {
 		if q.TriggerSteps != 0 {
 			p.TriggerSteps = q.TriggerSteps
 		}
+		if q.TargetFPR != 0 {
+			p.TargetFPR = q.TargetFPR
+		}
+		if q.Mode != "" {
+			p.Mode = q.Mode
+		}
 		if q.Seed != 0 {
 			p.Seed = q.Seed
 		}
 	}
-	return p, validateAnalysisParams(p)
+	return p
 }
 
 // Parameter bounds.
@@ -111,9 +118,29 @@ const (
 	maxTriggerSteps = 5000
 )
 
-// validateAnalysisParams checks parameters before defaults apply.
-func validateAnalysisParams(p jobs.AnalysisParams) error {
+// validateAnalysisParams checks an analysis's parameters before defaults
+// apply; it lower-cases the defence's mode. Parameters of the defence
+// alone (target_fpr, mode) are refused on other analyses rather than
+// ignored.
+func validateAnalysisParams(analysis string, p *jobs.AnalysisParams) error {
 	d := map[string]string{}
+	if analysis == ais.AnalysisDefence {
+		// The worker's range (worker/analysis.defend).
+		if p.TargetFPR != 0 && !(p.TargetFPR > 0 && p.TargetFPR < 0.5) {
+			d["target_fpr"] = "must be above 0 and below 0.5"
+		}
+		p.Mode = strings.ToLower(strings.TrimSpace(p.Mode))
+		if p.Mode != "" && p.Mode != defence.ModeFlag && p.Mode != defence.ModeBlock {
+			d["mode"] = "one of flag, block"
+		}
+	} else {
+		if p.TargetFPR != 0 {
+			d["target_fpr"] = "only for the defence analysis (POST " + aisBase + "/model_registration/{model_id}/defence), not " + analysis
+		}
+		if p.Mode != "" {
+			d["mode"] = "only for the defence analysis (POST " + aisBase + "/model_registration/{model_id}/defence), not " + analysis
+		}
+	}
 	if p.QueryBudget != 0 && (p.QueryBudget < 10 || p.QueryBudget > maxQueryBudget) {
 		d["query_budget"] = fmt.Sprintf("must be between 10 and %d", maxQueryBudget)
 	}
@@ -193,8 +220,8 @@ func (s *Server) startAnalysis(c echo.Context, req aisAnalysisRequest, id string
 				Details: map[string]string{"task_type": "must be " + m.TaskType + " (or left out)"}}
 		}
 	}
-	p, err := req.params()
-	if err != nil {
+	p := req.params()
+	if err := validateAnalysisParams(analysis, &p); err != nil {
 		return records.Job{}, err
 	}
 	if err := s.checkCallback(c, req.CallbackURL); err != nil {
@@ -304,6 +331,10 @@ func (s *Server) loadAnalysis(c echo.Context) (records.Job, jobs.AnalysisInput, 
 	in, err := jobs.Analysis.Input(j.Input)
 	if err != nil {
 		return j, in, fmt.Errorf("analysis %s input: %w", j.ID, err)
+	}
+	if in.AnalysisType == ais.AnalysisDefence && j.Status == records.JobCompleted {
+		// A client that waited for its new profile predicts with it next.
+		s.guards.saw(orgOf(c), in.AISModelID, j, false)
 	}
 	return j, in, nil
 }
@@ -557,6 +588,7 @@ func (s *Server) aisDelete(c echo.Context) error {
 	if err != nil {
 		return notFoundAs(err, "model registration not found")
 	}
+	s.guards.forget(org, m.ID)
 	s.DB.PurgeBlobs(ctx, s.Blobs, keys)
 	return c.JSON(http.StatusOK, map[string]any{"model_id": m.ID, "deleted": true, "analyses_deleted": n})
 }

@@ -85,6 +85,10 @@ func TestAISAnalysisLifecycle(t *testing.T) {
 		{`{"model_id":"` + id + `","steps":100000}`, 400, "steps"},
 		{`{"model_id":"` + id + `","curve_points":[10,900000]}`, 400, "curve_points"},
 		{`{"model_id":"` + id + `","unknown":1}`, 400, "unknown field"},
+		// The defence's parameters are refused on other analyses.
+		{`{"model_id":"` + id + `","analysis_type":"EVA","target_fpr":0.1}`, 400, "target_fpr: only for the defence analysis"},
+		{`{"model_id":"` + id + `","parameters":{"mode":"block"}}`, 400, "mode: only for the defence analysis"},
+		{`{"model_id":"` + id + `","parameters":{"target_fpr":0.1}}`, 400, "target_fpr: only for the defence analysis"},
 		{`{"model_id":"` + id + `","task_type":"TC"}`, 412, "task_type: must be IC"},
 		{`{"model_id":"` + id + `","analysis_type":"model-poisoning"}`, 412, "clean_model_1: required by model-poisoning"},
 		{`{"model_id":"ais_000000000000000000000000"}`, 404, "not found"},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -61,18 +60,7 @@ func (s *Server) aisDefenceStart(c echo.Context) error {
 		}
 	}
 	p := req.AnalysisParams
-	d := map[string]string{}
-	if p.TargetFPR != 0 && !(p.TargetFPR > 0 && p.TargetFPR < 0.5) {
-		d["target_fpr"] = "must be above 0 and below 0.5"
-	}
-	p.Mode = strings.ToLower(p.Mode)
-	if p.Mode != "" && p.Mode != defence.ModeFlag && p.Mode != defence.ModeBlock {
-		d["mode"] = "one of flag, block"
-	}
-	if len(d) > 0 {
-		return &warden.Error{Code: warden.EINVALID, Message: "Invalid defence parameters", Details: d}
-	}
-	if err := validateAnalysisParams(p); err != nil {
+	if err := validateAnalysisParams(ais.AnalysisDefence, &p); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -132,21 +120,15 @@ func (s *Server) inheritParams(ctx context.Context, m records.AISModel, p *jobs.
 // analysis of that type (completed only, when completed is set); nil when
 // there is none.
 func (s *Server) latestAnalysis(ctx context.Context, m records.AISModel, analysis string, completed bool) (*jobs.AnalysisInput, records.Job, error) {
-	list, err := s.DB.SubjectJobs(ctx, m.OrgID, jobs.Analysis.Name, m.ID, 500)
-	if err != nil {
+	j, ok, err := s.DB.NewestSubjectJob(ctx, m.OrgID, jobs.Analysis.Name, m.ID, analysis, completed)
+	if err != nil || !ok {
 		return nil, records.Job{}, err
 	}
-	for _, j := range list {
-		if completed && j.Status != records.JobCompleted {
-			continue
-		}
-		in, err := jobs.Analysis.Input(j.Input)
-		if err != nil || in.AnalysisType != analysis {
-			continue
-		}
-		return &in, j, nil
+	in, err := jobs.Analysis.Input(j.Input)
+	if err != nil {
+		return nil, records.Job{}, fmt.Errorf("analysis %s: input: %w", j.ID, err)
 	}
-	return nil, records.Job{}, nil
+	return &in, j, nil
 }
 
 // aisDefenceDoc is GET …/defence.
@@ -202,32 +184,41 @@ func noProfile(modelID string) error {
 		Details: map[string]string{"defence": "no completed defence analysis"}}
 }
 
-// profileBytes is the newest completed defence analysis's profile file.
-func (s *Server) profileBytes(ctx context.Context, m records.AISModel) ([]byte, records.Job, error) {
+// profileJob is the registration's newest completed defence analysis,
+// read from the database; what it finds replaces what the guarded
+// endpoint's cache holds of the registration.
+func (s *Server) profileJob(ctx context.Context, m records.AISModel) (records.Job, error) {
 	_, j, err := s.latestAnalysis(ctx, m, ais.AnalysisDefence, true)
 	if err != nil {
-		return nil, j, err
+		return j, err
 	}
 	if j.ID == "" {
-		return nil, j, noProfile(m.ID)
+		s.guards.forget(m.OrgID, m.ID)
+		return j, noProfile(m.ID)
 	}
+	s.guards.saw(m.OrgID, m.ID, j, true)
+	return j, nil
+}
+
+// profileBytes is a defence analysis's profile file.
+func (s *Server) profileBytes(ctx context.Context, j records.Job) ([]byte, error) {
 	b, err := s.DB.JobArtifact(ctx, j.ID, profileArtifact)
 	if err != nil {
-		return nil, j, fmt.Errorf("defence analysis %s: %w", j.ID, err)
+		return nil, fmt.Errorf("defence analysis %s: %w", j.ID, err)
 	}
 	rc, err := s.Blobs.Open(ctx, b.Key)
 	if err != nil {
-		return nil, j, err
+		return nil, err
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxProfileBytes+1))
 	if err != nil {
-		return nil, j, err
+		return nil, err
 	}
 	if len(data) > maxProfileBytes {
-		return nil, j, fmt.Errorf("defence analysis %s: profile larger than %d bytes", j.ID, maxProfileBytes)
+		return nil, fmt.Errorf("defence analysis %s: profile larger than %d bytes", j.ID, maxProfileBytes)
 	}
-	return data, j, nil
+	return data, nil
 }
 
 // profiles caches decoded profiles by the defence analysis that made
@@ -261,26 +252,33 @@ func (c *profileCache) put(job string, p *defence.Profile) {
 
 // loadProfile is the registration's newest profile, decoded.
 func (s *Server) loadProfile(ctx context.Context, m records.AISModel) (*defence.Profile, records.Job, error) {
-	_, j, err := s.latestAnalysis(ctx, m, ais.AnalysisDefence, true)
+	j, err := s.profileJob(ctx, m)
 	if err != nil {
 		return nil, j, err
 	}
+	p, err := s.decodeProfile(ctx, j)
+	return p, j, err
+}
+
+// decodeProfile is a completed defence analysis's profile, decoded (once:
+// profiles keeps it).
+func (s *Server) decodeProfile(ctx context.Context, j records.Job) (*defence.Profile, error) {
 	if p := profiles.get(j.ID); p != nil {
-		return p, j, nil
+		return p, nil
 	}
-	data, j, err := s.profileBytes(ctx, m)
+	data, err := s.profileBytes(ctx, j)
 	if err != nil {
-		return nil, j, err
+		return nil, err
 	}
 	var p defence.Profile
 	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, j, fmt.Errorf("defence analysis %s: profile: %w", j.ID, err)
+		return nil, fmt.Errorf("defence analysis %s: profile: %w", j.ID, err)
 	}
 	if p.Version != defence.ProfileVersion || p.Range == nil || p.OOD == nil || p.Squeezer == nil || p.Monitor == nil {
-		return nil, j, fmt.Errorf("defence analysis %s: profile version %d is incomplete or not %d", j.ID, p.Version, defence.ProfileVersion)
+		return nil, fmt.Errorf("defence analysis %s: profile version %d is incomplete or not %d", j.ID, p.Version, defence.ProfileVersion)
 	}
 	profiles.put(j.ID, &p)
-	return &p, j, nil
+	return &p, nil
 }
 
 func (s *Server) aisDefenceProfile(c echo.Context) error {
@@ -289,7 +287,11 @@ func (s *Server) aisDefenceProfile(c echo.Context) error {
 	if err != nil {
 		return notFoundAs(err, "model registration not found")
 	}
-	data, _, err := s.profileBytes(ctx, m)
+	j, err := s.profileJob(ctx, m)
+	if err != nil {
+		return err
+	}
+	data, err := s.profileBytes(ctx, j)
 	if err != nil {
 		return err
 	}

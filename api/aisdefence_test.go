@@ -92,7 +92,10 @@ func TestAISDefenceRoutes(t *testing.T) {
 		reason string
 	}{
 		{`{"mode":"drop"}`, 400, "mode: one of flag, block"},
-		{`{"target_fpr":0.7}`, 400, "target_fpr"},
+		{`{"target_fpr":0.7}`, 400, "target_fpr: must be above 0 and below 0.5"},
+		{`{"target_fpr":0.5}`, 400, "target_fpr: must be above 0 and below 0.5"},
+		{`{"target_fpr":-0.01}`, 400, "target_fpr: must be above 0 and below 0.5"},
+		{`{"mode":"both","target_fpr":1}`, 400, "mode: one of flag, block"},
 		{`{"epsilons":[2]}`, 400, "epsilons"},
 		{`{"unknown":1}`, 400, "unknown field"},
 	} {
@@ -103,7 +106,7 @@ func TestAISDefenceRoutes(t *testing.T) {
 	wantAISError(t, h.do("GET", base, nil, as(other)), 404, "not found")
 	wantAISError(t, h.do("GET", base+"/profile.json", nil, as(other)), 404, "not found")
 
-	start := h.postJSON(base, `{"mode":"block","target_fpr":0.04}`, as(org))
+	start := h.postJSON(base, `{"mode":"Block","target_fpr":0.04}`, as(org))
 	defID, _ := start.Body["analysis_id"].(string)
 	if start.Code != 202 || start.Body["analysis_type"] != "defence" || start.Body["status"] != records.JobQueued {
 		t.Fatalf("POST defence: %d %s", start.Code, start.Raw)
@@ -206,8 +209,9 @@ func TestAISGuardedPredict(t *testing.T) {
 	got := startModelWorker(t, h)
 
 	start := h.postJSON("/api/ais/v1.5/model_registration/"+id+"/defence", `{}`, as(org))
+	flagID, _ := start.Body["analysis_id"].(string)
 	prof := testProfile(t, id, "flag")
-	h.completeJob(start.Body["analysis_id"].(string), "{}", map[string][]byte{"profile.json": prof})
+	h.completeJob(flagID, "{}", map[string][]byte{"profile.json": prof})
 	var p defence.Profile
 	if err := json.Unmarshal(prof, &p); err != nil {
 		t.Fatal(err)
@@ -273,7 +277,7 @@ func TestAISGuardedPredict(t *testing.T) {
 	}
 	rdb := h.redis.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
-	keys, err := rdb.Keys(context.Background(), "warden:defence:monitor:"+org.OrgID+":*:"+id).Result()
+	keys, err := rdb.Keys(context.Background(), "warden:defence:monitor:"+org.OrgID+":*:"+id+":"+flagID).Result()
 	if err != nil || len(keys) != 1 {
 		t.Errorf("monitor keys %v %v", keys, err)
 	} else if ttl := rdb.TTL(context.Background(), keys[0]).Val(); ttl <= 0 || ttl > 24*time.Hour {
@@ -284,10 +288,18 @@ func TestAISGuardedPredict(t *testing.T) {
 	wantAISError(t, h.postJSON(path, `{"input_data":[0,1]}`, as(org)), 400, "input_data")
 	wantAISError(t, h.postJSON(path, `{"input_data":[0,0,1,2]}`, as(org)), 400, "values must lie in")
 	wantAISError(t, h.postJSON(path, `{"input_data":[0,0,1,1]}`, as(other)), 404, "not found")
+	// A new profile: the client that waited for it predicts with it at
+	// once, and its stream starts afresh under the new thresholds.
 	blk := h.postJSON("/api/ais/v1.5/model_registration/"+id+"/defence", `{"mode":"block"}`, as(org))
-	h.completeJob(blk.Body["analysis_id"].(string), "{}", map[string][]byte{"profile.json": testProfile(t, id, "block")})
+	blkID, _ := blk.Body["analysis_id"].(string)
+	h.completeJob(blkID, "{}", map[string][]byte{"profile.json": testProfile(t, id, "block")})
+	if st := h.do("GET", "/api/ais/v1.5/analyses/"+blkID, nil, as(org)); st.Body["status"] != records.JobCompleted {
+		t.Fatalf("block profile analysis: %d %s", st.Code, st.Raw)
+	}
 	if res := h.postJSON(path, `{"input_data":[0,0,1,1]}`, as(org)); res.Code != 200 {
 		t.Errorf("clean input in block mode: %d %s", res.Code, res.Raw)
+	} else if d := guardAnswer(t, res.Raw); d.Mode != "block" || d.Stream.Queries != 1 {
+		t.Errorf("first prediction under the block profile: %s", res.Raw)
 	}
 	wantAISError(t, h.postJSON(path, `{"input_data":[0,1,1,0]}`, as(org)), 403, "blocked by the endpoint defence: ood")
 	// Out-of-distribution queries raise the stream's OOD rate until the
@@ -305,6 +317,48 @@ func TestAISGuardedPredict(t *testing.T) {
 		}
 	}
 	wantAISError(t, h.postJSON(path, `{"input_data":[0,0,1,1]}`, as(org)), 403, "blocked by the endpoint defence: ood_rate fired")
+
+	// A profile completed out of this replica's sight (a worker) serves
+	// within guardCacheTTL, with a fresh stream again.
+	third := h.postJSON("/api/ais/v1.5/model_registration/"+id+"/defence", `{"mode":"flag"}`, as(org))
+	thirdID, _ := third.Body["analysis_id"].(string)
+	h.completeJob(thirdID, "{}", map[string][]byte{"profile.json": testProfile(t, id, "flag")})
+	var served []byte
+	testenv.Eventually(t, 10*time.Second, "the newest profile to serve", func() bool {
+		res := h.postJSON(path, `{"input_data":[0,0,1,1]}`, as(org))
+		served = res.Raw
+		return res.Code == 200
+	})
+	if d := guardAnswer(t, served); d.Mode != "flag" || d.Flagged || d.Stream.Queries != 1 {
+		t.Errorf("first prediction under the third profile: %s", served)
+	}
+	for _, p := range []string{flagID, blkID, thirdID} {
+		if keys, err := rdb.Keys(context.Background(), "warden:defence:monitor:"+org.OrgID+":*:"+id+":"+p).Result(); err != nil || len(keys) != 1 {
+			t.Errorf("monitor keys of profile %s: %v %v", p, keys, err)
+		}
+	}
+
+	// Guarded predictions are in the prediction histogram by outcome.
+	m := string(h.do("GET", "/metrics", nil).Raw)
+	for _, want := range []string{`warden_predict_duration_seconds_count{outcome="guarded",stage="total"} 4`,
+		`warden_predict_duration_seconds_count{outcome="flagged",stage="total"} 2`,
+		`warden_predict_duration_seconds_count{outcome="blocked",stage="total"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// guardAnswer is a guarded prediction's defence member.
+func guardAnswer(t *testing.T, raw []byte) aisDefence {
+	t.Helper()
+	var doc struct {
+		Defence aisDefence `json:"defence"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Defence
 }
 
 // aisDefence is the guarded endpoint's defence member.

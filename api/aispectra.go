@@ -146,8 +146,8 @@ func (s *Server) aisRegister(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ap, err := aisAnalysisRequest{Parameters: req.Parameters, AnalysisParams: req.AnalysisParams}.params()
-	if err != nil {
+	ap := aisAnalysisRequest{Parameters: req.Parameters, AnalysisParams: req.AnalysisParams}.params()
+	if err := validateAnalysisParams(analysis, &ap); err != nil {
 		return err
 	}
 	if err := s.checkCallback(c, req.CallbackURL); err != nil {

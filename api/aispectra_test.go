@@ -161,6 +161,8 @@ func TestAISRegisterRefusals(t *testing.T) {
 	wantAISError(t, h.postJSON(path, `{"task_type":"IC",`, as(org)), 400, "body")
 	wantAISError(t, h.postJSON(path, `{"task_type":"IC","analysis_type":"MEA","x":1}`, as(org)), 400, "unknown field")
 	wantAISError(t, h.postJSON(path, `{}`, as(org)), 400, "task_type: required")
+	wantAISError(t, h.postJSON(path, `{"task_type":"IC","analysis_type":"MEA","target_fpr":0.1}`, as(org)), 400, "target_fpr: only for the defence analysis")
+	wantAISError(t, h.postJSON(path, `{"task_type":"IC","analysis_type":"EVA","parameters":{"mode":"flag"}}`, as(org)), 400, "mode: only for the defence analysis")
 	wantAISError(t, h.aisRegister("IX", "MEA", as(org)), 400, "unknown task type")
 	wantAISError(t, h.aisRegister("IC", "poison", as(org)), 400, "unknown analysis type")
 	wantAISError(t, h.aisRegister("OD", "MEA", as(org)), 412, "not offered")

@@ -18,6 +18,7 @@ import (
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/ais/defence"
 	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/predict"
 	"github.com/wardenlab/warden/records"
@@ -27,9 +28,96 @@ import (
 // last query (a flagged stream stays flagged that long).
 const monitorTTL = 24 * time.Hour
 
-// monitorKey is the Redis key of a client's stream state for a model.
-func monitorKey(org, credential, model string) string {
-	return "warden:defence:monitor:" + org + ":" + credential + ":" + model
+// monitorKey is the Redis key of a client's stream state for a model under
+// one profile: a new profile (new thresholds) starts every stream afresh.
+func monitorKey(org, credential, model, profile string) string {
+	return "warden:defence:monitor:" + org + ":" + credential + ":" + model + ":" + profile
+}
+
+// guardTargets remembers, for guardCacheTTL, what the guarded endpoint
+// needs of a registration: the registration with its files and its newest
+// completed defence analysis, so that a stream of guarded predictions
+// costs no database query each (the decoded profile is cached by
+// analysis: profiles). Entries are keyed by org and registration, so one
+// never crosses tenants. A newer profile or a deletion on another replica
+// is seen within guardCacheTTL; on this one at once: every lookup of the
+// newest profile (GET …/defence, the profile download) updates the entry,
+// and deleting the registration forgets it.
+type guardTargets struct {
+	mu sync.Mutex
+	m  map[[2]string]guardTarget
+}
+
+type guardTarget struct {
+	model   records.AISModel
+	files   []records.AISFile
+	profile records.Job
+	until   time.Time
+}
+
+const (
+	guardCacheTTL = 3 * time.Second
+	guardCacheMax = 4096 // entries; the map is emptied rather than grown past it
+)
+
+// guardTarget is the registration, its files and its newest completed
+// defence analysis, through the cache.
+func (s *Server) guardTarget(ctx context.Context, org, id string) (records.AISModel, []records.AISFile, records.Job, error) {
+	key := [2]string{org, id}
+	now := time.Now()
+	s.guards.mu.Lock()
+	e, ok := s.guards.m[key]
+	s.guards.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.model, e.files, e.profile, nil
+	}
+	m, files, err := s.DB.GetAISModel(ctx, org, id)
+	if err != nil {
+		s.guards.forget(org, id)
+		return m, nil, records.Job{}, notFoundAs(err, "model registration not found")
+	}
+	j, err := s.profileJob(ctx, m)
+	if err != nil {
+		return m, nil, j, err
+	}
+	s.guards.mu.Lock()
+	defer s.guards.mu.Unlock()
+	if s.guards.m == nil || len(s.guards.m) >= guardCacheMax {
+		s.guards.m = map[[2]string]guardTarget{}
+	}
+	if old, ok := s.guards.m[key]; ok && now.Before(old.until) && old.profile.CreatedAt.After(j.CreatedAt) {
+		j = old.profile // a concurrent lookup found a newer one
+	}
+	s.guards.m[key] = guardTarget{model: m, files: files, profile: j, until: now.Add(guardCacheTTL)}
+	return m, files, j, nil
+}
+
+// saw is a completed defence analysis of a registration seen on this
+// replica. A newer one than the cached replaces it. When newest is set, j
+// is a fresh lookup's newest: an older one than the cached (which was
+// deleted since) drops the entry, to be read again.
+func (c *guardTargets) saw(org, id string, j records.Job, newest bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := [2]string{org, id}
+	e, ok := c.m[key]
+	switch {
+	case !ok || e.profile.ID == j.ID:
+	case j.CreatedAt.Before(e.profile.CreatedAt):
+		if newest {
+			delete(c.m, key)
+		}
+	default:
+		e.profile = j
+		c.m[key] = e
+	}
+}
+
+// forget drops a registration (deleted, or without a profile now).
+func (c *guardTargets) forget(org, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, [2]string{org, id})
 }
 
 func (s *Server) routesAISPredict(g *routeGroup, prefix string) {
@@ -60,6 +148,7 @@ type aisStreamAnswer struct {
 // squeezed copies; the profile's checks and the caller's stream monitor
 // run here.
 func (s *Server) aisPredict(c echo.Context) error {
+	start := time.Now()
 	ctx := c.Request().Context()
 	var body map[string]json.RawMessage
 	if err := decodeBody(c, &body, 16<<20); err != nil {
@@ -70,12 +159,13 @@ func (s *Server) aisPredict(c echo.Context) error {
 		return err
 	}
 	org := orgOf(c)
-	m, files, err := s.DB.GetAISModel(ctx, org, c.Param("model_id"))
+	m, files, profJob, err := s.guardTarget(ctx, org, c.Param("model_id"))
 	if err != nil {
-		return notFoundAs(err, "model registration not found")
+		return err
 	}
-	prof, _, err := s.loadProfile(ctx, m)
+	prof, err := s.decodeProfile(ctx, profJob)
 	if err != nil {
+		s.guards.forget(org, m.ID) // read it again next time (deleted since?)
 		return err
 	}
 	var modelFile *records.AISFile
@@ -117,11 +207,27 @@ func (s *Server) aisPredict(c echo.Context) error {
 	model := predict.Model{ID: m.ID, OrgID: m.OrgID, Type: modelspec.TypeCV, Metadata: md, BlobKey: modelFile.BlobKey, Zip: true,
 		Version: modelFile.UpdatedAt.UnixNano()}
 	outs, rep, err := s.predictAll(c, model, append([]attacks.Batch{sample}, squeezed...), labels)
+	// observe records the prediction in warden_predict_duration_seconds:
+	// outcome guarded (answered, nothing fired), flagged (answered with
+	// checks fired), blocked (403), or the error's code as for plain
+	// predictions; the worker's stages are those of the unsqueezed input.
+	observe := func(outcome string) {
+		total := time.Since(start)
+		stages := dashboards.PredictStages{Total: total}
+		if rep.ID != "" {
+			stages.Queue = total - time.Duration(rep.WorkerMS*float64(time.Millisecond))
+			stages.Runner = time.Duration(rep.RunnerMS * float64(time.Millisecond))
+			stages.Forward = time.Duration(rep.ForwardMS * float64(time.Millisecond))
+		}
+		s.Metrics.ObservePredict(outcome, stages)
+	}
 	if err != nil {
+		observe(warden.ErrorCode(err))
 		return err
 	}
 	dec, err := prof.Check(defence.Sample{Shape: prof.InputShape, X: x, Outs: outs})
 	if err != nil {
+		observe(warden.EINTERNAL)
 		return fmt.Errorf("defence checks: %w", err)
 	}
 	cred := ""
@@ -138,8 +244,9 @@ func (s *Server) aisPredict(c echo.Context) error {
 			class = i
 		}
 	}
-	stream, streamChecks, err := s.observeQuery(ctx, monitorKey(org, cred, m.ID), prof.Monitor, x, class, oodFired)
+	stream, streamChecks, err := s.observeQuery(ctx, monitorKey(org, cred, m.ID, profJob.ID), prof.Monitor, x, class, oodFired)
 	if err != nil {
+		observe(warden.ErrorCode(err))
 		return err
 	}
 	ans := aisDefenceAnswer{Flagged: dec.Flagged, Mode: prof.Mode, Checks: dec.Checks,
@@ -153,8 +260,14 @@ func (s *Server) aisPredict(c echo.Context) error {
 		if stream.FlaggedAt > 0 {
 			fired = append(fired, stream.FlaggedBy)
 		}
+		observe("blocked")
 		return &warden.Error{Code: warden.EFORBIDDEN, Message: "blocked by the endpoint defence: " + strings.Join(fired, ", ") + " fired",
 			Details: map[string]string{"checks": strings.Join(fired, ","), "model_id": m.ID}}
+	}
+	if ans.Flagged {
+		observe("flagged")
+	} else {
+		observe("guarded")
 	}
 	return c.JSON(http.StatusOK, map[string]any{"prediction": rep.Prediction, "confidence": rep.Confidence, "model_id": m.ID,
 		"input_hash": rep.InputHash, "probabilities": rep.Probabilities, "defence": ans})

@@ -18,7 +18,7 @@ var aisCalibrationSchema = obj(map[string]any{
 var (
 	opAISDefenceStart = op{Params: []param{modelIDParam},
 		Body: map[string]any{"application/json": obj(withProps(aisParamsProps, map[string]any{
-			"target_fpr":   map[string]any{"type": "number", "description": "False-positive rate the thresholds aim at (default 0.05)"},
+			"target_fpr":   map[string]any{"type": "number", "description": "False-positive rate the thresholds aim at: above 0 and below 0.5 (default 0.05)"},
 			"mode":         map[string]any{"type": "string", "enum": []string{"flag", "block"}, "description": "Guarded endpoint: flag (200 with the checks) or block (403 naming the check); default flag"},
 			"callback_url": map[string]any{"type": "string", "description": "Signed analysis_completed / analysis_failed / analysis_cancelled webhook"},
 		}))},

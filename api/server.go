@@ -67,6 +67,7 @@ type Server struct {
 	audit       *predictionAudit
 	inflight    inflightPredictions
 	models      activeModels
+	guards      guardTargets  // the guarded prediction endpoint's registrations
 	routes      []route       // for the OpenAPI document
 	groups      []*routeGroup // one per surface, longest prefix first
 	// streams ends with Run's shutdown, and with it the UI's event

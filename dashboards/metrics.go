@@ -43,7 +43,7 @@ func NewMetrics() *Metrics {
 		}, []string{"kind", "status"}),
 		predict: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "warden_predict_duration_seconds",
-			Help:    "Synchronous prediction latency by stage: total (as the API saw it), queue (total less the worker's handling: Redis hops and waiting), handoff (the part of queue between pushing the request and the reply reaching the API: the Redis hops alone), runner (the batch's runner round trip) and forward (the forward pass alone), by outcome.",
+			Help:    "Synchronous prediction latency by stage: total (as the API saw it), queue (total less the worker's handling: Redis hops and waiting), handoff (the part of queue between pushing the request and the reply reaching the API: the Redis hops alone), runner (the batch's runner round trip) and forward (the forward pass alone), by outcome: ok or the error's code; guarded predictions (AISpectra's endpoint defence) guarded, flagged, blocked or the error's code.",
 			Buckets: []float64{.0001, .00025, .0005, .00075, .001, .0015, .002, .005, .01, .025, .05, .1, .25, 1, 5, 30},
 		}, []string{"stage", "outcome"}),
 	}
@@ -66,7 +66,8 @@ type PredictStages struct {
 }
 
 // ObservePredict records one synchronous prediction; stages that did not
-// happen (zero) are left out.
+// happen (zero) are left out. A guarded prediction's outcome is guarded
+// (nothing fired), flagged, blocked, or the error's code.
 func (m *Metrics) ObservePredict(outcome string, s PredictStages) {
 	if m == nil {
 		return

@@ -77,3 +77,63 @@ func TestAISUploadClaim(t *testing.T) {
 		}
 	})
 }
+
+// TestNewestSubjectJob: a registration's newest analysis of a type, any
+// status or completed only, in its org alone; other kinds' inputs are not
+// read as JSON.
+func TestNewestSubjectJob(t *testing.T) {
+	dialects(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		org := testenv.Org(t, db, "newest").OrgID
+		other := testenv.Org(t, db, "other").OrgID
+		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+		add := func(id, orgID, kind, subject, typ, status string, at int) {
+			t.Helper()
+			in := `{"ais_model_id":"` + subject + `","analysis_type":"` + typ + `"}`
+			if kind != "analysis" {
+				in = "not json"
+			}
+			j := records.Job{ID: id, OrgID: &orgID, Kind: kind, Queue: "gpu", Subject: subject, Input: in,
+				CreatedAt: base.Add(time.Duration(at) * time.Minute), Deadline: base.Add(2 * time.Hour)}
+			if err := db.CreateJob(ctx, &j, nil, storage.Quota{}); err != nil {
+				t.Fatal(err)
+			}
+			if status == records.JobQueued {
+				return
+			}
+			if _, ok, err := db.StartJob(ctx, id); err != nil || !ok {
+				t.Fatalf("start %s: %v %v", id, ok, err)
+			}
+			if status == records.JobCompleted {
+				if ok, err := db.CompleteJob(ctx, id, storage.Completion{Result: records.Result{Data: "{}"}}); err != nil || !ok {
+					t.Fatalf("complete %s: %v %v", id, ok, err)
+				}
+			}
+		}
+		add("d-old", org, "analysis", "m1", "defence", records.JobCompleted, 1)
+		add("d-new", org, "analysis", "m1", "defence", records.JobCompleted, 2)
+		add("e-newer", org, "analysis", "m1", "EVA", records.JobCompleted, 3)
+		add("d-running", org, "analysis", "m1", "defence", records.JobInProgress, 4)
+		add("x-other-kind", org, "probe", "m1", "", records.JobCompleted, 5)
+		add("d-other-model", org, "analysis", "m2", "defence", records.JobCompleted, 6)
+		add("d-other-org", other, "analysis", "m1", "defence", records.JobCompleted, 7)
+		for _, c := range []struct {
+			org, subject, typ string
+			completed         bool
+			want              string
+		}{
+			{org, "m1", "defence", true, "d-new"},
+			{org, "m1", "defence", false, "d-running"},
+			{org, "m1", "EVA", true, "e-newer"},
+			{org, "m1", "MEA", false, ""},
+			{org, "m2", "defence", true, "d-other-model"},
+			{other, "m1", "defence", true, "d-other-org"},
+			{other, "m2", "defence", false, ""},
+		} {
+			j, ok, err := db.NewestSubjectJob(ctx, c.org, "analysis", c.subject, c.typ, c.completed)
+			if err != nil || ok != (c.want != "") || j.ID != c.want {
+				t.Errorf("%s %s completed=%v: %q %v %v, want %q", c.subject, c.typ, c.completed, j.ID, ok, err, c.want)
+			}
+		}
+	})
+}
