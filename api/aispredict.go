@@ -18,7 +18,6 @@ import (
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/ais/defence"
 	"github.com/wardenlab/warden/attacks"
-	"github.com/wardenlab/warden/dashboards"
 	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/predict"
 	"github.com/wardenlab/warden/records"
@@ -212,14 +211,7 @@ func (s *Server) aisPredict(c echo.Context) error {
 	// checks fired), blocked (403), or the error's code as for plain
 	// predictions; the worker's stages are those of the unsqueezed input.
 	observe := func(outcome string) {
-		total := time.Since(start)
-		stages := dashboards.PredictStages{Total: total}
-		if rep.ID != "" {
-			stages.Queue = total - time.Duration(rep.WorkerMS*float64(time.Millisecond))
-			stages.Runner = time.Duration(rep.RunnerMS * float64(time.Millisecond))
-			stages.Forward = time.Duration(rep.ForwardMS * float64(time.Millisecond))
-		}
-		s.Metrics.ObservePredict(outcome, stages)
+		s.Metrics.ObservePredict(outcome, predictStages(time.Since(start), rep))
 	}
 	if err != nil {
 		observe(warden.ErrorCode(err))

@@ -448,19 +448,23 @@ func (s *Server) postPredict(c echo.Context) error {
 		audit.Status, audit.Error = warden.ErrorCode(answer), answer.Error()
 	}
 	s.audit.record(context.WithoutCancel(ctx), audit)
-	stages := dashboards.PredictStages{Total: total}
-	if rep.ID != "" {
-		stages.Queue = total - time.Duration(rep.WorkerMS*float64(time.Millisecond))
-		stages.Handoff = time.Duration(rep.HandoffMS * float64(time.Millisecond))
-		stages.Runner = time.Duration(rep.RunnerMS * float64(time.Millisecond))
-		stages.Forward = time.Duration(rep.ForwardMS * float64(time.Millisecond))
-	}
-	s.Metrics.ObservePredict(audit.Status, stages)
+	s.Metrics.ObservePredict(audit.Status, predictStages(total, rep))
 	if answer != nil {
 		return answer
 	}
 	return c.JSON(http.StatusOK, map[string]any{"prediction": rep.Prediction, "confidence": rep.Confidence,
 		"model_id": m.ID, "input_hash": rep.InputHash, "probabilities": rep.Probabilities})
+}
+
+// predictStages splits a prediction's total latency by stage; the worker's
+// stages are left out when no reply came.
+func predictStages(total time.Duration, rep predict.Reply) dashboards.PredictStages {
+	st := dashboards.PredictStages{Total: total}
+	if rep.ID != "" {
+		ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+		st.Queue, st.Handoff, st.Runner, st.Forward = total-ms(rep.WorkerMS), ms(rep.HandoffMS), ms(rep.RunnerMS), ms(rep.ForwardMS)
+	}
+	return st
 }
 
 // predictAnswer maps a prediction's failure to the error the client gets
