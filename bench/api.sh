@@ -46,7 +46,8 @@ read_run() {
 	last="$(echo "$out" | grep '^APILOAD ') $(cpu_delta "$before" "$after" "$secs")"
 }
 
-apiload read -ids "$work/ids.json" -rate 200 -duration 5s -label warmup >/dev/null
+# Warm-up at the full rate (connection pools, caches, the first GCs).
+apiload read -ids "$work/ids.json" -rate "$RATE" -duration 10s -label warmup >/dev/null
 read_run empty
 empty="$last"
 echo "filling the queue: $QUEUED jobs ($API_QUEUED through the API) …" >&2

@@ -16,12 +16,14 @@
 // percentiles over all requests and one "APILOAD_ROUTE" line per route.
 //
 // fill leaves jobs queued (no worker runs) until n are pending in Redis:
-// the first -api through the API (POST /v1/diagnostics/probe at -rate, a
-// database row and an asynq task each, the submission latency measured),
-// the rest through queue.Client.EnqueueJob, the call the API makes, with
-// the ids and payloads a probe submission gets. It prints one "FILL" line:
-// Redis used_memory per queued job for each part and over all, and
-// MEMORY USAGE of one task and of the pending list.
+// -api of them through the API (POST /v1/diagnostics/probe at -rate, a
+// database row and an asynq task each), half on the empty queue and half
+// once the rest is queued, so the submission latency is measured at both
+// ends; the rest through queue.Client.EnqueueJob, the call the API makes,
+// with the ids and payloads a probe submission gets. It prints one "FILL"
+// line: Redis used_memory per queued job for each part and over all,
+// MEMORY USAGE of one task and of the pending list, and the submission
+// latencies.
 package main
 
 import (
@@ -337,67 +339,66 @@ func fill(ctx context.Context, o options) error {
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
 	pendingKey := "asynq:{" + jobs.Probe.Queue + "}:pending"
-	pending := func() (int64, error) { return rdb.LLen(ctx, pendingKey).Result() }
-	p0, err := pending()
-	if err != nil {
-		return err
-	}
-	m0, err := usedMemory(ctx, rdb)
-	if err != nil {
-		return err
-	}
-
-	// 1. Through the API.
-	apiN := min(o.api, o.n)
-	var submit *tally
-	if apiN > 0 {
-		body := []byte(`{"hold_ms":0}`)
-		tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodPost, URL: c.BaseURL + "/v1/diagnostics/probe", Body: body, Header: o.headers(c)})
-		submit = newTally()
-		for _, r := range attack(o, tr, time.Duration(float64(apiN)/o.rate*float64(time.Second)), "fill") {
-			submit.add(r)
+	// at reads the pending count and Redis's used memory.
+	type point struct{ pending, memory int64 }
+	at := func() (point, error) {
+		n, err := rdb.LLen(ctx, pendingKey).Result()
+		if err != nil {
+			return point{}, fmt.Errorf("pending: %w", err)
 		}
+		m, err := usedMemory(ctx, rdb)
+		return point{n, m}, err
 	}
-	p1, err := pending()
-	if err != nil {
-		return err
+	// viaAPI submits k probes through the API at o.rate.
+	viaAPI := func(k int) (*tally, error) {
+		t := newTally()
+		if k <= 0 {
+			return t, nil
+		}
+		tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodPost, URL: c.BaseURL + "/v1/diagnostics/probe",
+			Body: []byte(`{"hold_ms":0}`), Header: o.headers(c)})
+		for _, r := range attack(o, tr, time.Duration(float64(k)/o.rate*float64(time.Second)), "fill") {
+			t.add(r)
+		}
+		if t.failed > 0 {
+			return t, fmt.Errorf("%d of %d submissions failed (first: %s)", t.failed, t.n(), t.firstErr)
+		}
+		return t, nil
 	}
-	m1, err := usedMemory(ctx, rdb)
-	if err != nil {
-		return err
-	}
-
-	// 2. Straight into asynq, as the API would.
-	rest := int64(o.n) - p1
 	qc := queue.NewClient(asynq.RedisClientOpt{Addr: ropt.Addr, Password: ropt.Password, DB: ropt.DB})
 	defer qc.Close()
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= rest {
-				if err := qc.EnqueueJob(ctx, jobs.Probe.NewID(), jobs.Probe.Name); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return fmt.Errorf("enqueue: %w", err)
-	}
-	direct := time.Since(start)
-	p2, err := pending()
+
+	apiN := min(o.api, o.n)
+	p0, err := at()
 	if err != nil {
 		return err
 	}
-	m2, err := usedMemory(ctx, rdb)
+	// 1. Half the API part on an empty queue.
+	early, err := viaAPI(apiN / 2)
+	if err != nil {
+		return err
+	}
+	p1, err := at()
+	if err != nil {
+		return err
+	}
+	// 2. Straight into asynq, as the API would, up to n less the API's
+	// second half.
+	start := time.Now()
+	if err := enqueue(ctx, qc, int64(o.n-(apiN-apiN/2))-p1.pending); err != nil {
+		return err
+	}
+	direct := time.Since(start)
+	p2, err := at()
+	if err != nil {
+		return err
+	}
+	// 3. The other half through the API, on the full queue.
+	late, err := viaAPI(apiN - apiN/2)
+	if err != nil {
+		return err
+	}
+	p3, err := at()
 	if err != nil {
 		return err
 	}
@@ -413,23 +414,50 @@ func fill(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("memory usage of the pending list: %w", err)
 	}
-	per := func(dm int64, dn int64) string {
+	per := func(dm, dn int64) string {
 		if dn <= 0 {
 			return "0"
 		}
 		return strconv.FormatFloat(float64(dm)/float64(dn), 'f', 1, 64)
 	}
-	line := fmt.Sprintf("FILL pending=%d api_jobs=%d direct_jobs=%d direct_s=%.1f bytes_per_job_api=%s bytes_per_job_direct=%s bytes_per_job=%s task_hash_bytes=%d pending_list_bytes_per_job=%s used_memory_mb=%.1f",
-		p2, p1-p0, p2-p1, direct.Seconds(), per(m1-m0, p1-p0), per(m2-m1, p2-p1), per(m2-m0, p2-p0), taskBytes, per(listBytes, p2), float64(m2)/(1<<20))
-	if submit != nil {
-		line += " submit_" + strings.ReplaceAll(submit.String(), " ", " submit_")
+	apiJobs := p1.pending - p0.pending + p3.pending - p2.pending
+	fmt.Printf("FILL pending=%d api_jobs=%d direct_jobs=%d direct_s=%.1f bytes_per_job_api=%s bytes_per_job_direct=%s bytes_per_job=%s task_hash_bytes=%d pending_list_bytes_per_job=%s used_memory_mb=%.1f %s %s\n",
+		p3.pending, apiJobs, p2.pending-p1.pending, direct.Seconds(),
+		per(p1.memory-p0.memory+p3.memory-p2.memory, apiJobs), per(p2.memory-p1.memory, p2.pending-p1.pending), per(p3.memory-p0.memory, p3.pending-p0.pending),
+		taskBytes, per(listBytes, p3.pending), float64(p3.memory)/(1<<20), prefixed("submit_empty_", early), prefixed("submit_full_", late))
+	if p3.pending < int64(o.n) {
+		return fmt.Errorf("only %d of %d jobs pending", p3.pending, o.n)
 	}
-	fmt.Println(line)
-	if p2 < int64(o.n) {
-		return fmt.Errorf("only %d of %d jobs pending", p2, o.n)
+	return nil
+}
+
+// prefixed is a tally's k=v pairs with each key prefixed.
+func prefixed(prefix string, t *tally) string {
+	return prefix + strings.ReplaceAll(t.String(), " ", " "+prefix)
+}
+
+// enqueue puts n probe jobs on the queue from 32 goroutines, each through
+// queue.Client.EnqueueJob with a fresh probe id.
+func enqueue(ctx context.Context, qc *queue.Client, n int64) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= n {
+				if err := qc.EnqueueJob(ctx, jobs.Probe.NewID(), jobs.Probe.Name); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
 	}
-	if submit != nil && submit.failed > 0 {
-		return fmt.Errorf("%d of %d submissions failed (first: %s)", submit.failed, submit.n(), submit.firstErr)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("enqueue: %w", err)
 	}
 	return nil
 }
