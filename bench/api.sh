@@ -14,6 +14,9 @@
 #      API enqueues them; Redis memory per queued job;
 #   4. read again, the same load with the queue full.
 #   RATE=1000 DURATION=30s QUEUED=1000000 API_QUEUED=20000 bash bench/api.sh
+#   PROFILE=/tmp/prof bash bench/api.sh   # CPU profiles of warden api during
+#   each read run, and each request's start and latency (api-LABEL.csv):
+#   go tool pprof -top /tmp/prof/api-empty.cpu.pprof
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODFILE=.build/go.torch.mod
@@ -25,6 +28,10 @@ echo "building bin/warden (libtorch) and bench/apiload …" >&2
 go build -modfile="$MODFILE" -tags torch -p=1 -o "$work/warden" ./cmd/warden
 CGO_ENABLED=0 go build -o "$work/apiload" ./bench/apiload
 bench_services
+if [ -n "${PROFILE:-}" ]; then
+	mkdir -p "$PROFILE"
+	export WARDEN_PPROF_ADDR="127.0.0.1:$(free_port)"
+fi
 apiload() { local mode="$1"; shift; "$work/apiload" "$mode" -url "$base" -creds "$creds" "$@"; }
 
 echo "starting warden dev (training the demo models) …" >&2
@@ -38,10 +45,15 @@ echo "warden api up: $base, redis :$rport, database $db (no worker)" >&2
 secs=$(awk -v d="$DURATION" 'BEGIN { sub(/s$/, "", d); print d }')
 # read_run LABEL: one read run with the CPU it cost; sets last.
 read_run() {
-	local before after out
+	local before after out prof=""
 	before=$(snap)
-	out=$(apiload read -ids "$work/ids.json" -rate "$RATE" -duration "$DURATION" -label "$1")
+	if [ -n "${PROFILE:-}" ]; then
+		curl -s -o "$PROFILE/api-$1.cpu.pprof" "http://$WARDEN_PPROF_ADDR/debug/pprof/profile?seconds=$((secs - 2))" &
+		prof=$!
+	fi
+	out=$(apiload read -ids "$work/ids.json" -rate "$RATE" -duration "$DURATION" -label "$1" ${PROFILE:+-dump "$PROFILE/api-$1.csv"})
 	after=$(snap)
+	[ -z "$prof" ] || wait "$prof"
 	echo "$out"
 	last="$(echo "$out" | grep '^APILOAD ') $(cpu_delta "$before" "$after" "$secs")"
 }

@@ -67,6 +67,7 @@ type Config struct {
 	TrustedProxies    string   // WARDEN_TRUSTED_PROXIES, CIDRs whose X-Forwarded-For is believed
 	CORSOrigins       []string // WARDEN_CORS_ORIGINS, browser origins allowed to call the API (ParseOrigins)
 	WorkerMetricsAddr string   // WARDEN_WORKER_METRICS_ADDR, where `warden worker` serves /metrics
+	PprofAddr         string   // WARDEN_PPROF_ADDR, where api, worker and dev serve /debug/pprof ("" off)
 
 	C2PATrustAnchors   string // WARDEN_C2PA_TRUST_ANCHORS, path to a PEM bundle
 	SensorTrustAnchors string // WARDEN_SENSOR_TRUST_ANCHORS, path to a PEM bundle
@@ -169,6 +170,7 @@ func load(e *env) (Config, error) {
 		ModelURLAllow:      e.str("WARDEN_MODEL_URL_ALLOW", ""),
 		TrustedProxies:     e.str("WARDEN_TRUSTED_PROXIES", ""),
 		WorkerMetricsAddr:  e.str("WARDEN_WORKER_METRICS_ADDR", ":9090"),
+		PprofAddr:          e.str("WARDEN_PPROF_ADDR", ""),
 		C2PATrustAnchors:   e.str("WARDEN_C2PA_TRUST_ANCHORS", ""),
 		SensorTrustAnchors: e.str("WARDEN_SENSOR_TRUST_ANCHORS", ""),
 		AIThreshold:        e.float("WARDEN_AI_THRESHOLD", 0.6),

@@ -65,6 +65,7 @@ func main() {
 	fs.StringVar(&o.image, "image", "", "seed: a JPEG to verify")
 	fs.StringVar(&o.ids, "ids", "", "read: the seed's output")
 	fs.StringVar(&o.label, "label", "", "read: a name for the run")
+	fs.StringVar(&o.dump, "dump", "", "read: write each request's start (s from the first) and latency (ms) as CSV to this file")
 	fs.Float64Var(&o.rate, "rate", 1000, "read, fill: requests per second")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "read: how long")
 	fs.IntVar(&o.conns, "conns", 64, "read, fill: keep-alive connections")
@@ -91,10 +92,10 @@ func main() {
 }
 
 type options struct {
-	url, creds, model, image, ids, label, redis string
-	rate                                        float64
-	duration                                    time.Duration
-	conns, n, api                               int
+	url, creds, model, image, ids, label, redis, dump string
+	rate                                              float64
+	duration                                          time.Duration
+	conns, n, api                                     int
 }
 
 // seeded is what seed writes and read reads.
@@ -237,6 +238,11 @@ func read(o options) error {
 			per[i].add(r)
 		}
 	}
+	if o.dump != "" {
+		if err := dumpCSV(o.dump, res); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("APILOAD label=%s rate=%g duration_s=%g conns=%d %s\n", o.label, o.rate, o.duration.Seconds(), o.conns, all)
 	for i, r := range routes {
 		fmt.Printf("APILOAD_ROUTE label=%s route=%q %s\n", o.label, r.name, per[i])
@@ -245,6 +251,23 @@ func read(o options) error {
 		return fmt.Errorf("%d of %d requests failed (first: %s)", all.failed, all.n(), all.firstErr)
 	}
 	return nil
+}
+
+// dumpCSV writes each result's start offset and latency, for plotting
+// where in a run the slow requests fall.
+func dumpCSV(path string, res []*vegeta.Result) error {
+	var b strings.Builder
+	b.WriteString("start_s,latency_ms,code\n")
+	var t0 time.Time
+	for _, r := range res {
+		if t0.IsZero() || r.Timestamp.Before(t0) {
+			t0 = r.Timestamp
+		}
+	}
+	for _, r := range res {
+		fmt.Fprintf(&b, "%.4f,%.3f,%d\n", r.Timestamp.Sub(t0).Seconds(), float64(r.Latency.Microseconds())/1000, r.Code)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // check sends one request of a target outside the load and wants a 200

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -318,6 +319,9 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 			go serveWorkerMetrics(ctx, cfg.WorkerMetricsAddr, metrics)
 		}
 	}
+	if cfg.PprofAddr != "" {
+		go servePprof(ctx, cfg.PprofAddr)
+	}
 	if withAPI {
 		srv, err := api.New(api.Deps{Config: cfg, DB: db, Blobs: blobs, Redis: redisOpt, Jobs: jobSvc, Workers: jobSvc, Webhooks: jobSvc, Outbound: out, Metrics: metrics})
 		if err != nil {
@@ -341,10 +345,29 @@ func serve(ctx context.Context, cfg config.Config, withAPI, withWorker bool, std
 func serveWorkerMetrics(ctx context.Context, addr string, m *dashboards.Metrics) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	serveSide(ctx, "worker metrics", addr, mux)
+}
+
+// servePprof serves Go's profiler (/debug/pprof) on its own listener, never
+// on the API's: it shows the process's internals, so it belongs on
+// loopback or an operators' network.
+func servePprof(ctx context.Context, addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	slog.Info("profiler listening", "addr", addr)
+	serveSide(ctx, "profiler", addr, mux)
+}
+
+// serveSide serves h on addr until ctx ends.
+func serveSide(ctx context.Context, what, addr string, h http.Handler) {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); srv.Close() }()
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		slog.Warn("worker metrics server stopped", "addr", addr, "err", err)
+		slog.Warn(what+" server stopped", "addr", addr, "err", err)
 	}
 }
 
