@@ -334,7 +334,7 @@ func (s *Server) loadAnalysis(c echo.Context) (records.Job, jobs.AnalysisInput, 
 	}
 	if in.AnalysisType == ais.AnalysisDefence && j.Status == records.JobCompleted {
 		// A client that waited for its new profile predicts with it next.
-		s.guards.saw(orgOf(c), in.AISModelID, j, false)
+		sawProfile(&s.guards, orgOf(c), in.AISModelID, j, false)
 	}
 	return j, in, nil
 }

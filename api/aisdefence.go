@@ -196,7 +196,7 @@ func (s *Server) profileJob(ctx context.Context, m records.AISModel) (records.Jo
 		s.guards.forget(m.OrgID, m.ID)
 		return j, noProfile(m.ID)
 	}
-	s.guards.saw(m.OrgID, m.ID, j, true)
+	sawProfile(&s.guards, m.OrgID, m.ID, j, true)
 	return j, nil
 }
 

@@ -42,32 +42,21 @@ func monitorKey(org, credential, model, profile string) string {
 // is seen within guardCacheTTL; on this one at once: every lookup of the
 // newest profile (GET …/defence, the profile download) updates the entry,
 // and deleting the registration forgets it.
-type guardTargets struct {
-	mu sync.Mutex
-	m  map[[2]string]guardTarget
-}
+type guardTargets = tenantCache[guardTarget]
 
 type guardTarget struct {
 	model   records.AISModel
 	files   []records.AISFile
 	profile records.Job
-	until   time.Time
 }
 
-const (
-	guardCacheTTL = 3 * time.Second
-	guardCacheMax = 4096 // entries; the map is emptied rather than grown past it
-)
+const guardCacheTTL = 3 * time.Second
 
 // guardTarget is the registration, its files and its newest completed
 // defence analysis, through the cache.
 func (s *Server) guardTarget(ctx context.Context, org, id string) (records.AISModel, []records.AISFile, records.Job, error) {
-	key := [2]string{org, id}
 	now := time.Now()
-	s.guards.mu.Lock()
-	e, ok := s.guards.m[key]
-	s.guards.mu.Unlock()
-	if ok && now.Before(e.until) {
+	if e, ok := s.guards.get(org, id, now); ok {
 		return e.model, e.files, e.profile, nil
 	}
 	m, files, err := s.DB.GetAISModel(ctx, org, id)
@@ -79,44 +68,31 @@ func (s *Server) guardTarget(ctx context.Context, org, id string) (records.AISMo
 	if err != nil {
 		return m, nil, j, err
 	}
-	s.guards.mu.Lock()
-	defer s.guards.mu.Unlock()
-	if s.guards.m == nil || len(s.guards.m) >= guardCacheMax {
-		s.guards.m = map[[2]string]guardTarget{}
-	}
-	if old, ok := s.guards.m[key]; ok && now.Before(old.until) && old.profile.CreatedAt.After(j.CreatedAt) {
-		j = old.profile // a concurrent lookup found a newer one
-	}
-	s.guards.m[key] = guardTarget{model: m, files: files, profile: j, until: now.Add(guardCacheTTL)}
+	t := guardTarget{model: m, files: files, profile: j}
+	s.guards.put(org, id, t, now, now.Add(guardCacheTTL), func(old, t guardTarget) guardTarget {
+		if old.profile.CreatedAt.After(t.profile.CreatedAt) {
+			t.profile = old.profile // a concurrent lookup found a newer one
+		}
+		return t
+	})
 	return m, files, j, nil
 }
 
-// saw is a completed defence analysis of a registration seen on this
-// replica. A newer one than the cached replaces it. When newest is set, j
-// is a fresh lookup's newest: an older one than the cached (which was
-// deleted since) drops the entry, to be read again.
-func (c *guardTargets) saw(org, id string, j records.Job, newest bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := [2]string{org, id}
-	e, ok := c.m[key]
-	switch {
-	case !ok || e.profile.ID == j.ID:
-	case j.CreatedAt.Before(e.profile.CreatedAt):
-		if newest {
-			delete(c.m, key)
+// sawProfile records a completed defence analysis of a registration seen
+// on this replica. A newer one than the cached replaces it. When newest is
+// set, j is a fresh lookup's newest: an older one than the cached (which
+// was deleted since) drops the entry, to be read again.
+func sawProfile(g *guardTargets, org, id string, j records.Job, newest bool) {
+	g.alter(org, id, func(e guardTarget) (guardTarget, bool) {
+		switch {
+		case e.profile.ID == j.ID:
+		case j.CreatedAt.Before(e.profile.CreatedAt):
+			return e, !newest
+		default:
+			e.profile = j
 		}
-	default:
-		e.profile = j
-		c.m[key] = e
-	}
-}
-
-// forget drops a registration (deleted, or without a profile now).
-func (c *guardTargets) forget(org, id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, [2]string{org, id})
+		return e, true
+	})
 }
 
 func (s *Server) routesAISPredict(g *routeGroup, prefix string) {

@@ -327,21 +327,29 @@ func BenchmarkSubmitProbe(b *testing.B) {
 	s := newStack(b, false, func(c *config.Config) { c.OrgMaxActiveJobs = 0 })
 	org := s.org("bench")
 	body := []byte(`{"hold_ms":0}`)
+	benchRequests(b, http.StatusAccepted, func() *http.Request {
+		req, _ := http.NewRequest("POST", s.srv.URL+"/v1/diagnostics/probe", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		withKey(org)(req)
+		return req
+	})
+}
+
+// benchRequests sends the requests made by next from parallel goroutines
+// on keep-alive connections until b.N are done, each answered with want.
+func benchRequests(b *testing.B, want int, next func() *http.Request) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("POST", s.srv.URL+"/v1/diagnostics/probe", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			withKey(org)(req)
-			resp, err := hc.Do(req)
+			resp, err := hc.Do(next())
 			if err != nil {
 				b.Fatal(err)
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				b.Fatalf("HTTP %d", resp.StatusCode)
+			if resp.StatusCode != want {
+				b.Fatalf("HTTP %d, want %d", resp.StatusCode, want)
 			}
 		}
 	})
@@ -367,21 +375,9 @@ func BenchmarkReadJob(b *testing.B) {
 	if accepted.JobID == "" {
 		b.Fatalf("probe: HTTP %d", resp.StatusCode)
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest("GET", s.srv.URL+"/v1/jobs/"+accepted.JobID, nil)
-			withKey(org)(req)
-			resp, err := hc.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Fatalf("HTTP %d", resp.StatusCode)
-			}
-		}
+	benchRequests(b, http.StatusOK, func() *http.Request {
+		req, _ := http.NewRequest("GET", s.srv.URL+"/v1/jobs/"+accepted.JobID, nil)
+		withKey(org)(req)
+		return req
 	})
 }
