@@ -588,7 +588,7 @@ func (s *Server) aisDelete(c echo.Context) error {
 	if err != nil {
 		return notFoundAs(err, "model registration not found")
 	}
-	s.guards.forget(org, m.ID)
+	s.guards.Forget(org, m.ID)
 	s.DB.PurgeBlobs(ctx, s.Blobs, keys)
 	return c.JSON(http.StatusOK, map[string]any{"model_id": m.ID, "deleted": true, "analyses_deleted": n})
 }

@@ -193,7 +193,7 @@ func (s *Server) profileJob(ctx context.Context, m records.AISModel) (records.Jo
 		return j, err
 	}
 	if j.ID == "" {
-		s.guards.forget(m.OrgID, m.ID)
+		s.guards.Forget(m.OrgID, m.ID)
 		return j, noProfile(m.ID)
 	}
 	sawProfile(&s.guards, m.OrgID, m.ID, j, true)

@@ -18,6 +18,7 @@ import (
 	"github.com/wardenlab/warden/ais"
 	"github.com/wardenlab/warden/ais/defence"
 	"github.com/wardenlab/warden/attacks"
+	"github.com/wardenlab/warden/internal/tenantcache"
 	"github.com/wardenlab/warden/modelspec"
 	"github.com/wardenlab/warden/predict"
 	"github.com/wardenlab/warden/records"
@@ -42,7 +43,7 @@ func monitorKey(org, credential, model, profile string) string {
 // is seen within guardCacheTTL; on this one at once: every lookup of the
 // newest profile (GET …/defence, the profile download) updates the entry,
 // and deleting the registration forgets it.
-type guardTargets = tenantCache[guardTarget]
+type guardTargets = tenantcache.Cache[guardTarget]
 
 type guardTarget struct {
 	model   records.AISModel
@@ -56,12 +57,12 @@ const guardCacheTTL = 3 * time.Second
 // defence analysis, through the cache.
 func (s *Server) guardTarget(ctx context.Context, org, id string) (records.AISModel, []records.AISFile, records.Job, error) {
 	now := time.Now()
-	if e, ok := s.guards.get(org, id, now); ok {
+	if e, ok := s.guards.Get(org, id, now); ok {
 		return e.model, e.files, e.profile, nil
 	}
 	m, files, err := s.DB.GetAISModel(ctx, org, id)
 	if err != nil {
-		s.guards.forget(org, id)
+		s.guards.Forget(org, id)
 		return m, nil, records.Job{}, notFoundAs(err, "model registration not found")
 	}
 	j, err := s.profileJob(ctx, m)
@@ -69,7 +70,7 @@ func (s *Server) guardTarget(ctx context.Context, org, id string) (records.AISMo
 		return m, nil, j, err
 	}
 	t := guardTarget{model: m, files: files, profile: j}
-	s.guards.put(org, id, t, now, now.Add(guardCacheTTL), func(old, t guardTarget) guardTarget {
+	s.guards.Put(org, id, t, now, now.Add(guardCacheTTL), func(old, t guardTarget) guardTarget {
 		if old.profile.CreatedAt.After(t.profile.CreatedAt) {
 			t.profile = old.profile // a concurrent lookup found a newer one
 		}
@@ -83,7 +84,7 @@ func (s *Server) guardTarget(ctx context.Context, org, id string) (records.AISMo
 // set, j is a fresh lookup's newest: an older one than the cached (which
 // was deleted since) drops the entry, to be read again.
 func sawProfile(g *guardTargets, org, id string, j records.Job, newest bool) {
-	g.alter(org, id, func(e guardTarget) (guardTarget, bool) {
+	g.Alter(org, id, func(e guardTarget) (guardTarget, bool) {
 		switch {
 		case e.profile.ID == j.ID:
 		case j.CreatedAt.Before(e.profile.CreatedAt):
@@ -140,7 +141,7 @@ func (s *Server) aisPredict(c echo.Context) error {
 	}
 	prof, err := s.decodeProfile(ctx, profJob)
 	if err != nil {
-		s.guards.forget(org, m.ID) // read it again next time (deleted since?)
+		s.guards.Forget(org, m.ID) // read it again next time (deleted since?)
 		return err
 	}
 	var modelFile *records.AISFile

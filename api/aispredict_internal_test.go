@@ -16,50 +16,30 @@ func TestGuardTargetsSaw(t *testing.T) {
 	old, cur, next := records.Job{ID: "a", CreatedAt: now.Add(-time.Hour)}, records.Job{ID: "b", CreatedAt: now}, records.Job{ID: "c", CreatedAt: now.Add(time.Minute)}
 	var g guardTargets
 	sawProfile(&g, "org", "m", next, true) // nothing cached: nothing to do
-	if _, ok := g.get("org", "m", now); ok {
+	if _, ok := g.Get("org", "m", now); ok {
 		t.Fatal("cached without a lookup")
 	}
-	g.put("org", "m", guardTarget{profile: cur}, now, now.Add(time.Second), nil)
+	g.Put("org", "m", guardTarget{profile: cur}, now, now.Add(time.Second), nil)
 	sawProfile(&g, "org", "m", old, false)
 	sawProfile(&g, "other", "m", next, true)
-	if e, _ := g.get("org", "m", now); e.profile.ID != "b" {
+	if e, _ := g.Get("org", "m", now); e.profile.ID != "b" {
 		t.Fatalf("an older analysis or another org's replaced the cached one: %+v", e)
 	}
 	sawProfile(&g, "org", "m", next, false)
-	if e, ok := g.get("org", "m", now); !ok || e.profile.ID != "c" {
+	if e, ok := g.Get("org", "m", now); !ok || e.profile.ID != "c" {
 		t.Fatalf("a newer analysis: %+v", e)
 	}
-	if _, ok := g.get("org", "m", now.Add(time.Second)); ok {
+	if _, ok := g.Get("org", "m", now.Add(time.Second)); ok {
 		t.Fatal("the entry outlived its expiry")
 	}
 	sawProfile(&g, "org", "m", cur, true)
-	if _, ok := g.get("org", "m", now); ok {
+	if _, ok := g.Get("org", "m", now); ok {
 		t.Fatal("the newest is older than the cached one, which stays")
 	}
-	g.put("org", "m", guardTarget{profile: cur}, now, now.Add(time.Second), nil)
-	g.forget("org", "m")
-	if _, ok := g.get("org", "m", now); ok {
+	g.Put("org", "m", guardTarget{profile: cur}, now, now.Add(time.Second), nil)
+	g.Forget("org", "m")
+	if _, ok := g.Get("org", "m", now); ok {
 		t.Fatal("forget left the entry")
-	}
-}
-
-// TestTenantCachePut: a concurrent lookup's live entry can win over the
-// value put (keep), an expired one cannot; entries are per org.
-func TestTenantCachePut(t *testing.T) {
-	now := time.Now()
-	var c tenantCache[int]
-	newer := func(old, v int) int { return max(old, v) }
-	c.put("o1", "x", 5, now, now.Add(time.Second), nil)
-	c.put("o1", "x", 3, now, now.Add(time.Second), newer)
-	if v, _ := c.get("o1", "x", now); v != 5 {
-		t.Fatalf("keep: got %d, want the live 5", v)
-	}
-	c.put("o1", "x", 2, now.Add(2*time.Second), now.Add(3*time.Second), newer)
-	if v, _ := c.get("o1", "x", now.Add(2*time.Second)); v != 2 {
-		t.Fatalf("an expired entry won: %d", v)
-	}
-	if _, ok := c.get("o2", "x", now); ok {
-		t.Fatal("another org's entry answered")
 	}
 }
 

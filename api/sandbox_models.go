@@ -334,7 +334,7 @@ func (s *Server) deleteModel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.models.forget(m.OrgID, m.ID)
+	s.models.Forget(m.OrgID, m.ID)
 	// The model is deleted: a file the blob store refuses to delete now
 	// stays queued and the reconciler deletes it later.
 	s.DB.PurgeBlobs(context.WithoutCancel(ctx), s.Blobs, keys)

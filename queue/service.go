@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/wardenlab/warden"
+	"github.com/wardenlab/warden/internal/tenantcache"
 	"github.com/wardenlab/warden/jobs"
 	"github.com/wardenlab/warden/records"
 	"github.com/wardenlab/warden/storage"
@@ -24,14 +25,27 @@ type Service struct {
 	deadline  time.Duration // default job deadline
 	quota     storage.Quota // per-org caps checked at submission; zero: none
 	events    jobs.Events   // renders the webhook of a cancelled job; nil: none sent
+	results   tenantcache.Cache[records.Result]
 }
+
+// Finished jobs' results are kept in memory for a while: status and result
+// reads (clients polling, the UI) then cost one query, the job row's, not
+// two. A result row never changes once its job completed, and it is deleted
+// only with the job row, which every read loads first (and org-scoped), so
+// a cached result is never served for a deleted or another org's job.
+const (
+	resultCacheTTL      = time.Minute
+	resultCacheMaxBytes = 16 << 10 // larger results are read each time
+	resultCacheEntries  = 1024     // so at most 16 MiB
+)
 
 var _ jobs.Service = (*Service)(nil)
 
 // NewService builds the job service; deadline is the default time a job
 // may take from submission before the reconciler fails it.
 func NewService(db *storage.DB, blobs storage.BlobStore, redis asynq.RedisConnOpt, client *Client, deadline time.Duration) *Service {
-	return &Service{db: db, blobs: blobs, client: client, inspector: asynq.NewInspector(redis), deadline: deadline}
+	return &Service{db: db, blobs: blobs, client: client, inspector: asynq.NewInspector(redis), deadline: deadline,
+		results: tenantcache.Cache[records.Result]{Limit: resultCacheEntries}}
 }
 
 // SetQuota sets the per-org caps that Submit and RegisterModel check
@@ -130,9 +144,25 @@ func (s *Service) Get(ctx context.Context, scope jobs.Scope, id string) (records
 	return j, nil
 }
 
-// Result implements jobs.Service.
+// Result implements jobs.Service; a completed job's result comes from
+// memory when it was read in the last resultCacheTTL.
 func (s *Service) Result(ctx context.Context, job records.Job) (records.Result, error) {
-	return s.db.GetResult(ctx, job.ID)
+	if job.Status != records.JobCompleted {
+		return s.db.GetResult(ctx, job.ID)
+	}
+	org := ""
+	if job.OrgID != nil {
+		org = *job.OrgID
+	}
+	now := time.Now()
+	if r, ok := s.results.Get(org, job.ID, now); ok {
+		return r, nil
+	}
+	r, err := s.db.GetResult(ctx, job.ID)
+	if err == nil && len(r.Data) <= resultCacheMaxBytes {
+		s.results.Put(org, job.ID, r, now, now.Add(resultCacheTTL), nil)
+	}
+	return r, err
 }
 
 // Cancel implements jobs.Service. The database is marked first: a worker

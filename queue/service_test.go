@@ -604,3 +604,48 @@ func TestRedisOpt(t *testing.T) {
 		}
 	}
 }
+
+// TestResultCache: a completed job's result is read from the database once
+// and then from memory; a deleted job is not found (its row is read first),
+// and a job that is not completed is always read afresh.
+func TestResultCache(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	org := e.org(t, "results")
+	scope := jobs.Scope{OrgID: org}
+	j := e.submit(t, org, 0)
+	if _, ok, err := e.db.StartJob(ctx, j.ID); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, err := e.db.CompleteJob(ctx, j.ID, storage.Completion{Result: records.Result{JobID: j.ID, Label: "done", Data: `{"held_ms":0}`}}); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	j, err := e.svc.Get(ctx, scope, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.svc.Result(ctx, j)
+	if err != nil || first.Data != `{"held_ms":0}` {
+		t.Fatalf("first read: %+v %v", first, err)
+	}
+	// The row changes behind the cache's back (it never does in Warden):
+	// the second read must not see it, proving it came from memory.
+	if err := e.db.Gorm().Model(&records.Result{}).Where("job_id = ?", j.ID).Update("data", `{"changed":1}`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.svc.Result(ctx, j); err != nil || again.Data != first.Data {
+		t.Fatalf("second read did not come from memory: %+v %v", again, err)
+	}
+	// Not completed: read afresh every time.
+	queued := e.submit(t, org, 0)
+	if _, err := e.svc.Result(ctx, queued); warden.ErrorCode(err) != warden.ENOTFOUND {
+		t.Fatalf("result of a queued job: %v", err)
+	}
+	// Deleted: the job row goes with the result, and reads start there.
+	if err := e.svc.Delete(ctx, scope, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Get(ctx, scope, j.ID); warden.ErrorCode(err) != warden.ENOTFOUND {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+}
