@@ -129,11 +129,11 @@ func (s *Service) Get(ctx context.Context, scope jobs.Scope, id string) (records
 		j   records.Job
 		err error = warden.Errorf(warden.ENOTFOUND, "job not found")
 	)
-	if scope.OrgID != "" {
+	switch {
+	case scope.Anonymous:
+		j, err = s.db.OrgOrAnonymousJob(ctx, scope.OrgID, id)
+	case scope.OrgID != "":
 		j, err = s.db.OrgJob(ctx, scope.OrgID, id)
-	}
-	if warden.ErrorCode(err) == warden.ENOTFOUND && scope.Anonymous {
-		j, err = s.db.AnonymousJob(ctx, id)
 	}
 	if err != nil {
 		return j, err

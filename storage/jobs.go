@@ -100,6 +100,16 @@ func (db *DB) AnonymousJob(ctx context.Context, id string) (records.Job, error) 
 	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ? AND org_id IS NULL", id), "job")
 }
 
+// OrgOrAnonymousJob loads a job that belongs to orgID or to no org, in
+// one query (spec 003's verification reads: an org's caller sees its own
+// jobs and anonymous ones); an empty org id finds anonymous jobs only.
+func (db *DB) OrgOrAnonymousJob(ctx context.Context, orgID, id string) (records.Job, error) {
+	if orgID == "" {
+		return db.AnonymousJob(ctx, id)
+	}
+	return first[records.Job](db.gorm.WithContext(ctx).Where("id = ? AND (org_id = ? OR org_id IS NULL)", id, orgID), "job")
+}
+
 // GetResult loads a job's result; ENOTFOUND when it has none yet.
 func (db *DB) GetResult(ctx context.Context, jobID string) (records.Result, error) {
 	return first[records.Result](db.gorm.WithContext(ctx).Where("job_id = ?", jobID), "result")
