@@ -345,15 +345,13 @@ func (s *Server) attackResults(c echo.Context) error {
 		}
 		return &warden.Error{Code: warden.ECONFLICT, Message: msg, Details: map[string]string{"status": j.Status}}
 	}
-	r, err := s.Jobs.Result(c.Request().Context(), j)
-	if err != nil {
-		return err
-	}
-	doc, err := attackDocument(j, r)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, doc)
+	return s.completedJSON(c, j, "attack results", func() (any, error) {
+		r, err := s.Jobs.Result(c.Request().Context(), j)
+		if err != nil {
+			return nil, err
+		}
+		return attackDocument(j, r)
+	})
 }
 
 func (s *Server) cancelAttack(c echo.Context) error {

@@ -68,6 +68,7 @@ type Server struct {
 	inflight    inflightPredictions
 	models      activeModels
 	guards      guardTargets  // the guarded prediction endpoint's registrations
+	done        completedDocs // rendered documents of completed jobs
 	routes      []route       // for the OpenAPI document
 	groups      []*routeGroup // one per surface, longest prefix first
 	// streams ends with Run's shutdown, and with it the UI's event
@@ -83,7 +84,7 @@ func New(d Deps) (*Server, error) {
 		return nil, errors.New("api: unexpected redis client type")
 	}
 	s := &Server{Deps: d, e: echo.New(), rdb: rdb, limiter: &Limiter{rdb: rdb}, tokens: newTokens(d.Config, d.DB),
-		predictions: predict.NewClient(rdb), audit: newPredictionAudit(d.DB)}
+		predictions: predict.NewClient(rdb), audit: newPredictionAudit(d.DB), done: completedDocs{Limit: completedDocEntries}}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError

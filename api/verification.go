@@ -297,30 +297,32 @@ func (s *Server) getVerify(c echo.Context) error {
 	if err != nil {
 		return notFoundAs(err, "Job not found")
 	}
-	resp := VerifyResponse{JobID: j.ID, Status: verifyStatus(j.Status), Reasons: []string{}, Progress: j.Progress,
-		Stage: j.Stage, CreatedAt: Timestamp(j.CreatedAt), UpdatedAt: Timestamp(j.UpdatedAt), CompletedAt: (*Timestamp)(j.FinishedAt)}
-	switch j.Status {
-	case records.JobCompleted:
-		r, err := s.Jobs.Result(c.Request().Context(), j)
-		if err != nil {
-			return err
+	return s.completedJSON(c, j, "verification", func() (any, error) {
+		resp := VerifyResponse{JobID: j.ID, Status: verifyStatus(j.Status), Reasons: []string{}, Progress: j.Progress,
+			Stage: j.Stage, CreatedAt: Timestamp(j.CreatedAt), UpdatedAt: Timestamp(j.UpdatedAt), CompletedAt: (*Timestamp)(j.FinishedAt)}
+		switch j.Status {
+		case records.JobCompleted:
+			r, err := s.Jobs.Result(c.Request().Context(), j)
+			if err != nil {
+				return nil, err
+			}
+			rep, err := jobs.VerifyMedia.Result(r.Data)
+			if err != nil {
+				return nil, fmt.Errorf("verification result %s: %w", j.ID, err)
+			}
+			resp.Label, resp.Confidence, resp.Details = rep.Label, &rep.Confidence, &rep.Details
+			if rep.Reasons != nil {
+				resp.Reasons = rep.Reasons
+			}
+		case records.JobFailed, records.JobCancelled:
+			resp.Label = "error"
+			resp.Error = j.Error
+			if j.Error != "" {
+				resp.Reasons = []string{j.Error}
+			}
 		}
-		rep, err := jobs.VerifyMedia.Result(r.Data)
-		if err != nil {
-			return fmt.Errorf("verification result %s: %w", j.ID, err)
-		}
-		resp.Label, resp.Confidence, resp.Details = rep.Label, &rep.Confidence, &rep.Details
-		if rep.Reasons != nil {
-			resp.Reasons = rep.Reasons
-		}
-	case records.JobFailed, records.JobCancelled:
-		resp.Label = "error"
-		resp.Error = j.Error
-		if j.Error != "" {
-			resp.Reasons = []string{j.Error}
-		}
-	}
-	return c.JSON(http.StatusOK, resp)
+		return resp, nil
+	})
 }
 
 // deleteVerify cancels a running job, then removes its row and every blob.
