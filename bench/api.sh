@@ -43,9 +43,12 @@ start_warden "$work/warden" api
 echo "warden api up: $base, redis :$rport, database $db (no worker)" >&2
 
 secs=$(awk -v d="$DURATION" 'BEGIN { sub(/s$/, "", d); print d }')
+# pg_sessions: PostgreSQL sessions opened so far on the benchmark's database.
+pg_sessions() { psql "$PGURL/postgres?sslmode=disable" -Atc "SELECT sessions FROM pg_stat_database WHERE datname = '$db'"; }
 # read_run LABEL: one read run with the CPU it cost; sets last.
 read_run() {
-	local before after out prof=""
+	local before after out prof="" s0 s1
+	s0=$(pg_sessions)
 	before=$(snap)
 	if [ -n "${PROFILE:-}" ]; then
 		curl -s -o "$PROFILE/api-$1.cpu.pprof" "http://$WARDEN_PPROF_ADDR/debug/pprof/profile?seconds=$((secs - 2))" &
@@ -53,9 +56,10 @@ read_run() {
 	fi
 	out=$(apiload read -ids "$work/ids.json" -rate "$RATE" -duration "$DURATION" -label "$1" ${PROFILE:+-dump "$PROFILE/api-$1.csv"})
 	after=$(snap)
+	s1=$(pg_sessions)
 	[ -z "$prof" ] || wait "$prof"
 	echo "$out"
-	last="$(echo "$out" | grep '^APILOAD ') $(cpu_delta "$before" "$after" "$secs")"
+	last="$(echo "$out" | grep '^APILOAD ') $(cpu_delta "$before" "$after" "$secs") pg_sessions=$((s1 - s0))"
 }
 
 # Warm-up at the full rate (connection pools, caches, the first GCs).
@@ -70,10 +74,10 @@ read_run "queued"
 queued="$last"
 
 echo
-echo "| date | queue | rate/s | s | requests | failed | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | CPU s/s warden / redis / postgres | machine busy (cores of $(nproc)) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| date | queue | rate/s | s | requests | failed | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | CPU s/s warden / redis / postgres | machine busy (cores of $(nproc)) | PostgreSQL sessions opened |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for l in "$empty" "$queued"; do
-	echo "| $(date -u +%Y-%m-%d) | $(val "$l" label) | $(val "$l" rate) | $(val "$l" duration_s) | $(val "$l" requests) | $(val "$l" failed) | $(val "$l" achieved_per_s) | $(val "$l" p50_ms) | $(val "$l" p90_ms) | $(val "$l" p99_ms) | $(val "$l" p999_ms) | $(val "$l" max_ms) | $(val "$l" warden_cpu) / $(val "$l" redis_cpu) / $(val "$l" postgres_cpu) | $(val "$l" machine_busy_cores) |"
+	echo "| $(date -u +%Y-%m-%d) | $(val "$l" label) | $(val "$l" rate) | $(val "$l" duration_s) | $(val "$l" requests) | $(val "$l" failed) | $(val "$l" achieved_per_s) | $(val "$l" p50_ms) | $(val "$l" p90_ms) | $(val "$l" p99_ms) | $(val "$l" p999_ms) | $(val "$l" max_ms) | $(val "$l" warden_cpu) / $(val "$l" redis_cpu) / $(val "$l" postgres_cpu) | $(val "$l" machine_busy_cores) | $(val "$l" pg_sessions) |"
 done
 echo
 echo "p99 queued / empty: $(awk -v a="$(val "$queued" p99_ms)" -v b="$(val "$empty" p99_ms)" 'BEGIN { printf "%.2f", a / b }'); p50 queued / empty: $(awk -v a="$(val "$queued" p50_ms)" -v b="$(val "$empty" p50_ms)" 'BEGIN { printf "%.2f", a / b }')"

@@ -81,8 +81,14 @@ func Open(ctx context.Context, url, sqlitePath string, opts ...Option) (*DB, err
 		// avoids SQLITE_BUSY under concurrent API and worker goroutines.
 		sqlDB.SetMaxOpenConns(1)
 	} else {
+		// As many idle connections as open ones: with fewer, a burst past
+		// the idle count closes connections as it ends and the next burst
+		// opens new ones (a backend start, authentication and the prepared
+		// statements again, on the request's path: bench/RESULTS.md, "API
+		// load"). Idle ones still go after ConnMaxIdleTime.
 		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(10)
+		sqlDB.SetMaxIdleConns(20)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
 	db := &DB{gorm: g, dialect: dialect}
