@@ -347,6 +347,28 @@ func TestAISGuardedPredict(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// And each left an audit record, like plain predictions.
+	var rows []records.Prediction
+	status := map[string]int{}
+	testenv.Eventually(t, 5*time.Second, "the guarded predictions' audit records", func() bool {
+		rows, _ = h.db.OrgPredictions(context.Background(), org.OrgID, 100)
+		clear(status)
+		for _, r := range rows {
+			status[r.Status]++
+		}
+		return status["guarded"] == 4 && status["flagged"] == 2 && status["blocked"] > 0
+	})
+	for _, r := range rows {
+		if r.ModelID != id || r.CredentialID == "" || r.InputHash == "" || !strings.HasPrefix(r.ID, "prd_") {
+			t.Errorf("audit record %+v", r)
+		}
+		if (r.Status == "blocked") != strings.Contains(r.Error, "blocked by the endpoint defence") {
+			t.Errorf("audit record's error %+v", r)
+		}
+		if (r.Status == "guarded" || r.Status == "flagged") && r.Prediction == "" {
+			t.Errorf("answered prediction without its answer %+v", r)
+		}
+	}
 }
 
 // guardAnswer is a guarded prediction's defence member.

@@ -183,25 +183,37 @@ func (s *Server) aisPredict(c echo.Context) error {
 	model := predict.Model{ID: m.ID, OrgID: m.OrgID, Type: modelspec.TypeCV, Metadata: md, BlobKey: modelFile.BlobKey, Zip: true,
 		Version: modelFile.UpdatedAt.UnixNano()}
 	outs, rep, err := s.predictAll(c, model, append([]attacks.Batch{sample}, squeezed...), labels)
-	// observe records the prediction in warden_predict_duration_seconds:
-	// outcome guarded (answered, nothing fired), flagged (answered with
-	// checks fired), blocked (403), or the error's code as for plain
+	cred := ""
+	if p := principal(c); p != nil {
+		cred = p.CredentialID
+	}
+	// observe records the prediction in warden_predict_duration_seconds
+	// and leaves its audit record (table predictions, as plain predictions
+	// do): outcome guarded (answered, nothing fired), flagged (answered
+	// with checks fired), blocked (403), or the error's code as for plain
 	// predictions; the worker's stages are those of the unsqueezed input.
-	observe := func(outcome string) {
-		s.Metrics.ObservePredict(outcome, predictStages(time.Since(start), rep))
+	observe := func(outcome string, failure error) {
+		total := time.Since(start)
+		s.Metrics.ObservePredict(outcome, predictStages(total, rep))
+		audit := records.Prediction{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: org, ModelID: m.ID,
+			CredentialID: cred, InputHash: modelspec.InputHash(raw), Status: outcome, Worker: rep.Worker, Batch: rep.Batch,
+			LatencyMS: float64(total.Microseconds()) / 1000, CreatedAt: start.UTC()}
+		if failure != nil {
+			audit.Error = failure.Error()
+		}
+		if outcome == "guarded" || outcome == "flagged" {
+			audit.Prediction, audit.Confidence = rep.Prediction, rep.Confidence
+		}
+		s.audit.record(context.WithoutCancel(ctx), audit)
 	}
 	if err != nil {
-		observe(warden.ErrorCode(err))
+		observe(warden.ErrorCode(err), err)
 		return err
 	}
 	dec, err := prof.Check(defence.Sample{Shape: prof.InputShape, X: x, Outs: outs})
 	if err != nil {
-		observe(warden.EINTERNAL)
+		observe(warden.EINTERNAL, err)
 		return fmt.Errorf("defence checks: %w", err)
-	}
-	cred := ""
-	if p := principal(c); p != nil {
-		cred = p.CredentialID
 	}
 	oodFired := false
 	for _, ch := range dec.Checks {
@@ -215,7 +227,7 @@ func (s *Server) aisPredict(c echo.Context) error {
 	}
 	stream, streamChecks, err := s.observeQuery(ctx, monitorKey(org, cred, m.ID, profJob.ID), prof.Monitor, x, class, oodFired)
 	if err != nil {
-		observe(warden.ErrorCode(err))
+		observe(warden.ErrorCode(err), err)
 		return err
 	}
 	ans := aisDefenceAnswer{Flagged: dec.Flagged, Mode: prof.Mode, Checks: dec.Checks,
@@ -229,14 +241,15 @@ func (s *Server) aisPredict(c echo.Context) error {
 		if stream.FlaggedAt > 0 {
 			fired = append(fired, stream.FlaggedBy)
 		}
-		observe("blocked")
-		return &warden.Error{Code: warden.EFORBIDDEN, Message: "blocked by the endpoint defence: " + strings.Join(fired, ", ") + " fired",
+		blocked := &warden.Error{Code: warden.EFORBIDDEN, Message: "blocked by the endpoint defence: " + strings.Join(fired, ", ") + " fired",
 			Details: map[string]string{"checks": strings.Join(fired, ","), "model_id": m.ID}}
+		observe("blocked", blocked)
+		return blocked
 	}
 	if ans.Flagged {
-		observe("flagged")
+		observe("flagged", nil)
 	} else {
-		observe("guarded")
+		observe("guarded", nil)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"prediction": rep.Prediction, "confidence": rep.Confidence, "model_id": m.ID,
 		"input_hash": rep.InputHash, "probabilities": rep.Probabilities, "defence": ans})
