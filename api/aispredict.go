@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 	"github.com/wardenlab/warden"
@@ -183,28 +182,12 @@ func (s *Server) aisPredict(c echo.Context) error {
 	model := predict.Model{ID: m.ID, OrgID: m.OrgID, Type: modelspec.TypeCV, Metadata: md, BlobKey: modelFile.BlobKey, Zip: true,
 		Version: modelFile.UpdatedAt.UnixNano()}
 	outs, rep, err := s.predictAll(c, model, append([]attacks.Batch{sample}, squeezed...), labels)
-	cred := ""
-	if p := principal(c); p != nil {
-		cred = p.CredentialID
-	}
-	// observe records the prediction in warden_predict_duration_seconds
-	// and leaves its audit record (table predictions, as plain predictions
-	// do): outcome guarded (answered, nothing fired), flagged (answered
-	// with checks fired), blocked (403), or the error's code as for plain
-	// predictions; the worker's stages are those of the unsqueezed input.
+	// observe records the prediction (recordPrediction): outcome guarded
+	// (answered, nothing fired), flagged (answered with checks fired),
+	// blocked (403), or the error's code as for plain predictions; the
+	// worker's stages are those of the unsqueezed input.
 	observe := func(outcome string, failure error) {
-		total := time.Since(start)
-		s.Metrics.ObservePredict(outcome, predictStages(total, rep))
-		audit := records.Prediction{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), OrgID: org, ModelID: m.ID,
-			CredentialID: cred, InputHash: modelspec.InputHash(raw), Status: outcome, Worker: rep.Worker, Batch: rep.Batch,
-			LatencyMS: float64(total.Microseconds()) / 1000, CreatedAt: start.UTC()}
-		if failure != nil {
-			audit.Error = failure.Error()
-		}
-		if outcome == "guarded" || outcome == "flagged" {
-			audit.Prediction, audit.Confidence = rep.Prediction, rep.Confidence
-		}
-		s.audit.record(context.WithoutCancel(ctx), audit)
+		s.recordPrediction(c, newPredictionID(), m.ID, raw, start, rep, outcome, failure)
 	}
 	if err != nil {
 		observe(warden.ErrorCode(err), err)
@@ -224,6 +207,10 @@ func (s *Server) aisPredict(c echo.Context) error {
 		if v > outs[0][class] {
 			class = i
 		}
+	}
+	cred := ""
+	if p := principal(c); p != nil {
+		cred = p.CredentialID
 	}
 	stream, streamChecks, err := s.observeQuery(ctx, monitorKey(org, cred, m.ID, profJob.ID), prof.Monitor, x, class, oodFired)
 	if err != nil {
@@ -272,7 +259,7 @@ func (s *Server) predictAll(c echo.Context, model predict.Model, xs []attacks.Ba
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := predict.Request{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Input: in, Deadline: deadline, Model: model}
+			req := predict.Request{ID: newPredictionID(), Input: in, Deadline: deadline, Model: model}
 			reps[i], errs[i] = s.predictions.Do(ctx, req)
 		}()
 	}

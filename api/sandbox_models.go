@@ -430,30 +430,41 @@ func (s *Server) postPredict(c echo.Context) error {
 		return err
 	}
 	defer release()
-	req := predict.Request{ID: "prd_" + strings.ReplaceAll(uuid.NewString(), "-", ""), Input: raw, Deadline: start.Add(s.Config.PredictTimeout),
+	req := predict.Request{ID: newPredictionID(), Input: raw, Deadline: start.Add(s.Config.PredictTimeout),
 		Model: predict.Model{ID: m.ID, OrgID: m.OrgID, Type: m.Type, Metadata: json.RawMessage(m.Metadata),
 			BlobKey: m.BlobKey, EndpointURL: m.EndpointURL, Version: m.UpdatedAt.UnixNano()}}
 	rep, err := s.predictions.Do(ctx, req)
-	audit := records.Prediction{ID: req.ID, OrgID: org, ModelID: m.ID, InputHash: modelspec.InputHash(raw), Worker: rep.Worker,
-		Batch: rep.Batch, CreatedAt: start.UTC()}
+	if answer := s.predictAnswer(c, rep, err); answer != nil {
+		s.recordPrediction(c, req.ID, m.ID, raw, start, rep, warden.ErrorCode(answer), answer)
+		return answer
+	}
+	s.recordPrediction(c, req.ID, m.ID, raw, start, rep, "ok", nil)
+	return c.JSON(http.StatusOK, map[string]any{"prediction": rep.Prediction, "confidence": rep.Confidence,
+		"model_id": m.ID, "input_hash": rep.InputHash, "probabilities": rep.Probabilities})
+}
+
+// newPredictionID is a fresh prediction id (prd_ and 32 hex digits).
+func newPredictionID() string { return "prd_" + strings.ReplaceAll(uuid.NewString(), "-", "") }
+
+// recordPrediction leaves a prediction's audit record (table predictions,
+// written in batches off the request path) and its latency by stage in
+// warden_predict_duration_seconds, under status: ok (guarded or flagged on
+// the guarded endpoint) with the reply's answer, or, with failure, the
+// refusal or error the client got (blocked, or its code).
+func (s *Server) recordPrediction(c echo.Context, id, modelID string, raw []byte, start time.Time, rep predict.Reply, status string, failure error) {
+	total := time.Since(start)
+	audit := records.Prediction{ID: id, OrgID: orgOf(c), ModelID: modelID, InputHash: modelspec.InputHash(raw), Status: status,
+		Worker: rep.Worker, Batch: rep.Batch, LatencyMS: float64(total.Microseconds()) / 1000, CreatedAt: start.UTC()}
 	if p := principal(c); p != nil {
 		audit.CredentialID = p.CredentialID
 	}
-	answer := s.predictAnswer(c, rep, err)
-	total := time.Since(start)
-	audit.LatencyMS = float64(total.Microseconds()) / 1000
-	if answer == nil {
-		audit.Status, audit.Prediction, audit.Confidence = "ok", rep.Prediction, rep.Confidence
+	if failure != nil {
+		audit.Error = failure.Error()
 	} else {
-		audit.Status, audit.Error = warden.ErrorCode(answer), answer.Error()
+		audit.Prediction, audit.Confidence = rep.Prediction, rep.Confidence
 	}
-	s.audit.record(context.WithoutCancel(ctx), audit)
-	s.Metrics.ObservePredict(audit.Status, predictStages(total, rep))
-	if answer != nil {
-		return answer
-	}
-	return c.JSON(http.StatusOK, map[string]any{"prediction": rep.Prediction, "confidence": rep.Confidence,
-		"model_id": m.ID, "input_hash": rep.InputHash, "probabilities": rep.Probabilities})
+	s.audit.record(context.WithoutCancel(c.Request().Context()), audit)
+	s.Metrics.ObservePredict(status, predictStages(total, rep))
 }
 
 // predictStages splits a prediction's total latency by stage; the worker's
