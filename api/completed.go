@@ -37,11 +37,7 @@ func (s *Server) completedJSON(c echo.Context, j records.Job, route string, rend
 		}
 		return c.JSON(http.StatusOK, doc)
 	}
-	org := ""
-	if j.OrgID != nil {
-		org = *j.OrgID
-	}
-	key, now := route+" "+j.ID, time.Now()
+	org, key, now := j.Org(), route+" "+j.ID, time.Now()
 	if b, ok := s.done.Get(org, key, now); ok {
 		return c.JSONBlob(http.StatusOK, b)
 	}

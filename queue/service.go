@@ -150,11 +150,7 @@ func (s *Service) Result(ctx context.Context, job records.Job) (records.Result, 
 	if job.Status != records.JobCompleted {
 		return s.db.GetResult(ctx, job.ID)
 	}
-	org := ""
-	if job.OrgID != nil {
-		org = *job.OrgID
-	}
-	now := time.Now()
+	org, now := job.Org(), time.Now()
 	if r, ok := s.results.Get(org, job.ID, now); ok {
 		return r, nil
 	}

@@ -82,6 +82,14 @@ type Job struct {
 	Deadline   time.Time // indexed only where unfinished (migration 5)
 }
 
+// Org is the id of the org that owns the job, "" for an anonymous one.
+func (j Job) Org() string {
+	if j.OrgID == nil {
+		return ""
+	}
+	return *j.OrgID
+}
+
 // Result is the output of a job; job_id is unique so that a retried handler
 // can never produce a second result.
 type Result struct {

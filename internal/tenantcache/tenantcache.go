@@ -1,6 +1,7 @@
 // Package tenantcache keeps values for a moment, keyed by org and id, so
-// an entry never crosses tenants: the API's active models and guarded
-// registrations, the job service's finished results.
+// an entry never crosses tenants: the API's active models, guarded
+// registrations and completed jobs' documents, the job service's completed
+// results.
 package tenantcache
 
 import (
@@ -8,8 +9,7 @@ import (
 	"time"
 )
 
-// Max bounds a Cache: past it the map is emptied rather
-// than grown.
+// Max is a Cache's Limit when it sets none.
 const Max = 4096
 
 // Cache keeps values for a moment, keyed by org and id, so an entry
