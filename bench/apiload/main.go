@@ -186,7 +186,7 @@ func postProbe(ctx context.Context, c *client.Client, o options) (string, error)
 	return out.JobID, nil
 }
 
-// route is one read target and the latencies measured on it.
+// route is one read target: its name in the report and its path.
 type route struct {
 	name string
 	path string
@@ -227,10 +227,10 @@ func read(o options) error {
 		}
 	}
 	res := attack(o, vegeta.NewStaticTargeter(targets...), o.duration, "read")
-	all := newTally()
+	all := &tally{}
 	per := make([]*tally, len(routes))
 	for i := range per {
-		per[i] = newTally()
+		per[i] = &tally{}
 	}
 	for _, r := range res {
 		all.add(r)
@@ -239,7 +239,7 @@ func read(o options) error {
 		}
 	}
 	if o.dump != "" {
-		if err := dumpCSV(o.dump, res); err != nil {
+		if err := dumpCSV(o.dump, res, all.first); err != nil {
 			return err
 		}
 	}
@@ -253,17 +253,11 @@ func read(o options) error {
 	return nil
 }
 
-// dumpCSV writes each result's start offset and latency, for plotting
-// where in a run the slow requests fall.
-func dumpCSV(path string, res []*vegeta.Result) error {
+// dumpCSV writes each result's start (seconds from t0, the run's first)
+// and latency, for plotting where in a run the slow requests fall.
+func dumpCSV(path string, res []*vegeta.Result, t0 time.Time) error {
 	var b strings.Builder
 	b.WriteString("start_s,latency_ms,code\n")
-	var t0 time.Time
-	for _, r := range res {
-		if t0.IsZero() || r.Timestamp.Before(t0) {
-			t0 = r.Timestamp
-		}
-	}
 	for _, r := range res {
 		fmt.Fprintf(&b, "%.4f,%.3f,%d\n", r.Timestamp.Sub(t0).Seconds(), float64(r.Latency.Microseconds())/1000, r.Code)
 	}
@@ -309,8 +303,6 @@ type tally struct {
 	first    time.Time
 	last     time.Time
 }
-
-func newTally() *tally { return &tally{} }
 
 func (t *tally) add(r *vegeta.Result) {
 	if t.first.IsZero() || r.Timestamp.Before(t.first) {
@@ -374,7 +366,7 @@ func fill(ctx context.Context, o options) error {
 	}
 	// viaAPI submits k probes through the API at o.rate.
 	viaAPI := func(k int) (*tally, error) {
-		t := newTally()
+		t := &tally{}
 		if k <= 0 {
 			return t, nil
 		}
