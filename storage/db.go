@@ -86,8 +86,9 @@ func Open(ctx context.Context, url, sqlitePath string, opts ...Option) (*DB, err
 		// opens new ones (a backend start, authentication and the prepared
 		// statements again, on the request's path: bench/RESULTS.md, "API
 		// load"). Idle ones still go after ConnMaxIdleTime.
-		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(20)
+		const conns = 20
+		sqlDB.SetMaxOpenConns(conns)
+		sqlDB.SetMaxIdleConns(conns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
